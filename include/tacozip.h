@@ -1,0 +1,493 @@
+/*
+ * tacozip.h - the public API of tacozip, a C library for TACO archives.
+ *
+ * A TACO archive is an ordinary STORE-only ZIP file whose first 157 bytes are
+ * a member named TACO_HEADER.  Its 116-byte payload holds up to seven
+ * (offset, length) byte ranges, so one small range request tells a client
+ * where the interesting bytes of a remote archive are.  See docs/FORMAT.md.
+ *
+ * This header is the whole public interface and its manual.  It is organised
+ * in the order a user meets things:
+ *
+ *   1. Constants and error codes
+ *   2. The TACO header (parse, serialize, read, update)
+ *   3. Writing archives (create, append)
+ *   4. Reading archives (open, member index, byte ranges, extraction)
+ *   5. Validation
+ *   6. Miscellaneous (version, error strings, CRC-32)
+ *
+ * Conventions that hold for every function unless its comment says
+ * otherwise:
+ *
+ *   - Functions return an int: TACOZ_OK (0) on success, a negative code
+ *     (TACOZ_ERR_* or TACOZ_INVALID_*) on failure.  tacozip_strerror() turns
+ *     any code into a sentence.  The library never prints and never exits.
+ *   - Functions ending in _ex take an optional "tacozip_error *err"; when it
+ *     is not NULL it receives the code and a message that names the file,
+ *     member or structure at fault.  Passing NULL is always allowed.
+ *   - Paths are UTF-8 byte strings as given to the operating system.
+ *     Member names are UTF-8 and stored as given.
+ *   - There is no global mutable state.  Distinct objects may be used from
+ *     distinct threads at the same time; one tacozip_archive may be read by
+ *     several threads at once (reads use pread()), but must not be closed
+ *     while another thread uses it.
+ *
+ * Compatibility: every function of the original tacozip C library
+ * (tacozip_create, tacozip_read_header, tacozip_parse_header,
+ * tacozip_serialize_header, tacozip_update_header, tacozip_detect_format,
+ * tacozip_validate, tacozip_validate_error_string, tacozip_get_version) keeps
+ * its name, signature and meaning.  One documented difference:
+ * taco_meta_array_t.count is taken as given (see section 2).
+ */
+#ifndef TACOZIP_H
+#define TACOZIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(TACOZIP_BUILD_SHARED)
+#define TACOZIP_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define TACOZIP_API __attribute__((visibility("default")))
+#else
+#define TACOZIP_API
+#endif
+
+/* ======================================================================== */
+/* 1. Constants and error codes                                             */
+/* ======================================================================== */
+
+#define TACOZIP_VERSION_MAJOR 1
+#define TACOZIP_VERSION_MINOR 0
+#define TACOZIP_VERSION_PATCH 0
+#define TACOZIP_VERSION_STRING "1.0.0"
+
+/* Size of the TACO_HEADER member (local header + name + payload). */
+#define TACO_HEADER_SIZE 157
+/* Number of (offset, length) slots in the header. */
+#define TACO_HEADER_MAX_ENTRIES 7
+/* The member name, its length and the payload size. */
+#define TACO_HEADER_NAME "TACO_HEADER"
+#define TACO_HEADER_NAME_LEN 11
+#define TACO_HEADER_PAYLOAD_SIZE 116
+
+/* General error codes (values shared with the original library). */
+#define TACOZ_OK 0
+#define TACOZ_ERR_IO (-1)             /* open/read/write/fsync/rename failed */
+#define TACOZ_ERR_LIBZIP (-2)         /* kept for compatibility; never returned */
+#define TACOZ_ERR_INVALID_HEADER (-3) /* TACO_HEADER bytes malformed */
+#define TACOZ_ERR_PARAM (-4)          /* invalid argument */
+#define TACOZ_ERR_NOT_FOUND (-5)      /* member (or file) not found */
+#define TACOZ_ERR_EXISTS (-6)         /* a member of that name exists */
+#define TACOZ_ERR_TOO_LARGE (-7)      /* a size does not fit the format */
+/* General error codes added by this implementation. */
+#define TACOZ_ERR_NOMEM (-8)          /* memory allocation failed */
+#define TACOZ_ERR_UNSUPPORTED (-9)    /* compressed, encrypted or split member */
+#define TACOZ_ERR_UNSAFE_PATH (-40)   /* member name would escape the destination */
+#define TACOZ_ERR_CANCELLED (-41)     /* the progress callback asked to stop */
+#define TACOZ_ERR_CHANGED (-42)       /* a source file changed while being read */
+
+/* Validation results (values shared with the original library).  Functions
+ * that parse an archive return these too when the archive is malformed, so
+ * one code says exactly which structure is wrong. */
+#define TACOZ_VALID 0
+#define TACOZ_INVALID_NOT_ZIP (-10)      /* no local header signature at 0 */
+#define TACOZ_INVALID_NO_TACO (-11)      /* first member is not TACO_HEADER */
+#define TACOZ_INVALID_HEADER_SIZE (-12)  /* TACO_HEADER sizes/lengths wrong */
+#define TACOZ_INVALID_META_COUNT (-13)   /* header count > 7 */
+#define TACOZ_INVALID_FILE_SIZE (-14)    /* file too small for its structures */
+#define TACOZ_INVALID_NO_EOCD (-20)      /* end of central directory not found */
+#define TACOZ_INVALID_CD_OFFSET (-21)    /* directory outside the file */
+#define TACOZ_INVALID_NO_CD_ENTRY (-22)  /* TACO_HEADER missing from directory */
+#define TACOZ_INVALID_REORDERED (-23)    /* TACO_HEADER not first / not at 0 */
+#define TACOZ_INVALID_CRC_LFH (-30)      /* header CRC (local) wrong */
+#define TACOZ_INVALID_CRC_CD (-31)       /* header CRC (directory) wrong */
+/* Validation results added by this implementation. */
+#define TACOZ_INVALID_CD_ENTRY (-24)     /* a directory record is malformed */
+#define TACOZ_INVALID_COUNT (-25)        /* entry counts disagree */
+#define TACOZ_INVALID_LFH (-26)          /* a local header is missing or disagrees */
+#define TACOZ_INVALID_OVERLAP (-27)      /* members overlap each other/the directory */
+#define TACOZ_INVALID_ZIP64 (-28)        /* ZIP64 records malformed */
+#define TACOZ_INVALID_NAME (-29)         /* empty, NUL-containing or duplicate name */
+#define TACOZ_INVALID_CRC_MEMBER (-32)   /* a member's data fails its CRC-32 */
+
+/* detect_format() results. */
+#define TACOZIP_FORMAT_UNKNOWN 0
+#define TACOZIP_FORMAT_ZIP32 1
+#define TACOZIP_FORMAT_ZIP64 2
+
+/* validate() levels. */
+#define TACOZIP_VALIDATE_QUICK 0  /* header bytes only: one 157-byte read */
+#define TACOZIP_VALIDATE_NORMAL 1 /* + end records and central directory */
+#define TACOZIP_VALIDATE_DEEP 2   /* + header CRCs, every member's CRC,
+                                     local headers, no overlaps */
+
+/* Optional detailed error: code plus a message naming what is at fault. */
+typedef struct tacozip_error {
+    int code;
+    char message[512];
+} tacozip_error;
+
+/* ======================================================================== */
+/* 2. The TACO header                                                       */
+/* ======================================================================== */
+
+/* One (offset, length) byte range. */
+typedef struct {
+    uint64_t offset;
+    uint64_t length;
+} taco_meta_entry_t;
+
+/*
+ * The header payload.  "count" (0..7) says how many of "entries" are valid;
+ * all seven slots are always stored, unused ones should be (0,0).
+ *
+ * Difference from the original library: its Python layer sets count to the
+ * number of non-(0,0) pairs, so [(0,0),(5,6)] read back as [(0,0)].  Here
+ * count is stored exactly as given, so entries read back as written.
+ */
+typedef struct {
+    uint8_t count;
+    taco_meta_entry_t entries[TACO_HEADER_MAX_ENTRIES];
+} taco_meta_array_t;
+
+/*
+ * tacozip_parse_header() decodes the TACO_HEADER at the start of "buf".
+ * "len" must be at least 157; bytes after the first 157 are ignored (clients
+ * fetch 165 or 256 bytes).  Checks the local header signature, STORE method,
+ * sizes (116), name (TACO_HEADER) and count <= 7.  The payload CRC is not
+ * checked here (see tacozip_validate() DEEP).
+ *
+ * Returns TACOZ_OK and fills "out"; TACOZ_ERR_PARAM for NULL arguments or
+ * len < 157; TACOZ_ERR_INVALID_HEADER for any malformed field.
+ */
+TACOZIP_API int tacozip_parse_header(const unsigned char *buf, size_t len,
+                                     taco_meta_array_t *out);
+
+/*
+ * tacozip_serialize_header() writes the 157 bytes of a TACO_HEADER member
+ * (local header, name, payload) holding "in" into "buf" ("len" >= 157).
+ * The DOS date/time fields are zero; the CRC is computed.  Slots at or past
+ * in->count are written as given (callers normally zero them).
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM for NULL, len < 157 or count > 7.
+ */
+TACOZIP_API int tacozip_serialize_header(const taco_meta_array_t *in,
+                                         unsigned char *buf, size_t len);
+
+/*
+ * tacozip_read_header() reads the header of the archive at "zip_path" with
+ * one 157-byte read and decodes it as tacozip_parse_header() does.
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_IO if the file cannot be opened or is shorter
+ * than 157 bytes; TACOZ_ERR_INVALID_HEADER if it is not a TACO archive.
+ */
+TACOZIP_API int tacozip_read_header(const char *zip_path, taco_meta_array_t *out);
+
+/*
+ * tacozip_update_header() replaces the header payload of an existing TACO
+ * archive in place.  It writes exactly three places: the payload (offset
+ * 41), the CRC in the local header (offset 14) and the CRC in TACO_HEADER's
+ * central-directory record; then fsyncs.  Cost is O(1) in the archive size
+ * (it reads the end records to find the directory record).
+ *
+ * Before writing anything it checks that the file is a TACO archive whose
+ * directory lists TACO_HEADER first at offset 0; if not, the file is left
+ * unchanged and a TACOZ_INVALID_* code (or TACOZ_ERR_INVALID_HEADER) is
+ * returned.  TACOZ_ERR_PARAM if in->count > 7.
+ *
+ * Not atomic against a crash between the three writes (a crash leaves a
+ * CRC mismatch that validate DEEP reports); two threads or processes must
+ * not update one file at the same time.
+ */
+TACOZIP_API int tacozip_update_header(const char *zip_path, const taco_meta_array_t *in);
+TACOZIP_API int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in,
+                                         tacozip_error *err);
+
+/* ======================================================================== */
+/* 3. Writing archives                                                      */
+/* ======================================================================== */
+
+/*
+ * Progress callback for long operations.  "done_bytes" of "total_bytes" of
+ * member data have been processed, "done_files" of "total_files" members
+ * are complete.  Return 0 to continue, non-zero to cancel: the operation
+ * then fails with TACOZ_ERR_CANCELLED and leaves no partial output.
+ * Called at most every 4 MiB of data and after each member.
+ */
+typedef int (*tacozip_progress_fn)(void *user, uint64_t done_bytes, uint64_t total_bytes,
+                                   uint64_t done_files, uint64_t total_files);
+
+/*
+ * Options for tacozip_create_ex() and tacozip_append_ex().  Zero-initialise
+ * ("tacozip_write_options o = {0};") for the defaults, which give exactly
+ * the layout tacotoolbox predicts: data offset of member i =
+ * 157 + sum over earlier members of (30 + name length + size), plus 20 for
+ * the ZIP64 extra of members >= 0xFFFFFFFF bytes.
+ */
+typedef struct tacozip_write_options {
+    /* Align every member's data (not TACO_HEADER's) to this many bytes,
+     * using a 0xD935 extra field in the local header.  0 or 1: no
+     * alignment (the default layout).  Otherwise a power of two <= 65536. */
+    uint32_t alignment;
+    /* Skip fsync() of the file and its directory (faster, not durable). */
+    int no_fsync;
+    /* DOS timestamp for members, as Unix seconds; 0 = each source file's
+     * modification time (TACO_HEADER: the current time, or
+     * SOURCE_DATE_EPOCH-like fixed value when this is set). */
+    int64_t mtime;
+    /* Progress callback (may be NULL) and its user pointer. */
+    tacozip_progress_fn progress;
+    void *progress_user;
+} tacozip_write_options;
+
+/*
+ * tacozip_create() writes a new TACO archive at "zip_path": TACO_HEADER
+ * holding "meta" (NULL: one (0,0) entry), then the "num_files" files
+ * "src_files" STORED under the names "arc_files" (NULL: each source's base
+ * name), in the order given.  ZIP64 records are used when needed and only
+ * then (a member >= 0xFFFFFFFF bytes, an offset or directory past 4 GiB,
+ * 65,535 or more entries).
+ *
+ * Creation is atomic: data goes to a temporary file beside "zip_path",
+ * which is fsynced and renamed over it.  On any failure nothing is left
+ * under "zip_path" and an existing file there is untouched.
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL arguments, count > 7, empty or
+ * over-long name, a name that is absolute or has a ".." component);
+ * TACOZ_ERR_EXISTS (two members with the same name, or a member named
+ * TACO_HEADER); TACOZ_ERR_NOT_FOUND (a source is missing); TACOZ_ERR_IO;
+ * TACOZ_ERR_CHANGED (a source changed size while read); TACOZ_ERR_NOMEM;
+ * TACOZ_ERR_CANCELLED.
+ */
+TACOZIP_API int tacozip_create(const char *zip_path, const char *const *src_files,
+                               const char *const *arc_files, size_t num_files,
+                               const taco_meta_array_t *meta);
+TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_files,
+                                  const char *const *arc_files, size_t num_files,
+                                  const taco_meta_array_t *meta,
+                                  const tacozip_write_options *opts, tacozip_error *err);
+
+/*
+ * tacozip_append_ex() adds members to an existing archive without rewriting
+ * existing data: the new members are written where the old central
+ * directory began, followed by a new directory holding old and new
+ * records.  TACO_HEADER and its entries are unchanged.
+ *
+ * On failure the file is restored to its previous bytes (truncated to its
+ * old length, old directory rewritten) before returning.  A crash of the
+ * process in the middle can leave the archive without a directory; keep a
+ * copy if that matters.
+ *
+ * Returns TACOZ_OK, the codes of tacozip_create_ex(), or a TACOZ_INVALID_*
+ * code if "zip_path" is not a readable archive.  TACOZ_ERR_EXISTS if a new
+ * name is already in the archive.
+ */
+TACOZIP_API int tacozip_append_ex(const char *zip_path, const char *const *src_files,
+                                  const char *const *arc_files, size_t num_files,
+                                  const tacozip_write_options *opts, tacozip_error *err);
+
+/* ======================================================================== */
+/* 4. Reading archives                                                      */
+/* ======================================================================== */
+
+/* An open archive: its central directory parsed into a member index.
+ * Opaque; create with tacozip_open(), free with tacozip_close(). */
+typedef struct tacozip_archive tacozip_archive;
+
+/* One member as the index knows it.  "name" points into the archive object
+ * and stays valid until tacozip_close(); it is NUL-terminated and
+ * "name_len" bytes long. */
+typedef struct tacozip_member {
+    const char *name;
+    size_t name_len;
+    uint64_t header_offset; /* local file header */
+    uint64_t data_offset;   /* first byte of the stored data */
+    uint64_t size;          /* bytes of data (compressed size) */
+    uint64_t uncompressed_size;
+    uint32_t crc32;
+    uint16_t method;        /* 0 = STORE; others can be listed, not read */
+    uint16_t flags;         /* general purpose bit flag */
+    uint32_t dos_datetime;  /* DOS time (low 16 bits) and date (high 16) */
+    uint32_t external_attr;
+} tacozip_member;
+
+/* Flags for tacozip_open_ex(). */
+#define TACOZIP_OPEN_VERIFY_LOCAL 1u /* read every local header at open */
+
+/*
+ * tacozip_open() opens the archive at "path" and parses its end records
+ * (ZIP32 and ZIP64) and central directory, with bounds checks on every
+ * field.  Data offsets are derived from the directory when the members are
+ * laid out back to back (every archive tacozip writes, without reading any
+ * local header); otherwise, or with TACOZIP_OPEN_VERIFY_LOCAL, the local
+ * headers are read.  Reading a member always checks its local header.
+ *
+ * Archives written by other tools are accepted; TACO_HEADER need not be
+ * present (tacozip_archive_header() then fails).
+ *
+ * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO; TACOZ_ERR_NOMEM; or the
+ * TACOZ_INVALID_* code of the first malformed structure.
+ */
+TACOZIP_API int tacozip_open(const char *path, tacozip_archive **out);
+TACOZIP_API int tacozip_open_ex(const char *path, unsigned flags, tacozip_archive **out,
+                                tacozip_error *err);
+
+/*
+ * tacozip_open_memory() opens an archive held in memory.  The buffer is not
+ * copied and must outlive the archive object.
+ */
+TACOZIP_API int tacozip_open_memory(const void *data, size_t len, unsigned flags,
+                                    tacozip_archive **out, tacozip_error *err);
+
+/* tacozip_close() frees the archive object (NULL is allowed). */
+TACOZIP_API void tacozip_close(tacozip_archive *ar);
+
+/* Number of members, TACO_HEADER included; archive file size; and whether
+ * ZIP64 end records are present. */
+TACOZIP_API size_t tacozip_count(const tacozip_archive *ar);
+TACOZIP_API uint64_t tacozip_archive_size(const tacozip_archive *ar);
+TACOZIP_API int tacozip_archive_format(const tacozip_archive *ar);
+/* Offset and size of the central directory. */
+TACOZIP_API void tacozip_directory_range(const tacozip_archive *ar, uint64_t *offset,
+                                         uint64_t *size);
+
+/*
+ * tacozip_archive_header() decodes the TACO_HEADER of an open archive (read
+ * once at open).  TACOZ_ERR_INVALID_HEADER if the archive has none.
+ */
+TACOZIP_API int tacozip_archive_header(const tacozip_archive *ar, taco_meta_array_t *out);
+
+/*
+ * tacozip_member_at() fills "out" with member "index" (0 <= index <
+ * tacozip_count(), in directory order).  TACOZ_ERR_PARAM if out of range.
+ */
+TACOZIP_API int tacozip_member_at(const tacozip_archive *ar, size_t index,
+                                  tacozip_member *out);
+
+/*
+ * tacozip_find() looks a member up by exact name ("name_len" bytes; pass
+ * (size_t)-1 for a NUL-terminated name) in O(1) through a hash table built
+ * at open.  Sets "*index".  TACOZ_ERR_NOT_FOUND if absent.
+ */
+TACOZIP_API int tacozip_find(const tacozip_archive *ar, const char *name, size_t name_len,
+                             size_t *index);
+
+/* Flags for tacozip_span(). */
+#define TACOZIP_SPAN_DATA_ONLY 1u /* from the first data byte, not local header */
+
+/*
+ * tacozip_span() computes the smallest byte range [*offset, *offset +
+ * *length) that covers members "indices[0..n)": from the lowest local
+ * header offset (or data offset with TACOZIP_SPAN_DATA_ONLY) to the highest
+ * end of data.  With local headers included, those bytes alone suffice to
+ * recover the members (a split, a zoom level), which is what a TACO header
+ * entry usually points at.  TACOZ_ERR_PARAM if n == 0 or an index is out of
+ * range.
+ */
+TACOZIP_API int tacozip_span(const tacozip_archive *ar, const size_t *indices, size_t n,
+                             unsigned flags, uint64_t *offset, uint64_t *length);
+
+/*
+ * tacozip_read_at() reads "len" raw bytes of the archive at "offset".
+ * TACOZ_ERR_PARAM if the range passes the end of the archive; TACOZ_ERR_IO.
+ */
+TACOZIP_API int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf, size_t len);
+
+/*
+ * tacozip_read_member() reads up to "len" bytes of member "index" starting
+ * at "offset" within the member, sets "*nread" (short only at the member's
+ * end).  The first read of a member checks its local header against the
+ * directory (TACOZ_INVALID_LFH if they disagree).  TACOZ_ERR_UNSUPPORTED
+ * for compressed or encrypted members.
+ */
+TACOZIP_API int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset,
+                                    void *buf, size_t len, size_t *nread);
+
+/*
+ * tacozip_verify_member() reads member "index" whole and checks its CRC-32.
+ * TACOZ_INVALID_CRC_MEMBER on mismatch.
+ */
+TACOZIP_API int tacozip_verify_member(tacozip_archive *ar, size_t index);
+
+/* Flags for tacozip_extract(). */
+#define TACOZIP_EXTRACT_OVERWRITE 1u    /* replace existing files */
+#define TACOZIP_EXTRACT_SKIP_HEADER 2u  /* do not write TACO_HEADER */
+
+/*
+ * tacozip_extract() writes members to files under "dest_dir" (created if
+ * missing): all of them when "names" is NULL, else the "n" members named
+ * (TACOZ_ERR_NOT_FOUND if one is absent, before anything is written).
+ * Directory entries (names ending in '/') become directories.
+ *
+ * Safety: a name that is absolute, has a ".." component, a backslash, a
+ * drive letter or a NUL, or would resolve through an existing symbolic link
+ * outside "dest_dir", is refused with TACOZ_ERR_UNSAFE_PATH before any file
+ * is written.  Each file is written to a temporary name, its CRC-32
+ * checked (TACOZ_INVALID_CRC_MEMBER on mismatch, file removed), then
+ * renamed into place.  Existing files are not replaced unless
+ * TACOZIP_EXTRACT_OVERWRITE is given (TACOZ_ERR_EXISTS).
+ */
+TACOZIP_API int tacozip_extract(tacozip_archive *ar, const char *dest_dir,
+                                const char *const *names, size_t n, unsigned flags,
+                                tacozip_progress_fn progress, void *progress_user,
+                                tacozip_error *err);
+
+/*
+ * tacozip_last_error() returns the message of the last failure on "ar"
+ * (empty string if none).  Valid until the next call on "ar".
+ */
+TACOZIP_API const char *tacozip_last_error(const tacozip_archive *ar);
+
+/* ======================================================================== */
+/* 5. Validation                                                            */
+/* ======================================================================== */
+
+/*
+ * tacozip_detect_format() returns TACOZIP_FORMAT_ZIP64 if the file has a
+ * ZIP64 end record, TACOZIP_FORMAT_ZIP32 if it has a plain one, and
+ * TACOZIP_FORMAT_UNKNOWN if it cannot be read or has no end record.
+ */
+TACOZIP_API int tacozip_detect_format(const char *zip_path);
+
+/*
+ * tacozip_validate() checks the archive at "zip_path" and returns
+ * TACOZ_VALID (0) or the TACOZ_INVALID_* code of the first problem found
+ * (TACOZ_ERR_IO if the file cannot be read, TACOZ_ERR_PARAM for a bad
+ * level).  Levels:
+ *   QUICK  : the 157 header bytes (signature, name, sizes, count).
+ *   NORMAL : QUICK + end records and central directory in bounds, entry
+ *            counts consistent, TACO_HEADER listed first at offset 0.
+ *   DEEP   : NORMAL + both header CRCs + every local header agrees with the
+ *            directory + every member's data CRC-32 + no member overlaps
+ *            another or the directory.  Reads the whole archive.
+ */
+TACOZIP_API int tacozip_validate(const char *zip_path, int level);
+TACOZIP_API int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err);
+
+/* tacozip_validate_error_string() describes a validation code. */
+TACOZIP_API const char *tacozip_validate_error_string(int code);
+
+/* ======================================================================== */
+/* 6. Miscellaneous                                                         */
+/* ======================================================================== */
+
+/* tacozip_get_version() returns the library version, e.g. "1.0.0". */
+TACOZIP_API const char *tacozip_get_version(void);
+
+/* tacozip_strerror() describes any code of this header (static string). */
+TACOZIP_API const char *tacozip_strerror(int code);
+
+/* tacozip_crc32() updates the CRC-32 (ZIP polynomial) "crc" with "len"
+ * bytes at "data"; start with crc = 0. */
+TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TACOZIP_H */

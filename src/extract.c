@@ -1,0 +1,171 @@
+/* extract.c - writing members to files, never outside the destination.
+ *
+ * Every path is walked one component at a time with openat(O_NOFOLLOW), so
+ * neither a hostile name nor a symbolic link planted in the destination can
+ * redirect a write.  Each file is written under a temporary name, its CRC
+ * checked, then renamed into place. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CHUNK (1u << 20)
+
+/* Open (creating if needed) directory "rel" (len bytes, no trailing '/')
+ * below "root" without following symbolic links.  Returns an fd or -1. */
+static int open_dirs(int root, const char *rel, size_t len, int create) {
+    int fd = dup(root);
+    size_t start = 0;
+    char comp[4096];
+    while (fd >= 0 && start < len) {
+        size_t end = start;
+        while (end < len && rel[end] != '/') end++;
+        size_t clen = end - start;
+        if (clen >= sizeof comp) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, rel + start, clen);
+        comp[clen] = '\0';
+        if (create && mkdirat(fd, comp, 0777) != 0 && errno != EEXIST) {
+            close(fd);
+            return -1;
+        }
+        int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = next;
+        start = end + 1;
+    }
+    return fd;
+}
+
+static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flags, unsigned char *buf,
+                        uint64_t *done, uint64_t total, uint64_t files_done, uint64_t files_total,
+                        tacozip_progress_fn progress, void *user, tacozip_error *err) {
+    tz_entry *e = &ar->entries[idx];
+    const char *name = ar->names + e->name_off;
+    size_t len = e->name_len;
+    if (name[len - 1] == '/') { /* directory entry */
+        int fd = open_dirs(root, name, len - 1, 1);
+        if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create directory \"%.200s\"", name);
+        close(fd);
+        return TACOZ_OK;
+    }
+    const char *slash = memrchr(name, '/', len);
+    size_t dlen = slash ? (size_t)(slash - name) : 0;
+    const char *base = slash ? slash + 1 : name;
+    int dfd = open_dirs(root, name, dlen, 1);
+    if (dfd < 0)
+        return tz_fail_errno(err, errno == ELOOP || errno == ENOTDIR ? TACOZ_ERR_UNSAFE_PATH : TACOZ_ERR_IO, errno,
+                             "cannot create the directory of \"%.200s\" (a symbolic link or file is in the way?)", name);
+    int rc = TACOZ_OK;
+    struct stat st;
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!(flags & TACOZIP_EXTRACT_OVERWRITE))
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists (use overwrite to replace it)", name);
+        else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists and is not a file", name);
+    }
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, ".tacozip-%ld-%zu.part", (long)getpid(), idx);
+    int fd = -1;
+    if (rc == TACOZ_OK) {
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
+    }
+    uint32_t crc = 0;
+    for (uint64_t off = 0; rc == TACOZ_OK && off < e->csize;) {
+        size_t n = e->csize - off < CHUNK ? (size_t)(e->csize - off) : CHUNK;
+        rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
+        if (rc) break;
+        crc = tz_crc32(crc, buf, n);
+        for (size_t w = 0; w < n;) {
+            ssize_t k = write(fd, buf + w, n - w);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) {
+                rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing \"%.200s\"", name);
+                break;
+            }
+            w += (size_t)k;
+        }
+        off += n;
+        *done += n;
+        if (rc == TACOZ_OK && progress && progress(user, *done, total, files_done, files_total))
+            rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
+    }
+    if (rc == TACOZ_OK && crc != e->crc32)
+        rc = tz_fail(err, TACOZ_INVALID_CRC_MEMBER, "\"%.200s\": CRC-32 is %08x, the archive says %08x", name, crc,
+                     e->crc32);
+    if (fd >= 0 && close(fd) != 0 && rc == TACOZ_OK)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "closing \"%.200s\"", name);
+    if (rc == TACOZ_OK && renameat(dfd, tmp, dfd, base) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "renaming into \"%.200s\"", name);
+    if (rc && fd >= 0) unlinkat(dfd, tmp, 0);
+    close(dfd);
+    return rc;
+}
+
+int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const *names, size_t n,
+                    unsigned flags, tacozip_progress_fn progress, void *user, tacozip_error *err) {
+    if (!ar || !dest_dir || (n && !names)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    size_t count = names ? n : ar->count;
+    size_t *sel = malloc((count ? count : 1) * sizeof *sel);
+    unsigned char *buf = malloc(CHUNK);
+    if (!sel || !buf) {
+        free(sel);
+        free(buf);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    int rc = TACOZ_OK;
+    size_t k = 0;
+    uint64_t total = 0;
+    /* First pass: resolve and check every name before writing anything. */
+    for (size_t i = 0; i < count && rc == TACOZ_OK; i++) {
+        size_t idx = i;
+        if (names && (rc = tacozip_find(ar, names[i], (size_t)-1, &idx)) != TACOZ_OK) {
+            tz_fail(err, rc, "member \"%.200s\" is not in the archive", names[i]);
+            break;
+        }
+        tz_entry *e = &ar->entries[idx];
+        const char *name = ar->names + e->name_off;
+        if ((flags & TACOZIP_EXTRACT_SKIP_HEADER) && idx == 0 && ar->has_header) continue;
+        if (!tz_name_is_safe(name, e->name_len)) {
+            rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH, "refusing member \"%.200s\": absolute path, '..' or '\\' component",
+                         name);
+            break;
+        }
+        if (e->method != 0 || (e->flags & ZIP_FLAG_ENCRYPTED)) {
+            rc = tz_fail(err, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is compressed or encrypted", name);
+            break;
+        }
+        if (!e->lfh_checked && (rc = tz_check_local(ar, idx, err)) != TACOZ_OK) break;
+        sel[k++] = idx;
+        total += e->csize;
+    }
+    int root = -1;
+    if (rc == TACOZ_OK) {
+        if (mkdir(dest_dir, 0777) != 0 && errno != EEXIST)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create %s", dest_dir);
+        else if ((root = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot open %s", dest_dir);
+    }
+    uint64_t done = 0;
+    for (size_t i = 0; i < k && rc == TACOZ_OK; i++) {
+        rc = write_member(ar, sel[i], root, flags, buf, &done, total, i, k, progress, user, err);
+        if (rc == TACOZ_OK && progress && progress(user, done, total, i + 1, k))
+            rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
+    }
+    if (root >= 0) close(root);
+    free(sel);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,182 @@
+/* internal.h - declarations shared by the library's source files.
+ * Nothing here is public; the CLI and the Python extension use tacozip.h. */
+#ifndef TACOZIP_INTERNAL_H
+#define TACOZIP_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tacozip.h"
+
+/* ---- little-endian helpers ------------------------------------------- */
+
+static inline uint16_t rd16(const unsigned char *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t rd32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static inline uint64_t rd64(const unsigned char *p) {
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
+static inline void wr16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static inline void wr32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+static inline void wr64(unsigned char *p, uint64_t v) {
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- ZIP record constants (APPNOTE 6.3.10) ---------------------------- */
+
+#define ZIP_LFH_SIG 0x04034b50u
+#define ZIP_CDH_SIG 0x02014b50u
+#define ZIP_EOCD_SIG 0x06054b50u
+#define ZIP64_EOCD_SIG 0x06064b50u
+#define ZIP64_LOC_SIG 0x07064b50u
+
+#define ZIP_LFH_SIZE 30
+#define ZIP_CDH_SIZE 46
+#define ZIP_EOCD_SIZE 22
+#define ZIP64_EOCD_SIZE 56
+#define ZIP64_LOC_SIZE 20
+#define ZIP_MAX_COMMENT 65535
+
+#define ZIP64_EXTRA_ID 0x0001
+#define ZIP_ALIGN_EXTRA_ID 0xD935
+#define ZIP_FLAG_ENCRYPTED 0x0001u
+#define ZIP_FLAG_DATA_DESCRIPTOR 0x0008u
+#define ZIP_FLAG_UTF8 0x0800u
+
+#define TACO_PAYLOAD_OFFSET 41 /* 30 + 11 */
+#define TACO_CRC_OFFSET 14
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Record code + formatted message in "err" (may be NULL); returns code. */
+int tz_fail(tacozip_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Same, appending ": strerror(errno_value)". */
+int tz_fail_errno(tacozip_error *err, int code, int errno_value, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---- CRC-32 ----------------------------------------------------------- */
+
+uint32_t tz_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ---- TACO header ------------------------------------------------------ */
+
+/* Fill the 116-byte payload. */
+void tz_header_payload(const taco_meta_array_t *in, unsigned char payload[TACO_HEADER_PAYLOAD_SIZE]);
+/* Build the 157-byte member with a given DOS date/time. */
+void tz_header_build(const taco_meta_array_t *in, uint32_t dos_datetime,
+                     unsigned char out[TACO_HEADER_SIZE]);
+/* Decode a 157-byte member: TACOZ_OK or a TACOZ_INVALID_* code
+ * (NOT_ZIP, NO_TACO, HEADER_SIZE, META_COUNT). */
+int tz_header_check(const unsigned char *buf, taco_meta_array_t *out);
+
+/* ---- byte sources ----------------------------------------------------- */
+
+/* A random-access byte source under the reader.  read_at reads exactly
+ * "len" bytes or fails (TACOZ_ERR_IO / TACOZ_INVALID_FILE_SIZE). */
+typedef struct tz_source tz_source;
+struct tz_source {
+    uint64_t size;
+    int (*read_at)(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
+    void (*destroy)(tz_source *src);
+    /* Zero-copy view of [off, off+len) if the source is memory, else NULL. */
+    const unsigned char *(*view)(tz_source *src, uint64_t off, size_t len);
+};
+
+int tz_source_file(const char *path, tz_source **out, tacozip_error *err);
+int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_error *err);
+/* Bounds-checked read: fails with TACOZ_INVALID_FILE_SIZE past the end. */
+int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
+
+/* ---- ZIP structure parsing ------------------------------------------- */
+
+/* What the end records say. */
+typedef struct {
+    uint64_t eocd_offset;   /* position of the 22-byte end record */
+    uint64_t cd_offset;
+    uint64_t cd_size;
+    uint64_t entries;
+    int zip64;              /* ZIP64 end record present */
+    uint64_t zip64_offset;  /* position of the ZIP64 end record, if any */
+} tz_end_info;
+
+/* Locate and decode the end records of "src".  "tail"/"tail_len" may hold
+ * the last bytes of the source already read (tail_off = their offset), or
+ * be NULL: then they are read.  On success may hand back the tail buffer in
+ * *tail_out (caller frees) so the directory can be taken from it. */
+int tz_find_end(tz_source *src, tz_end_info *end, unsigned char **tail_out,
+                uint64_t *tail_off_out, size_t *tail_len_out, tacozip_error *err);
+
+/* One directory record as parsed (internal form). */
+typedef struct {
+    uint64_t header_offset;
+    uint64_t data_offset;  /* UINT64_MAX until known */
+    uint64_t csize;
+    uint64_t usize;
+    uint32_t name_off;     /* into the names blob */
+    uint32_t name_len;
+    uint32_t crc32;
+    uint32_t dos_datetime;
+    uint32_t external_attr;
+    uint16_t method;
+    uint16_t flags;
+    uint16_t cd_extra_len;
+    uint8_t lfh_checked;
+    uint8_t pad_;
+    uint64_t cd_record_offset; /* where this record sits in the file */
+} tz_entry;
+
+struct tacozip_archive {
+    tz_source *src;
+    tz_end_info end;
+    size_t count;
+    tz_entry *entries;
+    char *names;           /* all names, each NUL-terminated */
+    size_t names_len;
+    uint32_t *hash;        /* open addressing: index+1, 0 = empty */
+    size_t hash_mask;
+    int has_header;
+    taco_meta_array_t header;
+    unsigned char header_bytes[TACO_HEADER_SIZE];
+    tacozip_error last;
+};
+
+/* Parse the central directory of an opened source into "ar" (src and end
+ * already set).  "cd" holds the directory bytes (cd_size). */
+int tz_parse_directory(tacozip_archive *ar, const unsigned char *cd, tacozip_error *err);
+/* Read and check the local header of entry i; sets its data_offset. */
+int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err);
+/* Open over an existing source (takes ownership of src, even on failure). */
+int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozip_error *err);
+
+/* ---- names ------------------------------------------------------------ */
+
+/* 1 if "name" (len bytes) is safe as a relative path inside a directory:
+ * not empty, no NUL, no leading '/', no backslash, no drive letter, no "."
+ * or ".." component.  A trailing '/' (directory entry) is allowed. */
+int tz_name_is_safe(const char *name, size_t len);
+
+/* ---- time ------------------------------------------------------------- */
+uint32_t tz_dos_datetime(int64_t unix_seconds);
+
+#endif

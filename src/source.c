@@ -1,0 +1,118 @@
+/* source.c - byte sources under the reader: local files and memory.
+ * Remote sources (HTTP, S3) plug in through the same struct. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+typedef struct {
+    tz_source base;
+    int fd;
+} file_source;
+
+typedef struct {
+    tz_source base;
+    const unsigned char *data;
+} mem_source;
+
+static int file_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    file_source *f = (file_source *)s;
+    unsigned char *p = buf;
+    while (len > 0) {
+        size_t want = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
+        ssize_t n = pread(f->fd, p, want, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return tz_fail_errno(err, TACOZ_ERR_IO, errno, "read at offset %llu",
+                                 (unsigned long long)off);
+        }
+        if (n == 0)
+            return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "unexpected end of file at offset %llu",
+                           (unsigned long long)off);
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return TACOZ_OK;
+}
+
+static void file_destroy(tz_source *s) {
+    file_source *f = (file_source *)s;
+    close(f->fd);
+    free(f);
+}
+
+static const unsigned char *no_view(tz_source *s, uint64_t off, size_t len) {
+    (void)s, (void)off, (void)len;
+    return NULL;
+}
+
+int tz_source_file(const char *path, tz_source **out, tacozip_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tz_fail_errno(err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno,
+                             "%s", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tz_fail_errno(err, TACOZ_ERR_IO, e, "%s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return tz_fail(err, TACOZ_ERR_IO, "%s: not a regular file", path);
+    }
+    file_source *f = calloc(1, sizeof *f);
+    if (!f) {
+        close(fd);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    f->fd = fd;
+    f->base.size = (uint64_t)st.st_size;
+    f->base.read_at = file_read_at;
+    f->base.destroy = file_destroy;
+    f->base.view = no_view;
+    *out = &f->base;
+    return TACOZ_OK;
+}
+
+static int mem_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    mem_source *m = (mem_source *)s;
+    if (off > s->size || len > s->size - off)
+        return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "read past end of buffer at offset %llu",
+                       (unsigned long long)off);
+    if (len) memcpy(buf, m->data + off, len);
+    return TACOZ_OK;
+}
+
+static const unsigned char *mem_view(tz_source *s, uint64_t off, size_t len) {
+    mem_source *m = (mem_source *)s;
+    if (off > s->size || len > s->size - off) return NULL;
+    return m->data + off;
+}
+
+static void mem_destroy(tz_source *s) { free(s); }
+
+int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_error *err) {
+    mem_source *m = calloc(1, sizeof *m);
+    if (!m) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    m->data = data;
+    m->base.size = len;
+    m->base.read_at = mem_read_at;
+    m->base.destroy = mem_destroy;
+    m->base.view = mem_view;
+    *out = &m->base;
+    return TACOZ_OK;
+}
+
+int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    if (off > src->size || len > src->size - off)
+        return tz_fail(err, TACOZ_INVALID_FILE_SIZE,
+                       "range %llu+%zu passes the end of the archive (%llu bytes)",
+                       (unsigned long long)off, len, (unsigned long long)src->size);
+    return src->read_at(src, off, buf, len, err);
+}

@@ -1,0 +1,576 @@
+/* writer.c - creating archives and appending to them.
+ *
+ * Data is streamed once: each member's local header goes out with a zero
+ * CRC, the data follows while its CRC-32 is computed, then the CRC is
+ * patched in (in the output buffer when the header is still there, which
+ * is the case for all small members, else with one pwrite).  Sizes are known
+ * in advance from stat(), so no data descriptor is needed and the layout is
+ * exactly the one tacotoolbox predicts. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define OUT_BUF_SIZE (4u << 20)
+#define READ_CHUNK (1u << 20)
+#define PROGRESS_STEP (4ull << 20)
+#define VERSION_MADE_BY 0x033F /* Unix, spec 6.3 (as the original writes) */
+#define ATTR_FILE (0100644u << 16)
+#define ATTR_HEADER (0644u << 16)
+
+typedef struct {
+    int fd;
+    const char *path;           /* for messages */
+    unsigned char *buf;
+    size_t len;
+    uint64_t buf_start;         /* file offset of buf[0] */
+    unsigned char *cd;          /* central directory being built */
+    size_t cd_len, cd_cap;
+    uint64_t n_entries;
+    const tacozip_write_options *opts;
+    uint64_t done_bytes, total_bytes, last_report;
+    uint64_t done_files, total_files;
+    tacozip_error *err;
+} writer;
+
+static int w_flush(writer *w) {
+    size_t off = 0;
+    while (off < w->len) {
+        ssize_t n = write(w->fd, w->buf + off, w->len - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: write", w->path);
+        }
+        off += (size_t)n;
+    }
+    w->buf_start += w->len;
+    w->len = 0;
+    return TACOZ_OK;
+}
+
+static inline uint64_t w_pos(const writer *w) { return w->buf_start + w->len; }
+
+static int w_put(writer *w, const void *data, size_t len) {
+    const unsigned char *p = data;
+    while (len > 0) {
+        if (w->len == OUT_BUF_SIZE) {
+            int rc = w_flush(w);
+            if (rc) return rc;
+        }
+        size_t n = OUT_BUF_SIZE - w->len < len ? OUT_BUF_SIZE - w->len : len;
+        memcpy(w->buf + w->len, p, n);
+        w->len += n, p += n, len -= n;
+    }
+    return TACOZ_OK;
+}
+
+/* Overwrite bytes already emitted at file offset "off". */
+static int w_patch(writer *w, uint64_t off, const void *data, size_t len) {
+    if (off >= w->buf_start) {
+        memcpy(w->buf + (off - w->buf_start), data, len);
+        return TACOZ_OK;
+    }
+    const unsigned char *p = data;
+    while (len) {
+        ssize_t n = pwrite(w->fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: write", w->path);
+        }
+        p += n, off += (uint64_t)n, len -= (size_t)n;
+    }
+    return TACOZ_OK;
+}
+
+static int cd_reserve(writer *w, size_t more) {
+    if (w->cd_cap - w->cd_len >= more) return TACOZ_OK;
+    size_t cap = w->cd_cap ? w->cd_cap : 65536;
+    while (cap - w->cd_len < more) cap *= 2;
+    unsigned char *p = realloc(w->cd, cap);
+    if (!p) return tz_fail(w->err, TACOZ_ERR_NOMEM, "out of memory for the central directory");
+    w->cd = p;
+    w->cd_cap = cap;
+    return TACOZ_OK;
+}
+
+static int report(writer *w, int force) {
+    if (!w->opts->progress) return TACOZ_OK;
+    if (!force && w->done_bytes - w->last_report < PROGRESS_STEP) return TACOZ_OK;
+    w->last_report = w->done_bytes;
+    if (w->opts->progress(w->opts->progress_user, w->done_bytes, w->total_bytes, w->done_files, w->total_files))
+        return tz_fail(w->err, TACOZ_ERR_CANCELLED, "cancelled");
+    return TACOZ_OK;
+}
+
+static int has_high_bytes(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] & 0x80) return 1;
+    return 0;
+}
+
+/* Append the directory record of one member. */
+static int cd_add(writer *w, const char *name, size_t nlen, uint16_t flags, uint32_t dos, uint32_t crc,
+                  uint64_t size, uint64_t lho, uint32_t attr) {
+    int big = size >= 0xFFFFFFFFu, far = lho >= 0xFFFFFFFFu;
+    size_t xlen = (big || far) ? 4 + 16 * big + 8 * far : 0;
+    int rc = cd_reserve(w, ZIP_CDH_SIZE + nlen + xlen);
+    if (rc) return rc;
+    unsigned char *r = w->cd + w->cd_len;
+    wr32(r, ZIP_CDH_SIG);
+    wr16(r + 4, VERSION_MADE_BY);
+    wr16(r + 6, xlen ? 45 : 10);
+    wr16(r + 8, flags);
+    wr16(r + 10, 0);
+    wr32(r + 12, dos);
+    wr32(r + 16, crc);
+    wr32(r + 20, big ? 0xFFFFFFFFu : (uint32_t)size);
+    wr32(r + 24, big ? 0xFFFFFFFFu : (uint32_t)size);
+    wr16(r + 28, (uint16_t)nlen);
+    wr16(r + 30, (uint16_t)xlen);
+    wr16(r + 32, 0);
+    wr16(r + 34, 0);
+    wr16(r + 36, 0);
+    wr32(r + 38, attr);
+    wr32(r + 42, far ? 0xFFFFFFFFu : (uint32_t)lho);
+    memcpy(r + ZIP_CDH_SIZE, name, nlen);
+    unsigned char *x = r + ZIP_CDH_SIZE + nlen;
+    if (xlen) {
+        wr16(x, ZIP64_EXTRA_ID);
+        wr16(x + 2, (uint16_t)(xlen - 4));
+        x += 4;
+        if (big) wr64(x, size), wr64(x + 8, size), x += 16;
+        if (far) wr64(x, lho);
+    }
+    w->cd_len += ZIP_CDH_SIZE + nlen + xlen;
+    w->n_entries++;
+    return TACOZ_OK;
+}
+
+typedef struct {
+    const char *src;
+    const char *name;
+    size_t nlen;
+    uint64_t size;
+    int64_t mtime;
+} member_plan;
+
+/* Stream one file into the archive. */
+static int add_member(writer *w, const member_plan *m) {
+    uint64_t lho = w_pos(w);
+    int big = m->size >= 0xFFFFFFFFu;
+    uint16_t flags = has_high_bytes(m->name, m->nlen) ? ZIP_FLAG_UTF8 : 0;
+    uint32_t dos = tz_dos_datetime(w->opts->mtime ? w->opts->mtime : m->mtime);
+    size_t xlen = big ? 20 : 0, pad = 0;
+    uint32_t align = w->opts->alignment;
+    if (align > 1) {
+        uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
+        pad = (size_t)((align - base % align) % align);
+        while (pad > 0 && pad < 6) pad += align;
+    }
+    unsigned char h[ZIP_LFH_SIZE + 20];
+    wr32(h, ZIP_LFH_SIG);
+    wr16(h + 4, big ? 45 : 10);
+    wr16(h + 6, flags);
+    wr16(h + 8, 0);
+    wr32(h + 10, dos);
+    wr32(h + 14, 0); /* CRC patched below */
+    wr32(h + 18, big ? 0xFFFFFFFFu : (uint32_t)m->size);
+    wr32(h + 22, big ? 0xFFFFFFFFu : (uint32_t)m->size);
+    wr16(h + 26, (uint16_t)m->nlen);
+    wr16(h + 28, (uint16_t)(xlen + pad));
+    unsigned char *x = h + ZIP_LFH_SIZE;
+    if (big) {
+        wr16(x, ZIP64_EXTRA_ID);
+        wr16(x + 2, 16);
+        wr64(x + 4, m->size);
+        wr64(x + 12, m->size);
+    }
+    int rc = w_put(w, h, ZIP_LFH_SIZE);
+    if (rc == TACOZ_OK) rc = w_put(w, m->name, m->nlen);
+    if (rc == TACOZ_OK) rc = w_put(w, x, xlen);
+    if (rc == TACOZ_OK && pad) { /* 0xD935 alignment extra: id, size, alignment, zeros */
+        unsigned char a[6] = {0};
+        static const unsigned char zeros[256];
+        wr16(a, ZIP_ALIGN_EXTRA_ID);
+        wr16(a + 2, (uint16_t)(pad - 4));
+        wr16(a + 4, (uint16_t)align);
+        rc = w_put(w, a, 6);
+        for (size_t left = pad - 6; rc == TACOZ_OK && left > 0;) {
+            size_t n = left < sizeof zeros ? left : sizeof zeros;
+            rc = w_put(w, zeros, n);
+            left -= n;
+        }
+    }
+    if (rc) return rc;
+
+    int fd = open(m->src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tz_fail_errno(w->err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno, "%s", m->src);
+    if (m->size >= READ_CHUNK) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    uint32_t crc = 0;
+    uint64_t left = m->size;
+    for (;;) {
+        if (w->len == OUT_BUF_SIZE && (rc = w_flush(w))) break;
+        size_t room = OUT_BUF_SIZE - w->len;
+        /* ask for one byte more than expected at the end, to see growth */
+        size_t want = left < room ? (size_t)left + 1 : room;
+        if (want > READ_CHUNK && left >= READ_CHUNK) want = READ_CHUNK;
+        if (want > room) want = room;
+        ssize_t n = read(fd, w->buf + w->len, want);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            rc = tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: read", m->src);
+            break;
+        }
+        if ((uint64_t)n > left) {
+            rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file grew while it was being archived", m->src);
+            break;
+        }
+        if (n == 0) {
+            if (left) rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file shrank while it was being archived", m->src);
+            break;
+        }
+        crc = tz_crc32(crc, w->buf + w->len, (size_t)n);
+        w->len += (size_t)n;
+        left -= (uint64_t)n;
+        w->done_bytes += (uint64_t)n;
+        if ((rc = report(w, 0))) break;
+        if (left == 0 && (size_t)n < want) break; /* short read at EOF: done */
+    }
+    close(fd);
+    if (rc) return rc;
+    unsigned char c[4];
+    wr32(c, crc);
+    if ((rc = w_patch(w, lho + 14, c, 4))) return rc;
+    w->done_files++;
+    if ((rc = report(w, 1))) return rc;
+    return cd_add(w, m->name, m->nlen, flags, dos, crc, m->size, lho, ATTR_FILE);
+}
+
+/* Write the directory (already in w->cd) and the end records. */
+static int write_end(writer *w, const unsigned char *comment, size_t comment_len) {
+    uint64_t cd_off = w_pos(w);
+    int rc = TACOZ_OK;
+    /* the directory can be large: write it through the buffer in pieces */
+    for (size_t off = 0; off < w->cd_len && rc == TACOZ_OK;) {
+        size_t n = w->cd_len - off;
+        if (n > OUT_BUF_SIZE) n = OUT_BUF_SIZE;
+        rc = w_put(w, w->cd + off, n);
+        off += n;
+    }
+    if (rc) return rc;
+    uint64_t cd_size = w->cd_len, n = w->n_entries;
+    unsigned char e[ZIP64_EOCD_SIZE + ZIP64_LOC_SIZE + ZIP_EOCD_SIZE];
+    size_t elen = 0;
+    if (n >= 0xFFFF || cd_size >= 0xFFFFFFFFu || cd_off >= 0xFFFFFFFFu) {
+        uint64_t z_off = w_pos(w);
+        unsigned char *z = e;
+        wr32(z, ZIP64_EOCD_SIG);
+        wr64(z + 4, ZIP64_EOCD_SIZE - 12);
+        wr16(z + 12, VERSION_MADE_BY);
+        wr16(z + 14, 45);
+        wr32(z + 16, 0);
+        wr32(z + 20, 0);
+        wr64(z + 24, n);
+        wr64(z + 32, n);
+        wr64(z + 40, cd_size);
+        wr64(z + 48, cd_off);
+        unsigned char *l = e + ZIP64_EOCD_SIZE;
+        wr32(l, ZIP64_LOC_SIG);
+        wr32(l + 4, 0);
+        wr64(l + 8, z_off);
+        wr32(l + 16, 1);
+        elen = ZIP64_EOCD_SIZE + ZIP64_LOC_SIZE;
+    }
+    unsigned char *q = e + elen;
+    wr32(q, ZIP_EOCD_SIG);
+    wr16(q + 4, 0);
+    wr16(q + 6, 0);
+    wr16(q + 8, n >= 0xFFFF ? 0xFFFF : (uint16_t)n);
+    wr16(q + 10, n >= 0xFFFF ? 0xFFFF : (uint16_t)n);
+    wr32(q + 12, cd_size >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_size);
+    wr32(q + 16, cd_off >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_off);
+    wr16(q + 20, (uint16_t)comment_len);
+    elen += ZIP_EOCD_SIZE;
+    if ((rc = w_put(w, e, elen))) return rc;
+    if (comment_len && (rc = w_put(w, comment, comment_len))) return rc;
+    return w_flush(w);
+}
+
+/* Check arguments and stat every source before anything is written. */
+static int plan_members(const char *const *src, const char *const *arc, size_t n, const tacozip_archive *existing,
+                        member_plan **out, uint64_t *total, tacozip_error *err) {
+    member_plan *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    /* duplicate detection among the new names: a small open-addressing set */
+    size_t cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    size_t *set = calloc(cap, sizeof *set);
+    if (!set) {
+        free(p);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    int rc = TACOZ_OK;
+    *total = 0;
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        if (!src[i] || (arc && !arc[i])) {
+            rc = tz_fail(err, TACOZ_ERR_PARAM, "source or archive name %zu is NULL", i);
+            break;
+        }
+        const char *name = src[i];
+        if (arc) {
+            name = arc[i];
+        } else {
+            const char *slash = strrchr(src[i], '/');
+            if (slash) name = slash + 1;
+        }
+        size_t nlen = strlen(name);
+        if (nlen > 65535) {
+            rc = tz_fail(err, TACOZ_ERR_PARAM, "member name of %zu bytes is longer than 65535", nlen);
+            break;
+        }
+        if (!tz_name_is_safe(name, nlen) || name[nlen - 1] == '/') {
+            rc = tz_fail(err, TACOZ_ERR_PARAM,
+                         "member name \"%.200s\" is not a safe relative path (empty, absolute, '.', '..', '\\' or trailing '/')",
+                         name);
+            break;
+        }
+        if (nlen == TACO_HEADER_NAME_LEN && memcmp(name, TACO_HEADER_NAME, nlen) == 0) {
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name TACO_HEADER is reserved");
+            break;
+        }
+        uint64_t h = 1469598103934665603ull;
+        for (size_t k = 0; k < nlen; k++) h = (h ^ (unsigned char)name[k]) * 1099511628211ull;
+        size_t slot = (size_t)(h ^ (h >> 29)) & (cap - 1);
+        while (set[slot]) {
+            const member_plan *o = &p[set[slot] - 1];
+            if (o->nlen == nlen && memcmp(o->name, name, nlen) == 0) {
+                rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name \"%.200s\" given twice", name);
+                break;
+            }
+            slot = (slot + 1) & (cap - 1);
+        }
+        if (rc) break;
+        if (existing && tacozip_find(existing, name, nlen, NULL) == TACOZ_OK) {
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member \"%.200s\" is already in the archive", name);
+            break;
+        }
+        set[slot] = i + 1;
+        struct stat st;
+        if (stat(src[i], &st) != 0) {
+            rc = tz_fail_errno(err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno, "%s", src[i]);
+            break;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a regular file", src[i]);
+            break;
+        }
+        p[i].src = src[i];
+        p[i].name = name;
+        p[i].nlen = nlen;
+        p[i].size = (uint64_t)st.st_size;
+        p[i].mtime = (int64_t)st.st_mtime;
+        *total += p[i].size;
+    }
+    free(set);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return TACOZ_OK;
+}
+
+static int check_opts(const tacozip_write_options *o, tacozip_error *err) {
+    if (o->alignment > 1 && (o->alignment & (o->alignment - 1) || o->alignment > 32768))
+        return tz_fail(err, TACOZ_ERR_PARAM, "alignment %u is not a power of two <= 32768", o->alignment);
+    return TACOZ_OK;
+}
+
+/* The mode a new file would get: 0666 & ~umask, read without changing it. */
+static mode_t default_mode(void) {
+    mode_t mode = 0644;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f) {
+        char line[256];
+        unsigned um;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "Umask: %o", &um) == 1) {
+                mode = 0666 & ~(mode_t)um;
+                break;
+            }
+        fclose(f);
+    }
+    return mode;
+}
+
+static int fsync_dir_of(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+int tacozip_create_ex(const char *zip_path, const char *const *src_files, const char *const *arc_files,
+                      size_t num_files, const taco_meta_array_t *meta, const tacozip_write_options *opts,
+                      tacozip_error *err) {
+    static const tacozip_write_options defaults;
+    taco_meta_array_t one = {.count = 1};
+    if (!opts) opts = &defaults;
+    if (!meta) meta = &one;
+    if (!zip_path || (num_files && !src_files))
+        return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
+    if (meta->count > TACO_HEADER_MAX_ENTRIES)
+        return tz_fail(err, TACOZ_ERR_PARAM, "%u header entries given, at most %d fit", meta->count,
+                       TACO_HEADER_MAX_ENTRIES);
+    int rc = check_opts(opts, err);
+    if (rc) return rc;
+    member_plan *plan = NULL;
+    uint64_t total = 0;
+    if ((rc = plan_members(src_files, arc_files, num_files, NULL, &plan, &total, err))) return rc;
+
+    size_t plen = strlen(zip_path);
+    char *tmp = malloc(plen + 16);
+    writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
+                .total_files = num_files};
+    w.buf = malloc(OUT_BUF_SIZE);
+    if (!tmp || !w.buf) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", zip_path);
+    w.fd = mkostemp(tmp, O_CLOEXEC);
+    if (w.fd < 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot create temporary file beside it", zip_path);
+        goto done;
+    }
+    struct stat st;
+    mode_t mode = stat(zip_path, &st) == 0 ? (st.st_mode & 07777) : default_mode();
+    fchmod(w.fd, mode);
+
+    int64_t now = opts->mtime ? opts->mtime : (int64_t)time(NULL);
+    unsigned char hdr[TACO_HEADER_SIZE];
+    tz_header_build(meta, tz_dos_datetime(now), hdr);
+    if ((rc = w_put(&w, hdr, sizeof hdr))) goto done;
+    if ((rc = cd_add(&w, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN, 0, rd32(hdr + 10), rd32(hdr + 14),
+                     TACO_HEADER_PAYLOAD_SIZE, 0, ATTR_HEADER)))
+        goto done;
+    for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i]);
+    if (rc == TACOZ_OK) rc = write_end(&w, NULL, 0);
+    if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
+    if (rc == TACOZ_OK) {
+        int fd = w.fd;
+        w.fd = -1;
+        if (close(fd) != 0)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: close", zip_path);
+        else if (rename(tmp, zip_path) != 0)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: rename", zip_path);
+        else if (!opts->no_fsync)
+            fsync_dir_of(zip_path);
+    }
+done:
+    if (w.fd >= 0) close(w.fd);
+    if (rc && tmp && tmp[0]) unlink(tmp);
+    free(tmp);
+    free(w.buf);
+    free(w.cd);
+    free(plan);
+    return rc;
+}
+
+int tacozip_create(const char *zip_path, const char *const *src_files, const char *const *arc_files,
+                   size_t num_files, const taco_meta_array_t *meta) {
+    return tacozip_create_ex(zip_path, src_files, arc_files, num_files, meta, NULL, NULL);
+}
+
+int tacozip_append_ex(const char *zip_path, const char *const *src_files, const char *const *arc_files,
+                      size_t num_files, const tacozip_write_options *opts, tacozip_error *err) {
+    static const tacozip_write_options defaults;
+    if (!opts) opts = &defaults;
+    if (!zip_path || (num_files && !src_files)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
+    int rc = check_opts(opts, err);
+    if (rc) return rc;
+    tacozip_archive *ar = NULL;
+    if ((rc = tacozip_open_ex(zip_path, 0, &ar, err))) return rc;
+    member_plan *plan = NULL;
+    uint64_t total = 0;
+    if ((rc = plan_members(src_files, arc_files, num_files, ar, &plan, &total, err))) {
+        tacozip_close(ar);
+        return rc;
+    }
+    /* Keep the old tail (directory and end records) to write it back on failure. */
+    uint64_t old_size = ar->src->size, cd_off = ar->end.cd_offset;
+    size_t tail_len = (size_t)(old_size - cd_off);
+    unsigned char *tail = malloc(tail_len ? tail_len : 1);
+    writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
+                .total_files = num_files, .buf_start = cd_off};
+    w.buf = malloc(OUT_BUF_SIZE);
+    if (!tail || !w.buf) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = tz_source_read(ar->src, cd_off, tail, tail_len, err))) goto done;
+    size_t eocd_rel = (size_t)(ar->end.eocd_offset - cd_off);
+    size_t comment_len = rd16(tail + eocd_rel + 20);
+    if (eocd_rel + ZIP_EOCD_SIZE + comment_len > tail_len) comment_len = tail_len - eocd_rel - ZIP_EOCD_SIZE;
+    /* Old directory records are kept verbatim: old members do not move. */
+    if ((rc = cd_reserve(&w, (size_t)ar->end.cd_size))) goto done;
+    memcpy(w.cd, tail, (size_t)ar->end.cd_size);
+    w.cd_len = (size_t)ar->end.cd_size;
+    w.n_entries = ar->count;
+
+    w.fd = open(zip_path, O_RDWR | O_CLOEXEC);
+    if (w.fd < 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot open for writing", zip_path);
+        goto done;
+    }
+    if (lseek(w.fd, (off_t)cd_off, SEEK_SET) < 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: seek", zip_path);
+        goto restore;
+    }
+    for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i]);
+    if (rc == TACOZ_OK) rc = write_end(&w, tail + eocd_rel + ZIP_EOCD_SIZE, comment_len);
+    if (rc == TACOZ_OK && ftruncate(w.fd, (off_t)w_pos(&w)) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: truncate", zip_path);
+    if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
+restore:
+    if (rc) {
+        /* Put the old bytes back: truncate, rewrite the old tail. */
+        int ok = ftruncate(w.fd, (off_t)old_size) == 0;
+        size_t off = 0;
+        while (ok && off < tail_len) {
+            ssize_t n = pwrite(w.fd, tail + off, tail_len - off, (off_t)(cd_off + off));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) ok = 0;
+            else off += (size_t)n;
+        }
+        if (ok) ok = fsync(w.fd) == 0;
+        if (!ok && err) {
+            size_t l = strlen(err->message);
+            snprintf(err->message + l, sizeof err->message - l, " (and restoring the archive failed)");
+        }
+    }
+done:
+    if (w.fd >= 0 && close(w.fd) != 0 && rc == TACOZ_OK)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: close", zip_path);
+    free(tail);
+    free(w.buf);
+    free(w.cd);
+    free(plan);
+    tacozip_close(ar);
+    return rc;
+}

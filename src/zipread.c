@@ -1,0 +1,425 @@
+/* zipread.c - locating the end records and parsing the central directory,
+ * with a bounds check on every field.  Produces the member index. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The largest tail we read at once: end record + longest comment + ZIP64
+ * locator and end record, rounded up.  For archives we write (no comment)
+ * the central directory of a few hundred members is in it too. */
+#define TAIL_MAX (64 * 1024 + 1024)
+
+int tz_find_end(tz_source *src, tz_end_info *end, unsigned char **tail_out,
+                uint64_t *tail_off_out, size_t *tail_len_out, tacozip_error *err) {
+    uint64_t size = src->size;
+    memset(end, 0, sizeof *end);
+    if (size < ZIP_EOCD_SIZE)
+        return tz_fail(err, TACOZ_INVALID_NO_EOCD, "file of %llu bytes is too small to be a ZIP archive",
+                       (unsigned long long)size);
+    size_t tail_len = size < TAIL_MAX ? (size_t)size : TAIL_MAX;
+    uint64_t tail_off = size - tail_len;
+    unsigned char *tail = malloc(tail_len);
+    if (!tail) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = tz_source_read(src, tail_off, tail, tail_len, err);
+    if (rc) {
+        free(tail);
+        return rc;
+    }
+    /* Scan backwards for the end record whose comment fits in the file. */
+    size_t pos = tail_len - ZIP_EOCD_SIZE;
+    int found = 0;
+    for (;;) {
+        if (tail[pos] == 'P' && rd32(tail + pos) == ZIP_EOCD_SIG) {
+            size_t clen = rd16(tail + pos + 20);
+            if (pos + ZIP_EOCD_SIZE + clen <= tail_len) {
+                found = 1;
+                break;
+            }
+        }
+        if (pos == 0) break;
+        pos--;
+    }
+    if (!found) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_NO_EOCD, "no end of central directory record in the last %zu bytes",
+                       tail_len);
+    }
+    const unsigned char *e = tail + pos;
+    end->eocd_offset = tail_off + pos;
+    uint16_t disk = rd16(e + 4), cd_disk = rd16(e + 6);
+    uint64_t n_disk = rd16(e + 8), n_total = rd16(e + 10);
+    uint64_t cd_size = rd32(e + 12), cd_off = rd32(e + 16);
+
+    /* ZIP64 locator right before the end record? */
+    if (end->eocd_offset >= ZIP64_LOC_SIZE) {
+        unsigned char loc[ZIP64_LOC_SIZE];
+        uint64_t loc_off = end->eocd_offset - ZIP64_LOC_SIZE;
+        if (loc_off >= tail_off)
+            memcpy(loc, tail + (loc_off - tail_off), sizeof loc);
+        else if ((rc = tz_source_read(src, loc_off, loc, sizeof loc, err)) != 0) {
+            free(tail);
+            return rc;
+        }
+        if (rd32(loc) == ZIP64_LOC_SIG) {
+            uint64_t z_off = rd64(loc + 8);
+            if (rd32(loc + 4) != 0 || rd32(loc + 16) > 1) {
+                free(tail);
+                return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "multi-disk (split) ZIP64 archive");
+            }
+            if (z_off > loc_off || loc_off - z_off < ZIP64_EOCD_SIZE) {
+                free(tail);
+                return tz_fail(err, TACOZ_INVALID_ZIP64, "ZIP64 end record offset %llu out of bounds",
+                               (unsigned long long)z_off);
+            }
+            unsigned char z[ZIP64_EOCD_SIZE];
+            if (z_off >= tail_off)
+                memcpy(z, tail + (z_off - tail_off), sizeof z);
+            else if ((rc = tz_source_read(src, z_off, z, sizeof z, err)) != 0) {
+                free(tail);
+                return rc;
+            }
+            if (rd32(z) != ZIP64_EOCD_SIG || rd64(z + 4) < ZIP64_EOCD_SIZE - 12) {
+                free(tail);
+                return tz_fail(err, TACOZ_INVALID_ZIP64, "bad ZIP64 end record at offset %llu",
+                               (unsigned long long)z_off);
+            }
+            disk = (uint16_t)(rd32(z + 16) ? 1 : 0);
+            cd_disk = (uint16_t)(rd32(z + 20) ? 1 : 0);
+            n_disk = rd64(z + 24);
+            n_total = rd64(z + 32);
+            cd_size = rd64(z + 40);
+            cd_off = rd64(z + 48);
+            end->zip64 = 1;
+            end->zip64_offset = z_off;
+        }
+    }
+    if (disk != 0 || cd_disk != 0) {
+        free(tail);
+        return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "multi-disk (split) archive");
+    }
+    if (n_disk != n_total) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_COUNT, "end record counts disagree (%llu on disk, %llu total)",
+                       (unsigned long long)n_disk, (unsigned long long)n_total);
+    }
+    uint64_t cd_limit = end->zip64 ? end->zip64_offset : end->eocd_offset;
+    if (cd_off > cd_limit || cd_size > cd_limit - cd_off) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_CD_OFFSET,
+                       "central directory (%llu bytes at offset %llu) lies outside the %llu bytes before the end record",
+                       (unsigned long long)cd_size, (unsigned long long)cd_off, (unsigned long long)cd_limit);
+    }
+    if (n_total > cd_size / ZIP_CDH_SIZE) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_COUNT,
+                       "end record claims %llu entries but the directory has only %llu bytes",
+                       (unsigned long long)n_total, (unsigned long long)cd_size);
+    }
+    end->cd_offset = cd_off;
+    end->cd_size = cd_size;
+    end->entries = n_total;
+    if (tail_out) {
+        *tail_out = tail;
+        *tail_off_out = tail_off;
+        *tail_len_out = tail_len;
+    } else {
+        free(tail);
+    }
+    return TACOZ_OK;
+}
+
+/* Parse the extra fields of one record, filling ZIP64 values where the
+ * 32-bit fields hold the 0xFFFFFFFF / 0xFFFF markers. */
+static int parse_extra(const unsigned char *x, size_t xlen, tz_entry *e, int need_usize, int need_csize,
+                       int need_off, int need_disk) {
+    int found = 0;
+    while (xlen >= 4) {
+        uint16_t id = rd16(x), sz = rd16(x + 2);
+        if ((size_t)sz + 4 > xlen) return TACOZ_INVALID_CD_ENTRY;
+        if (id == ZIP64_EXTRA_ID && !found) {
+            const unsigned char *q = x + 4;
+            size_t left = sz;
+            found = 1;
+            if (need_usize) {
+                if (left < 8) return TACOZ_INVALID_ZIP64;
+                e->usize = rd64(q), q += 8, left -= 8;
+            }
+            if (need_csize) {
+                if (left < 8) return TACOZ_INVALID_ZIP64;
+                e->csize = rd64(q), q += 8, left -= 8;
+            }
+            if (need_off) {
+                if (left < 8) return TACOZ_INVALID_ZIP64;
+                e->header_offset = rd64(q), q += 8, left -= 8;
+            }
+            if (need_disk) {
+                if (left < 4) return TACOZ_INVALID_ZIP64;
+                if (rd32(q) != 0) return TACOZ_ERR_UNSUPPORTED;
+            }
+        }
+        x += 4 + sz;
+        xlen -= 4 + (size_t)sz;
+    }
+    if (!found && (need_usize || need_csize || need_off || need_disk)) return TACOZ_INVALID_ZIP64;
+    return TACOZ_OK;
+}
+
+static uint64_t name_hash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static int build_hash(tacozip_archive *ar, tacozip_error *err) {
+    size_t cap = 16;
+    while (cap < ar->count * 2) cap <<= 1;
+    ar->hash = calloc(cap, sizeof *ar->hash);
+    if (!ar->hash) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    ar->hash_mask = cap - 1;
+    for (size_t i = 0; i < ar->count; i++) {
+        const tz_entry *e = &ar->entries[i];
+        const char *name = ar->names + e->name_off;
+        size_t slot = (size_t)name_hash(name, e->name_len) & ar->hash_mask;
+        while (ar->hash[slot]) {
+            const tz_entry *o = &ar->entries[ar->hash[slot] - 1];
+            if (o->name_len == e->name_len && memcmp(ar->names + o->name_off, name, e->name_len) == 0)
+                return tz_fail(err, TACOZ_INVALID_NAME, "duplicate member name \"%.200s\"", name);
+            slot = (slot + 1) & ar->hash_mask;
+        }
+        ar->hash[slot] = (uint32_t)(i + 1);
+    }
+    return TACOZ_OK;
+}
+
+int tacozip_find(const tacozip_archive *ar, const char *name, size_t name_len, size_t *index) {
+    if (!ar || !name) return TACOZ_ERR_PARAM;
+    if (name_len == (size_t)-1) name_len = strlen(name);
+    size_t slot = (size_t)name_hash(name, name_len) & ar->hash_mask;
+    while (ar->hash[slot]) {
+        const tz_entry *e = &ar->entries[ar->hash[slot] - 1];
+        if (e->name_len == name_len && memcmp(ar->names + e->name_off, name, name_len) == 0) {
+            if (index) *index = ar->hash[slot] - 1;
+            return TACOZ_OK;
+        }
+        slot = (slot + 1) & ar->hash_mask;
+    }
+    return TACOZ_ERR_NOT_FOUND;
+}
+
+int tz_parse_directory(tacozip_archive *ar, const unsigned char *cd, tacozip_error *err) {
+    const uint64_t cd_size = ar->end.cd_size, cd_off = ar->end.cd_offset;
+    if (ar->end.entries > UINT32_MAX - 1)
+        return tz_fail(err, TACOZ_ERR_TOO_LARGE, "%llu entries", (unsigned long long)ar->end.entries);
+    size_t count = (size_t)ar->end.entries;
+    ar->entries = calloc(count ? count : 1, sizeof *ar->entries);
+    ar->names = malloc((size_t)cd_size + count + 1);
+    if (!ar->entries || !ar->names) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    ar->count = count;
+    size_t pos = 0, names_len = 0;
+    for (size_t i = 0; i < count; i++) {
+        tz_entry *e = &ar->entries[i];
+        uint64_t rec_off = cd_off + pos;
+        if (cd_size - pos < ZIP_CDH_SIZE)
+            return tz_fail(err, TACOZ_INVALID_COUNT,
+                           "central directory ends after %zu of the %zu entries the end record claims", i, count);
+        const unsigned char *r = cd + pos;
+        if (rd32(r) != ZIP_CDH_SIG)
+            return tz_fail(err, TACOZ_INVALID_CD_ENTRY, "bad signature for directory record %zu at offset %llu",
+                           i, (unsigned long long)rec_off);
+        size_t nlen = rd16(r + 28), xlen = rd16(r + 30), clen = rd16(r + 32);
+        if (ZIP_CDH_SIZE + nlen + xlen + clen > cd_size - pos)
+            return tz_fail(err, TACOZ_INVALID_CD_ENTRY, "directory record %zu at offset %llu overruns the directory",
+                           i, (unsigned long long)rec_off);
+        e->flags = rd16(r + 8);
+        e->method = rd16(r + 10);
+        e->dos_datetime = rd32(r + 12);
+        e->crc32 = rd32(r + 16);
+        e->csize = rd32(r + 20);
+        e->usize = rd32(r + 24);
+        uint16_t disk = rd16(r + 34);
+        e->external_attr = rd32(r + 38);
+        e->header_offset = rd32(r + 42);
+        e->cd_extra_len = (uint16_t)xlen;
+        e->cd_record_offset = rec_off;
+        e->data_offset = UINT64_MAX;
+        int rc = parse_extra(r + ZIP_CDH_SIZE + nlen, xlen, e, e->usize == 0xFFFFFFFFu,
+                             e->csize == 0xFFFFFFFFu, e->header_offset == 0xFFFFFFFFu, disk == 0xFFFF);
+        if (rc)
+            return tz_fail(err, rc, "directory record %zu at offset %llu: %s", i, (unsigned long long)rec_off,
+                           rc == TACOZ_ERR_UNSUPPORTED ? "member on another disk" : "malformed extra field");
+        if (disk != 0 && disk != 0xFFFF)
+            return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "directory record %zu: member on disk %u", i, disk);
+        const char *name = (const char *)r + ZIP_CDH_SIZE;
+        if (nlen == 0 || memchr(name, 0, nlen))
+            return tz_fail(err, TACOZ_INVALID_NAME, "directory record %zu: empty name or name containing NUL", i);
+        memcpy(ar->names + names_len, name, nlen);
+        e->name_off = (uint32_t)names_len;
+        e->name_len = (uint32_t)nlen;
+        names_len += nlen;
+        ar->names[names_len++] = '\0';
+        /* The local header and data must lie before the directory. */
+        if (e->header_offset > cd_off || cd_off - e->header_offset < ZIP_LFH_SIZE + nlen)
+            return tz_fail(err, TACOZ_INVALID_LFH,
+                           "member \"%.200s\": local header offset %llu is not before the directory", name,
+                           (unsigned long long)e->header_offset);
+        if (e->csize > cd_off - e->header_offset - ZIP_LFH_SIZE - nlen)
+            return tz_fail(err, TACOZ_INVALID_OVERLAP, "member \"%.200s\": %llu bytes of data would run into the directory",
+                           ar->names + e->name_off, (unsigned long long)e->csize);
+        pos += ZIP_CDH_SIZE + nlen + xlen + clen;
+    }
+    if (cd_size - pos >= 4 && rd32(cd + pos) == ZIP_CDH_SIG)
+        return tz_fail(err, TACOZ_INVALID_COUNT, "central directory holds more records than the %zu the end record claims",
+                       count);
+    ar->names_len = names_len;
+    return build_hash(ar, err);
+}
+
+int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
+    tz_entry *e = &ar->entries[i];
+    const char *name = ar->names + e->name_off;
+    unsigned char h[ZIP_LFH_SIZE];
+    int rc = tz_source_read(ar->src, e->header_offset, h, sizeof h, err);
+    if (rc) return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header at %llu unreadable", name,
+                           (unsigned long long)e->header_offset);
+    if (rd32(h) != ZIP_LFH_SIG)
+        return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": no local header signature at offset %llu", name,
+                       (unsigned long long)e->header_offset);
+    size_t nlen = rd16(h + 26), xlen = rd16(h + 28);
+    if (nlen != e->name_len || rd16(h + 8) != e->method)
+        return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header disagrees with the directory", name);
+    if (!(e->flags & ZIP_FLAG_DATA_DESCRIPTOR) && !(rd16(h + 6) & ZIP_FLAG_DATA_DESCRIPTOR)) {
+        uint32_t c = rd32(h + 18);
+        if (rd32(h + 14) != e->crc32 || (c != 0xFFFFFFFFu && c != e->csize))
+            return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header CRC or size disagrees with the directory",
+                           name);
+    }
+    /* Compare the name bytes (they are next to the header). */
+    char stackbuf[256];
+    char *nb = nlen <= sizeof stackbuf ? stackbuf : malloc(nlen);
+    if (!nb) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    rc = tz_source_read(ar->src, e->header_offset + ZIP_LFH_SIZE, nb, nlen, err);
+    int same = rc == TACOZ_OK && memcmp(nb, name, nlen) == 0;
+    if (nb != stackbuf) free(nb);
+    if (!same)
+        return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header name differs from the directory", name);
+    uint64_t data = e->header_offset + ZIP_LFH_SIZE + nlen + xlen;
+    uint64_t limit = ar->end.cd_offset;
+    if (data > limit || e->csize > limit - data)
+        return tz_fail(err, TACOZ_INVALID_OVERLAP, "member \"%.200s\": data runs into the central directory", name);
+    if (e->data_offset != UINT64_MAX && e->data_offset != data)
+        return tz_fail(err, TACOZ_INVALID_LFH,
+                       "member \"%.200s\": local header puts data at %llu, the directory layout at %llu", name,
+                       (unsigned long long)data, (unsigned long long)e->data_offset);
+    e->data_offset = data;
+    __atomic_store_n(&e->lfh_checked, 1, __ATOMIC_RELEASE);
+    return TACOZ_OK;
+}
+
+static int cmp_by_offset(const void *a, const void *b, void *ctx) {
+    const tz_entry *en = ctx;
+    uint64_t x = en[*(const uint32_t *)a].header_offset, y = en[*(const uint32_t *)b].header_offset;
+    return x < y ? -1 : x > y;
+}
+
+/* Small portable merge sort of indices by header offset (qsort_r is not
+ * in C11). */
+static void sort_indices(uint32_t *v, uint32_t *tmp, size_t n, const tz_entry *en) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    sort_indices(v, tmp, h, en);
+    sort_indices(v + h, tmp, n - h, en);
+    if (cmp_by_offset(&v[h - 1], &v[h], (void *)en) <= 0) return;
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = cmp_by_offset(&v[j], &v[i], (void *)en) < 0 ? v[j++] : v[i++];
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+/* Derive data offsets from the layout, read local headers where it does not
+ * prove them, and refuse overlapping members. */
+static int resolve_offsets(tacozip_archive *ar, unsigned flags, tacozip_error *err) {
+    size_t n = ar->count;
+    if (n == 0) return TACOZ_OK;
+    uint32_t *order = malloc(n * sizeof *order);
+    if (!order) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = (uint32_t)i;
+        if (i && ar->entries[i].header_offset < ar->entries[i - 1].header_offset) sorted = 0;
+    }
+    if (!sorted) {
+        uint32_t *tmp = malloc(n * sizeof *tmp);
+        if (!tmp) {
+            free(order);
+            return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        }
+        sort_indices(order, tmp, n, ar->entries);
+        free(tmp);
+    }
+    int rc = TACOZ_OK;
+    for (size_t k = 0; k < n && rc == TACOZ_OK; k++) {
+        tz_entry *e = &ar->entries[order[k]];
+        uint64_t next = k + 1 < n ? ar->entries[order[k + 1]].header_offset : ar->end.cd_offset;
+        uint64_t data = e->header_offset + ZIP_LFH_SIZE + e->name_len + e->cd_extra_len;
+        if (!(flags & TACOZIP_OPEN_VERIFY_LOCAL) && !(e->flags & ZIP_FLAG_DATA_DESCRIPTOR) &&
+            data + e->csize == next)
+            e->data_offset = data; /* back to back: the layout proves it */
+        else
+            rc = tz_check_local(ar, order[k], err);
+        if (rc == TACOZ_OK && e->data_offset + e->csize > next)
+            rc = tz_fail(err, TACOZ_INVALID_OVERLAP, "member \"%.200s\" overlaps the %s", ar->names + e->name_off,
+                         k + 1 < n ? "next member" : "central directory");
+    }
+    free(order);
+    return rc;
+}
+
+int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozip_error *err) {
+    tacozip_archive *ar = calloc(1, sizeof *ar);
+    if (!ar) {
+        src->destroy(src);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    ar->src = src;
+    unsigned char *tail = NULL, *cdbuf = NULL;
+    uint64_t tail_off = 0;
+    size_t tail_len = 0;
+    int rc = tz_find_end(src, &ar->end, &tail, &tail_off, &tail_len, err);
+    if (rc == TACOZ_OK) {
+        const unsigned char *cd;
+        if (ar->end.cd_offset >= tail_off) {
+            cd = tail + (ar->end.cd_offset - tail_off); /* directory already in the tail */
+        } else if ((cd = src->view(src, ar->end.cd_offset, (size_t)ar->end.cd_size)) == NULL) {
+            if (ar->end.cd_size > SIZE_MAX - 1 || !(cdbuf = malloc((size_t)ar->end.cd_size + 1)))
+                rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for a %llu-byte directory",
+                             (unsigned long long)ar->end.cd_size);
+            else
+                rc = tz_source_read(src, ar->end.cd_offset, cdbuf, (size_t)ar->end.cd_size, err);
+            cd = cdbuf;
+        }
+        if (rc == TACOZ_OK) rc = tz_parse_directory(ar, cd, err);
+    }
+    free(cdbuf);
+    free(tail);
+    if (rc == TACOZ_OK) rc = resolve_offsets(ar, flags, err);
+    if (rc == TACOZ_OK && ar->count > 0) {
+        const tz_entry *e = &ar->entries[0];
+        if (e->header_offset == 0 && e->name_len == TACO_HEADER_NAME_LEN &&
+            memcmp(ar->names + e->name_off, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN) == 0 &&
+            src->size >= TACO_HEADER_SIZE &&
+            tz_source_read(src, 0, ar->header_bytes, TACO_HEADER_SIZE, NULL) == TACOZ_OK &&
+            tz_header_check(ar->header_bytes, &ar->header) == TACOZ_OK)
+            ar->has_header = 1;
+    }
+    if (rc) {
+        tacozip_close(ar);
+        return rc;
+    }
+    *out = ar;
+    return TACOZ_OK;
+}
