@@ -232,7 +232,7 @@ typedef int (*tacozip_progress_fn)(void *user, uint64_t done_bytes, uint64_t tot
 typedef struct tacozip_write_options {
     /* Align every member's data (not TACO_HEADER's) to this many bytes,
      * using a 0xD935 extra field in the local header.  0 or 1: no
-     * alignment (the default layout).  Otherwise a power of two <= 65536. */
+     * alignment (the default layout).  Otherwise a power of two <= 32768. */
     uint32_t alignment;
     /* Skip fsync() of the file and its directory (faster, not durable). */
     int no_fsync;
