@@ -35,4 +35,12 @@ if [ ! -x "$PEER/bin/python" ] || ! "$PEER/bin/python" -c "import tacozip" 2>/de
   $PY -m venv "$PEER"
   "$PEER/bin/pip" install -q "tacozip==0.13.0"
 fi
+# 0.11.4 is the last release whose Python API exposes validate() and
+# detect_format(): used to check that the original validator accepts ours.
+PEER_OLD=${TACOZIP_PEER_OLD_VENV:-/tmp/tacozip-peer-0114}
+if [ ! -x "$PEER_OLD/bin/python" ] || ! "$PEER_OLD/bin/python" -c "import tacozip; tacozip.validate" 2>/dev/null; then
+  echo "setup: installing the PyPI tacozip 0.11.4 peer into $PEER_OLD"
+  $PY -m venv "$PEER_OLD"
+  "$PEER_OLD/bin/pip" install -q "tacozip==0.11.4"
+fi
 echo "setup: done"
