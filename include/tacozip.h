@@ -438,8 +438,11 @@ TACOZIP_API int tacozip_extract(tacozip_archive *ar, const char *dest_dir,
                                 tacozip_error *err);
 
 /*
- * tacozip_last_error() returns the message of the last failure on "ar"
- * (empty string if none).  Valid until the next call on "ar".
+ * tacozip_last_error() returns the message of the last failure of a read
+ * function (tacozip_read_at, tacozip_read_member, tacozip_verify_member) on
+ * "ar", from whichever thread failed last (empty string if none).  The
+ * pointer stays valid until tacozip_close(); the text may change when
+ * another read on "ar" fails.
  */
 TACOZIP_API const char *tacozip_last_error(const tacozip_archive *ar);
 

@@ -1,9 +1,20 @@
 /* archive.c - the public reader API over the member index. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* Record a failure of a read on "ar" for tacozip_last_error().  Reads may
+ * run in several threads at once, so the message is built in the caller's
+ * own buffer and copied under the archive's lock. */
+static int set_last(tacozip_archive *ar, const tacozip_error *e) {
+    pthread_mutex_lock(&ar->lock);
+    ar->last = *e;
+    pthread_mutex_unlock(&ar->lock);
+    return e->code;
+}
 
 int tacozip_open_ex(const char *path, unsigned flags, tacozip_archive **out, tacozip_error *err) {
     if (!path || !out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
@@ -37,6 +48,7 @@ int tacozip_open_memory(const void *data, size_t len, unsigned flags, tacozip_ar
 void tacozip_close(tacozip_archive *ar) {
     if (!ar) return;
     if (ar->src) ar->src->destroy(ar->src);
+    pthread_mutex_destroy(&ar->lock);
     free(ar->entries);
     free(ar->names);
     free(ar->hash);
@@ -97,20 +109,22 @@ int tacozip_span(const tacozip_archive *ar, const size_t *indices, size_t n, uns
 
 int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf, size_t len) {
     if (!ar || (!buf && len)) return TACOZ_ERR_PARAM;
+    tacozip_error e;
     if (offset > ar->src->size || len > ar->src->size - offset) {
-        tz_fail(&ar->last, TACOZ_ERR_PARAM, "range %llu+%zu passes the end of the archive (%llu bytes)",
+        tz_fail(&e, TACOZ_ERR_PARAM, "range %llu+%zu passes the end of the archive (%llu bytes)",
                 (unsigned long long)offset, len, (unsigned long long)ar->src->size);
-        return TACOZ_ERR_PARAM;
+        return set_last(ar, &e);
     }
-    return tz_source_read(ar->src, offset, buf, len, &ar->last);
+    int rc = tz_source_read(ar->src, offset, buf, len, &e);
+    return rc ? set_last(ar, &e) : TACOZ_OK;
 }
 
-static int readable(tacozip_archive *ar, size_t index) {
+static int readable(tacozip_archive *ar, size_t index, tacozip_error *err) {
     tz_entry *e = &ar->entries[index];
     if (e->method != 0 || (e->flags & ZIP_FLAG_ENCRYPTED))
-        return tz_fail(&ar->last, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is %s (method %u); only STORED members can be read",
+        return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is %s (method %u); only STORED members can be read",
                        ar->names + e->name_off, (e->flags & ZIP_FLAG_ENCRYPTED) ? "encrypted" : "compressed", e->method);
-    if (!__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE)) return tz_check_local(ar, index, &ar->last);
+    if (!__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE)) return tz_check_local(ar, index, err);
     return TACOZ_OK;
 }
 
@@ -118,20 +132,23 @@ int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset, void
                         size_t *nread) {
     if (!ar || index >= ar->count || (!buf && len)) return TACOZ_ERR_PARAM;
     if (nread) *nread = 0;
-    int rc = readable(ar, index);
-    if (rc) return rc;
+    tacozip_error err;
+    int rc = readable(ar, index, &err);
+    if (rc) return set_last(ar, &err);
     const tz_entry *e = &ar->entries[index];
     if (offset >= e->csize) return TACOZ_OK;
     if (len > e->csize - offset) len = (size_t)(e->csize - offset);
-    rc = tz_source_read(ar->src, e->data_offset + offset, buf, len, &ar->last);
-    if (rc == TACOZ_OK && nread) *nread = len;
-    return rc;
+    rc = tz_source_read(ar->src, e->data_offset + offset, buf, len, &err);
+    if (rc) return set_last(ar, &err);
+    if (nread) *nread = len;
+    return TACOZ_OK;
 }
 
 int tacozip_verify_member(tacozip_archive *ar, size_t index) {
     if (!ar || index >= ar->count) return TACOZ_ERR_PARAM;
-    int rc = readable(ar, index);
-    if (rc) return rc;
+    tacozip_error err;
+    int rc = readable(ar, index, &err);
+    if (rc) return set_last(ar, &err);
     const tz_entry *e = &ar->entries[index];
     size_t chunk = (size_t)1 << 20;
     const unsigned char *view = ar->src->view(ar->src, e->data_offset, (size_t)e->csize);
@@ -140,17 +157,19 @@ int tacozip_verify_member(tacozip_archive *ar, size_t index) {
         crc = tz_crc32(0, view, (size_t)e->csize);
     } else {
         unsigned char *buf = malloc(chunk);
-        if (!buf) return tz_fail(&ar->last, TACOZ_ERR_NOMEM, "out of memory");
+        if (!buf) return set_last(ar, &(tacozip_error){TACOZ_ERR_NOMEM, "out of memory"});
         for (uint64_t off = 0; off < e->csize && rc == TACOZ_OK; off += chunk) {
             size_t n = e->csize - off < chunk ? (size_t)(e->csize - off) : chunk;
-            rc = tz_source_read(ar->src, e->data_offset + off, buf, n, &ar->last);
+            rc = tz_source_read(ar->src, e->data_offset + off, buf, n, &err);
             if (rc == TACOZ_OK) crc = tz_crc32(crc, buf, n);
         }
         free(buf);
-        if (rc) return rc;
+        if (rc) return set_last(ar, &err);
     }
-    if (crc != e->crc32)
-        return tz_fail(&ar->last, TACOZ_INVALID_CRC_MEMBER, "member \"%.200s\": CRC-32 is %08x, the directory says %08x",
-                       ar->names + e->name_off, crc, e->crc32);
+    if (crc != e->crc32) {
+        tz_fail(&err, TACOZ_INVALID_CRC_MEMBER, "member \"%.200s\": CRC-32 is %08x, the directory says %08x",
+                ar->names + e->name_off, crc, e->crc32);
+        return set_last(ar, &err);
+    }
     return TACOZ_OK;
 }

@@ -147,7 +147,7 @@ int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const
             rc = tz_fail(err, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is compressed or encrypted", name);
             break;
         }
-        if (!e->lfh_checked && (rc = tz_check_local(ar, idx, err)) != TACOZ_OK) break;
+        if (!__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE) && (rc = tz_check_local(ar, idx, err)) != TACOZ_OK) break;
         sel[k++] = idx;
         total += e->csize;
     }

@@ -3,6 +3,7 @@
 #ifndef TACOZIP_INTERNAL_H
 #define TACOZIP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,7 +159,8 @@ struct tacozip_archive {
     int has_header;
     taco_meta_array_t header;
     unsigned char header_bytes[TACO_HEADER_SIZE];
-    tacozip_error last;
+    tacozip_error last;    /* guarded by lock */
+    pthread_mutex_t lock;
 };
 
 /* Parse the central directory of an opened source into "ar" (src and end

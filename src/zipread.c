@@ -314,7 +314,7 @@ int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
         return tz_fail(err, TACOZ_INVALID_LFH,
                        "member \"%.200s\": local header puts data at %llu, the directory layout at %llu", name,
                        (unsigned long long)data, (unsigned long long)e->data_offset);
-    e->data_offset = data;
+    if (e->data_offset == UINT64_MAX) e->data_offset = data; /* only during open */
     __atomic_store_n(&e->lfh_checked, 1, __ATOMIC_RELEASE);
     return TACOZ_OK;
 }
@@ -386,6 +386,7 @@ int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozi
         return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     }
     ar->src = src;
+    pthread_mutex_init(&ar->lock, NULL);
     unsigned char *tail = NULL, *cdbuf = NULL;
     uint64_t tail_off = 0;
     size_t tail_len = 0;
