@@ -587,8 +587,10 @@ static int cmd_cat(int argc, char **argv) {
         char *as = strndup(range, (size_t)(dash - range));
         a = parse_u64(as, "range start");
         free(as);
-        if (dash[1]) b = parse_u64(dash + 1, "range end");
-        if (b < a) die_usage("range end before its start");
+        if (dash[1]) {
+            b = parse_u64(dash + 1, "range end");
+            if (b < a) die_usage("range end before its start");
+        }
         if (a >= m.size) {
             fprintf(stderr, "%s: range starts at %" PRIu64 ", past the member's %" PRIu64 " bytes\n", prog, a, m.size);
             tacozip_close(ar);
@@ -731,6 +733,7 @@ static int cmd_validate(int argc, char **argv) {
     tacozip_error err = {0};
     int rc = tacozip_validate_ex(zip, level, &err);
     static const char *const lv[] = {"quick", "normal", "deep"};
+    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, zip); /* unreadable: an error, not a verdict */
     if (json) {
         printf("{\"valid\": %s, \"code\": %d, \"level\": \"%s\", \"message\": ", rc ? "false" : "true", rc, lv[level]);
         const char *msg = rc ? (err.message[0] ? err.message : tacozip_strerror(rc)) : "valid";
@@ -745,7 +748,12 @@ static int cmd_validate(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+#ifdef TACOZIP_CLI_AS_FUNCTION
+int tacozip_cli_main(int argc, char **argv); /* the Python package's script */
+int tacozip_cli_main(int argc, char **argv) {
+#else
 int main(int argc, char **argv) {
+#endif
     if (argc < 2) {
         fputs(HELP_MAIN, stderr);
         return EXIT_USAGE;

@@ -260,7 +260,9 @@ typedef struct tacozip_write_options {
  * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL arguments, count > 7, empty or
  * over-long name, a name that is absolute or has a ".." component);
  * TACOZ_ERR_EXISTS (two members with the same name, or a member named
- * TACO_HEADER); TACOZ_ERR_NOT_FOUND (a source is missing); TACOZ_ERR_IO;
+ * TACO_HEADER); TACOZ_ERR_IO (a source is missing or unreadable, the
+ * output cannot be written; as the original, a missing source is an I/O
+ * error, not TACOZ_ERR_NOT_FOUND, which is about members);
  * TACOZ_ERR_CHANGED (a source changed size while read); TACOZ_ERR_NOMEM;
  * TACOZ_ERR_CANCELLED.
  */
@@ -330,7 +332,8 @@ typedef struct tacozip_member {
  * Archives written by other tools are accepted; TACO_HEADER need not be
  * present (tacozip_archive_header() then fails).
  *
- * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO; TACOZ_ERR_NOMEM; or the
+ * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO (missing or unreadable
+ * file); TACOZ_ERR_NOMEM; TACOZ_ERR_UNSUPPORTED (split archive); or the
  * TACOZ_INVALID_* code of the first malformed structure.
  */
 TACOZIP_API int tacozip_open(const char *path, tacozip_archive **out);

@@ -116,13 +116,14 @@ int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in, 
     int rc = tz_source_file(zip_path, &src, err);
     if (rc) return rc;
     unsigned char b[TACO_HEADER_SIZE];
-    rc = tz_source_read(src, 0, b, sizeof b, err);
-    if (rc == TACOZ_OK) {
-        rc = tz_header_check(b, NULL);
-        if (rc) tz_fail(err, TACOZ_ERR_INVALID_HEADER, "%s: not a TACO archive (%s)", zip_path,
-                        tacozip_validate_error_string(rc));
-        if (rc) rc = TACOZ_ERR_INVALID_HEADER;
-    }
+    /* A file too short for a header, or whose first bytes are not one, is
+     * "not a TACO archive" (TACOZ_ERR_INVALID_HEADER, as the original). */
+    if (src->size < TACO_HEADER_SIZE)
+        rc = tz_fail(err, TACOZ_ERR_INVALID_HEADER, "%s: %llu bytes, too short for a TACO header", zip_path,
+                     (unsigned long long)src->size);
+    else if ((rc = tz_source_read(src, 0, b, sizeof b, err)) == TACOZ_OK && (rc = tz_header_check(b, NULL)) != 0)
+        rc = tz_fail(err, TACOZ_ERR_INVALID_HEADER, "%s: not a TACO archive (%s)", zip_path,
+                     tacozip_validate_error_string(rc));
     /* Find TACO_HEADER's directory record: it must be the first one. */
     tz_end_info end;
     unsigned char cdh[ZIP_CDH_SIZE + TACO_HEADER_NAME_LEN];

@@ -54,7 +54,7 @@ static const unsigned char *no_view(tz_source *s, uint64_t off, size_t len) {
 int tz_source_file(const char *path, tz_source **out, tacozip_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return tz_fail_errno(err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno,
+        return tz_fail_errno(err, TACOZ_ERR_IO, errno,
                              "%s", path);
     struct stat st;
     if (fstat(fd, &st) != 0) {

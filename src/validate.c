@@ -20,7 +20,7 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
         return tz_fail(err, TACOZ_ERR_PARAM, "unknown validation level %d", level);
     tz_source *src = NULL;
     int rc = tz_source_file(zip_path, &src, err);
-    if (rc) return rc == TACOZ_ERR_NOT_FOUND ? TACOZ_ERR_IO : rc;
+    if (rc) return rc;
     unsigned char hdr[TACO_HEADER_SIZE];
     if (src->size < TACO_HEADER_SIZE) {
         src->destroy(src);

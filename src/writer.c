@@ -74,11 +74,15 @@ static int w_put(writer *w, const void *data, size_t len) {
 
 /* Overwrite bytes already emitted at file offset "off". */
 static int w_patch(writer *w, uint64_t off, const void *data, size_t len) {
-    if (off >= w->buf_start) {
-        memcpy(w->buf + (off - w->buf_start), data, len);
-        return TACOZ_OK;
-    }
     const unsigned char *p = data;
+    if (off + len > w->buf_start) {
+        /* The part still in the buffer is patched there (a pwrite of it would
+         * be overwritten by the next flush); only the part already flushed
+         * (when the range straddles buf_start) goes through pwrite. */
+        size_t flushed = off >= w->buf_start ? 0 : (size_t)(w->buf_start - off);
+        memcpy(w->buf + (off + flushed - w->buf_start), p + flushed, len - flushed);
+        len = flushed;
+    }
     while (len) {
         ssize_t n = pwrite(w->fd, p, len, (off_t)off);
         if (n < 0) {
@@ -213,7 +217,7 @@ static int add_member(writer *w, const member_plan *m) {
 
     int fd = open(m->src, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return tz_fail_errno(w->err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno, "%s", m->src);
+        return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s", m->src);
     if (m->size >= READ_CHUNK) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     uint32_t crc = 0;
     uint64_t left = m->size;
@@ -366,7 +370,7 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
         set[slot] = i + 1;
         struct stat st;
         if (stat(src[i], &st) != 0) {
-            rc = tz_fail_errno(err, errno == ENOENT ? TACOZ_ERR_NOT_FOUND : TACOZ_ERR_IO, errno, "%s", src[i]);
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s", src[i]);
             break;
         }
         if (!S_ISREG(st.st_mode)) {

@@ -191,7 +191,7 @@ static void basic(void) {
     CHECK(n3 == n2 && memcmp(after2, after, n2) == 0);
     /* a missing source is refused before anything is written */
     const char *missing[] = {"/nonexistent/file"};
-    CHECK_EQ(tacozip_append_ex(zip, missing, NULL, 1, NULL, &err), TACOZ_ERR_NOT_FOUND);
+    CHECK_EQ(tacozip_append_ex(zip, missing, NULL, 1, NULL, &err), TACOZ_ERR_IO);
     free(after2);
     after2 = slurp(zip, &n3);
     CHECK(n3 == n2 && memcmp(after2, after, n2) == 0);
@@ -218,7 +218,7 @@ static void errors(void) {
     CHECK_EQ(tacozip_create_ex(zip, s1, bad, 1, NULL, NULL, &err), TACOZ_ERR_PARAM);
     CHECK_EQ(tacozip_create_ex(zip, s1, abs_, 1, NULL, NULL, &err), TACOZ_ERR_PARAM);
     CHECK_EQ(tacozip_create_ex(zip, s1, hdr, 1, NULL, NULL, &err), TACOZ_ERR_EXISTS);
-    CHECK_EQ(tacozip_create_ex(zip, missing, NULL, 2, NULL, NULL, &err), TACOZ_ERR_NOT_FOUND);
+    CHECK_EQ(tacozip_create_ex(zip, missing, NULL, 2, NULL, NULL, &err), TACOZ_ERR_IO);
     CHECK(strstr(err.message, "/nonexistent/zzz") != NULL);
     taco_meta_array_t m8 = {.count = 8};
     CHECK_EQ(tacozip_create(zip, s1, NULL, 1, &m8), TACOZ_ERR_PARAM);

@@ -1,0 +1,135 @@
+"""tacozip: TACO archives (cloud-optimized STORE-only ZIP files whose first
+157 bytes hold up to 7 byte ranges) from Python, over a compiled C library.
+
+A drop-in for the original ``tacozip`` package (same names, signatures,
+return values, exceptions and messages), plus ``tacozip.open()`` (member
+index, byte-exact ranges, seekable member files, safe extraction),
+``tacozip.append()`` and helpers that compute header entries.
+"""
+
+from .version import __version__
+from .config import (
+    ERROR_MESSAGES,
+    TACO_HEADER_MAX_ENTRIES,
+    TACO_HEADER_NAME,
+    TACO_HEADER_NAME_LEN,
+    TACO_HEADER_PAYLOAD_SIZE,
+    TACO_HEADER_SIZE,
+    TACOZ_ERR_CANCELLED,
+    TACOZ_ERR_CHANGED,
+    TACOZ_ERR_EXISTS,
+    TACOZ_ERR_INVALID_HEADER,
+    TACOZ_ERR_IO,
+    TACOZ_ERR_LIBZIP,
+    TACOZ_ERR_NOMEM,
+    TACOZ_ERR_NOT_FOUND,
+    TACOZ_ERR_PARAM,
+    TACOZ_ERR_TOO_LARGE,
+    TACOZ_ERR_UNSAFE_PATH,
+    TACOZ_ERR_UNSUPPORTED,
+    TACOZ_INVALID_CD_ENTRY,
+    TACOZ_INVALID_CD_OFFSET,
+    TACOZ_INVALID_COUNT,
+    TACOZ_INVALID_CRC_CD,
+    TACOZ_INVALID_CRC_LFH,
+    TACOZ_INVALID_CRC_MEMBER,
+    TACOZ_INVALID_FILE_SIZE,
+    TACOZ_INVALID_HEADER_SIZE,
+    TACOZ_INVALID_LFH,
+    TACOZ_INVALID_META_COUNT,
+    TACOZ_INVALID_NAME,
+    TACOZ_INVALID_NO_CD_ENTRY,
+    TACOZ_INVALID_NO_EOCD,
+    TACOZ_INVALID_NO_TACO,
+    TACOZ_INVALID_NOT_ZIP,
+    TACOZ_INVALID_OVERLAP,
+    TACOZ_INVALID_REORDERED,
+    TACOZ_INVALID_ZIP64,
+    TACOZ_OK,
+    TACOZ_VALID,
+    TACOZIP_FORMAT_UNKNOWN,
+    TACOZIP_FORMAT_ZIP32,
+    TACOZIP_FORMAT_ZIP64,
+    TACOZIP_VALIDATE_DEEP,
+    TACOZIP_VALIDATE_NORMAL,
+    TACOZIP_VALIDATE_QUICK,
+)
+from .exceptions import TacozipError, TacozipIOError, TacozipLibraryError, TacozipValidationError
+from .loader import self_check
+from ._api import (
+    append,
+    create,
+    detect_format,
+    get_library_version,
+    read_header,
+    update_header,
+    validate,
+    validate_detail,
+)
+from ._archive import Member, MemberFile, TacoArchive, open
+from .helpers import parquet_footer_range, parquet_row_group_ranges
+
+__author__ = "tacozip developers"
+__author_email__ = ""
+__description__ = "TACO archives: STORE-only ZIP with a byte-range header at offset 0, over a C library."
+__url__ = ""
+__license__ = "MIT"
+__tacozip_version__ = get_library_version()
+
+__all__ = [
+    "__version__",
+    "__tacozip_version__",
+    "__author__",
+    "__author_email__",
+    "__description__",
+    "__url__",
+    "__license__",
+    "self_check",
+    "TACOZ_OK",
+    "TACOZ_ERR_IO",
+    "TACOZ_ERR_LIBZIP",
+    "TACOZ_ERR_INVALID_HEADER",
+    "TACOZ_ERR_PARAM",
+    "TACOZ_ERR_NOT_FOUND",
+    "TACOZ_ERR_EXISTS",
+    "TACOZ_ERR_TOO_LARGE",
+    "TACO_HEADER_MAX_ENTRIES",
+    "TacozipError",
+    "create",
+    "update_header",
+    "read_header",
+    "get_library_version",
+    # present in the original's 0.11 line
+    "validate",
+    "detect_format",
+    "TacozipIOError",
+    "TacozipValidationError",
+    "TacozipLibraryError",
+    "TACOZIP_FORMAT_UNKNOWN",
+    "TACOZIP_FORMAT_ZIP32",
+    "TACOZIP_FORMAT_ZIP64",
+    "TACOZIP_VALIDATE_QUICK",
+    "TACOZIP_VALIDATE_NORMAL",
+    "TACOZIP_VALIDATE_DEEP",
+    "TACOZ_VALID",
+    "TACOZ_INVALID_NOT_ZIP",
+    "TACOZ_INVALID_NO_TACO",
+    "TACOZ_INVALID_HEADER_SIZE",
+    "TACOZ_INVALID_META_COUNT",
+    "TACOZ_INVALID_FILE_SIZE",
+    "TACOZ_INVALID_NO_EOCD",
+    "TACOZ_INVALID_CD_OFFSET",
+    "TACOZ_INVALID_NO_CD_ENTRY",
+    "TACOZ_INVALID_REORDERED",
+    "TACOZ_INVALID_CRC_LFH",
+    "TACOZ_INVALID_CRC_CD",
+    # beyond the original
+    "open",
+    "append",
+    "validate_detail",
+    "TacoArchive",
+    "Member",
+    "MemberFile",
+    "parquet_footer_range",
+    "parquet_row_group_ranges",
+]

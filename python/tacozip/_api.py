@@ -1,0 +1,123 @@
+"""The original package's functions, with the same signatures, defaults,
+return values, exceptions and messages, over the compiled extension."""
+
+import os
+import pathlib
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+from . import _tacozip
+from .config import TACO_HEADER_MAX_ENTRIES, TACO_HEADER_SIZE, TACOZIP_VALIDATE_NORMAL
+
+PathLike = Union[str, "os.PathLike[str]"]
+Entries = Sequence[Tuple[int, int]]
+Progress = Callable[[int, int, int, int], Optional[bool]]
+
+
+def _check_entries(entries: Entries) -> List[Tuple[int, int]]:
+    entries = list(entries)
+    if len(entries) > TACO_HEADER_MAX_ENTRIES:
+        raise ValueError(f"Too many entries: {len(entries)} > {TACO_HEADER_MAX_ENTRIES}")
+    return [(int(o), int(n)) for o, n in entries]
+
+
+def _names(src_strings: List[str], arc_files: Optional[Sequence[str]]) -> List[str]:
+    if arc_files is None:
+        return [pathlib.Path(s).name for s in src_strings]
+    if len(arc_files) != len(src_strings):
+        raise ValueError(
+            f"Archive names count ({len(arc_files)}) must match source files count ({len(src_strings)})"
+        )
+    return [str(a) for a in arc_files]
+
+
+def create(
+    zip_path: PathLike,
+    src_files: Sequence[PathLike],
+    arc_files: Optional[Sequence[str]] = None,
+    entries: Optional[Entries] = None,
+    *,
+    alignment: int = 0,
+    fsync: bool = True,
+    progress: Optional[Progress] = None,
+) -> None:
+    """Create a TACO archive: TACO_HEADER holding ``entries`` (default
+    ``[(0, 0)]``), then ``src_files`` STORED in order under ``arc_files``
+    (default: base names).  Atomic: on failure nothing is left at
+    ``zip_path`` and an existing file there is untouched.
+
+    Extensions over the original: ``alignment`` (member data offsets
+    multiple of a power of two), ``fsync=False`` (faster, not durable),
+    ``progress(done_bytes, total_bytes, done_files, total_files)`` (return
+    True to cancel).  The GIL is released while writing.
+
+    Raises ValueError (more than 7 entries, names/sources length mismatch),
+    TacozipError (missing source: code -1 or -5; duplicate name: -6; ...).
+    """
+    if entries is None:
+        entries = [(0, 0)]
+    src_strings = [str(pathlib.Path(os.fspath(f)).resolve()) for f in src_files]
+    names = _names(src_strings, arc_files)
+    checked = _check_entries(entries)
+    _tacozip.create(str(pathlib.Path(os.fspath(zip_path)).resolve()), src_strings, names, checked,
+                    alignment, fsync, 0, progress)
+
+
+def append(
+    zip_path: PathLike,
+    src_files: Sequence[PathLike],
+    arc_files: Optional[Sequence[str]] = None,
+    *,
+    alignment: int = 0,
+    fsync: bool = True,
+    progress: Optional[Progress] = None,
+) -> None:
+    """Add members to an existing archive without moving existing data: the
+    new members go where the central directory was, then a new directory.
+    The header entries are unchanged.  On failure the archive is restored to
+    its previous bytes.  Raises TacozipError (-6 if a name already exists)."""
+    src_strings = [str(pathlib.Path(os.fspath(f)).resolve()) for f in src_files]
+    names = _names(src_strings, arc_files)
+    _tacozip.append(os.fspath(zip_path), src_strings, names, None, alignment, fsync, 0, progress)
+
+
+def read_header(source: Union[PathLike, bytes, bytearray, memoryview]) -> List[Tuple[int, int]]:
+    """Read the header entries: ``source`` is a path (str or pathlib.Path)
+    or a bytes-like buffer of at least 157 bytes (e.g. the body of a
+    ``Range: bytes=0-164`` response).  Returns the first ``count`` pairs.
+
+    Raises ValueError("Buffer too small: n < 157"), TacozipError."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        n = memoryview(source).nbytes
+        if n < TACO_HEADER_SIZE:
+            raise ValueError(f"Buffer too small: {n} < {TACO_HEADER_SIZE}")
+        return _tacozip.parse_header(source)
+    return _tacozip.read_header(os.fspath(source))
+
+
+def update_header(zip_path: PathLike, entries: Entries) -> None:
+    """Replace the header entries in place (three small writes, O(1)).
+    A file that is not a TACO archive is refused (TacozipError) and left
+    unchanged.  Raises ValueError for more than 7 entries."""
+    _tacozip.update_header(os.fspath(zip_path), _check_entries(entries))
+
+
+def validate(zip_path: PathLike, level: int = TACOZIP_VALIDATE_NORMAL) -> int:
+    """Check an archive; returns TACOZ_VALID (0) or a negative code (does not
+    raise).  Levels: QUICK (header bytes), NORMAL (+ directory), DEEP (+ CRCs
+    of the header and of every member, local headers, overlaps)."""
+    return _tacozip.validate(os.fspath(zip_path), int(level))[0]
+
+
+def validate_detail(zip_path: PathLike, level: int = TACOZIP_VALIDATE_NORMAL) -> Tuple[int, str]:
+    """Like validate() but also returns the message naming what is wrong."""
+    return _tacozip.validate(os.fspath(zip_path), int(level))
+
+
+def detect_format(zip_path: PathLike) -> int:
+    """0 unknown (unreadable or no end record), 1 ZIP32, 2 ZIP64."""
+    return _tacozip.detect_format(os.fspath(zip_path))
+
+
+def get_library_version() -> str:
+    """Version of the C library."""
+    return _tacozip.version()

@@ -1,0 +1,229 @@
+"""tacozip.open(): an archive object with a member index, byte-exact ranges
+and file objects that read only the bytes asked for."""
+
+import io
+import os
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from . import _tacozip
+
+
+class Member(NamedTuple):
+    """One member: ``[offset, offset + size)`` is the exact byte range of its
+    data in the archive; ``header_offset`` is where its local header starts."""
+
+    name: str
+    offset: int
+    size: int
+    crc: int
+    header_offset: int
+    method: int = 0
+
+
+class MemberFile(io.RawIOBase):
+    """A read-only, seekable binary file over one member.  Every read asks the
+    archive for exactly the bytes requested (no read-ahead), so a Parquet
+    reader fetching one row group reads just that row group."""
+
+    def __init__(self, archive: "TacoArchive", index: int, member: Member):
+        super().__init__()
+        self._archive = archive
+        self._index = index
+        self._pos = 0
+        self.member = member
+        self.name = member.name
+        self.size = member.size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        mv = memoryview(buffer).cast("B")
+        if self._pos >= self.size or len(mv) == 0:
+            return 0
+        n = self._archive._raw.readinto_member(self._index, self._pos, mv)
+        self._pos += n
+        return n
+
+    def readall(self) -> bytes:
+        if self._pos >= self.size:
+            return b""
+        data = self._archive._raw.read_member(self._index, self._pos, self.size - self._pos)
+        self._pos += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if self._pos >= self.size or size == 0:
+            return b""
+        data = self._archive._raw.read_member(self._index, self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def __repr__(self) -> str:
+        return f"<tacozip.MemberFile {self.name!r} size={self.size} pos={self._pos}>"
+
+
+class TacoArchive:
+    """An open TACO (or any STORE-only ZIP) archive.  Use as a context
+    manager, or call close()."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], verify_local: bool = False):
+        self.path = os.fspath(path)
+        self._raw = _tacozip.Archive(self.path, verify_local)
+        self._members: Optional[List[Member]] = None
+
+    # -- life cycle ---------------------------------------------------------
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    def __enter__(self) -> "TacoArchive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self._raw.count} members"
+        return f"<tacozip.TacoArchive {self.path!r} {state}>"
+
+    # -- index --------------------------------------------------------------
+    @property
+    def header(self) -> List[Tuple[int, int]]:
+        """The TACO header entries (TacozipError if the archive has none)."""
+        return self._raw.header()
+
+    @property
+    def members(self) -> List[Member]:
+        """Every member in directory order, TACO_HEADER included."""
+        if self._members is None:
+            self._members = [Member(t[0], t[1], t[2], t[3], t[4], t[6]) for t in self._raw.members()]
+        return self._members
+
+    @property
+    def size(self) -> int:
+        """Archive size in bytes."""
+        return self._raw.size
+
+    @property
+    def format(self) -> int:
+        """TACOZIP_FORMAT_ZIP32 (1) or TACOZIP_FORMAT_ZIP64 (2)."""
+        return self._raw.format
+
+    def names(self) -> List[str]:
+        return [m.name for m in self.members]
+
+    def __len__(self) -> int:
+        return self._raw.count
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self.members)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, (str, bytes)) and self._raw.find(name) >= 0
+
+    def _index(self, name: str) -> int:
+        i = self._raw.find(name)
+        if i < 0:
+            raise KeyError(f"There is no item named {name!r} in the archive")
+        return i
+
+    def __getitem__(self, name: str) -> Member:
+        return self.members[self._index(name)]
+
+    def getmember(self, name: str) -> Member:
+        return self[name]
+
+    # -- data ---------------------------------------------------------------
+    def open(self, name: str) -> MemberFile:
+        """A seekable binary file object over member ``name`` that reads only
+        the bytes asked for."""
+        i = self._index(name)
+        return MemberFile(self, i, self.members[i])
+
+    def read(self, name: str) -> bytes:
+        """The whole member (its local header is checked first)."""
+        return self._raw.read_member(self._index(name))
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        """``length`` raw bytes of the archive at ``offset`` (archive
+        coordinates, e.g. a header entry)."""
+        return self._raw.read_at(offset, length)
+
+    def verify(self, name: Optional[str] = None) -> None:
+        """Check the CRC-32 of one member, or of all; raises TacozipError."""
+        if name is not None:
+            self._raw.verify(self._index(name))
+        else:
+            for i in range(self._raw.count):
+                self._raw.verify(i)
+
+    def extract(self, dest: Union[str, "os.PathLike[str]"], members: Optional[Iterable[Union[str, Member]]] = None,
+                *, overwrite: bool = False, skip_header: bool = False) -> None:
+        """Extract all members (or those named) under ``dest``.  Every
+        member's CRC is checked; names that are absolute or contain ``..``
+        are refused before anything is written, symbolic links are never
+        followed out of ``dest``, and existing files are kept unless
+        ``overwrite``.  Raises TacozipError (e.g. -40 for an unsafe name)."""
+        names = None if members is None else [m.name if isinstance(m, Member) else m for m in members]
+        self._raw.extract(os.fspath(dest), names, overwrite, skip_header)
+
+    # -- ranges for header entries -------------------------------------------
+    def span(self, members: Union[Iterable[Union[str, Member]], Callable[[Member], bool], str],
+             *, data_only: bool = False) -> Tuple[int, int]:
+        """(offset, length) in archive coordinates of the smallest range that
+        covers the given members: names, Member objects, a predicate on
+        Member, or a name prefix string ending in '/'.  Local headers are
+        included (the range alone suffices to recover the members) unless
+        ``data_only``.  Store it with tacozip.update_header()."""
+        if isinstance(members, str):
+            prefix = members
+            idx = [i for i, m in enumerate(self.members) if m.name.startswith(prefix)]
+        elif callable(members):
+            idx = [i for i, m in enumerate(self.members) if members(m)]
+        else:
+            idx = [self._index(m.name if isinstance(m, Member) else m) for m in members]
+        if not idx:
+            raise ValueError("no member matches")
+        return self._raw.span(idx, data_only)
+
+    def data_range(self, name: str) -> Tuple[int, int]:
+        """(offset, size) of one member's data."""
+        m = self[name]
+        return (m.offset, m.size)
+
+
+def open(path: Union[str, "os.PathLike[str]"], *, verify_local: bool = False) -> TacoArchive:  # noqa: A001
+    """Open an archive and read its member index (end records and central
+    directory; local headers only where the layout does not prove the data
+    offsets, or all of them with ``verify_local=True``)."""
+    return TacoArchive(path, verify_local)
