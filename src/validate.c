@@ -23,9 +23,10 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
     if (rc) return rc;
     unsigned char hdr[TACO_HEADER_SIZE];
     if (src->size < TACO_HEADER_SIZE) {
+        unsigned long long size = (unsigned long long)src->size;
         src->destroy(src);
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "%s: %llu bytes, a TACO archive has at least %d", zip_path,
-                       (unsigned long long)src->size, TACO_HEADER_SIZE);
+                       size, TACO_HEADER_SIZE);
     }
     rc = tz_source_read(src, 0, hdr, sizeof hdr, err);
     if (rc == TACOZ_OK && (rc = tz_header_check(hdr, NULL)) != TACOZ_OK)
@@ -35,7 +36,7 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
         return rc;
     }
     tacozip_archive *ar = NULL;
-    rc = tz_open_source(src, level == TACOZIP_VALIDATE_DEEP ? TACOZIP_OPEN_VERIFY_LOCAL : 0, &ar, err);
+    rc = tz_open_source(src, 0, &ar, err);
     if (rc) return rc;
     size_t idx = 0;
     const tz_entry *e0 = ar->count ? &ar->entries[0] : NULL;
@@ -54,6 +55,12 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
         else if (e0->crc32 != crc)
             rc = tz_fail(err, TACOZ_INVALID_CRC_CD, "%s: TACO_HEADER directory CRC %08x, payload CRC %08x", zip_path,
                          e0->crc32, crc);
+        /* then every local header against its directory record (this also
+         * confirms the data offsets that open() derived from the layout, and
+         * with them the overlap checks), then every member's data */
+        tacozip_error local;
+        for (size_t i = 0; i < ar->count && rc == TACOZ_OK; i++)
+            if ((rc = tz_check_local(ar, i, &local)) != TACOZ_OK) tz_fail(err, rc, "%s: %s", zip_path, local.message);
         for (size_t i = 0; i < ar->count && rc == TACOZ_OK; i++) {
             rc = tacozip_verify_member(ar, i);
             if (rc) tz_fail(err, rc, "%s: %s", zip_path, ar->last.message);
