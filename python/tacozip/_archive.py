@@ -69,7 +69,12 @@ class MemberFile(io.RawIOBase):
         self._pos += n
         return n
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
     def readall(self) -> bytes:
+        self._check_open()
         if self._pos >= self.size:
             return b""
         data = self._archive._raw.read_member(self._index, self._pos, self.size - self._pos)
@@ -77,6 +82,7 @@ class MemberFile(io.RawIOBase):
         return data
 
     def read(self, size: int = -1) -> bytes:
+        self._check_open()
         if size is None or size < 0:
             return self.readall()
         if self._pos >= self.size or size == 0:
