@@ -5,8 +5,10 @@
 #   3. the Python/pytest suite (CLI, interop with zipfile/unzip/7z/bsdtar and
 #      the PyPI tacozip, ZIP64, atomicity) against the normal build, then
 #      against the sanitizer build
-#   4. install check: pkg-config and CMake package consumers build and run
-#   5. a short libFuzzer run of each harness
+#   4. the Python package: built by pip into a fresh venv, drop-in tests
+#      against the original tacozip, API tests, seed workflows (nginx, moto)
+#   5. install check: pkg-config and CMake package consumers build and run
+#   6. a short libFuzzer run of each harness
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,16 @@ TACOZIP_BIN=$ROOT/build/tacozip python3 -m pytest tests/python -q -p no:cachepro
 step "pytest (ASan + UBSan build)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
   TACOZIP_BIN=$ROOT/build-asan/tacozip python3 -m pytest tests/python -q -p no:cacheprovider
+
+step "Python package: pip install . into a fresh venv, then pytest tests/package"
+PYVENV=$ROOT/build/pyvenv
+rm -rf "$PYVENV"
+python3 -m venv "$PYVENV"
+"$PYVENV/bin/pip" install -q --upgrade pip >/dev/null
+"$PYVENV/bin/pip" install -q -r tests/package/requirements.txt
+"$PYVENV/bin/pip" install -q .
+(cd "$ROOT/build" && "$PYVENV/bin/python" -c "import tacozip, sys; print('testing', tacozip.__file__, tacozip.__version__)")
+"$PYVENV/bin/python" -m pytest tests/package -q -p no:cacheprovider
 
 step "install check (pkg-config and CMake package)"
 PREFIX=$(mktemp -d /tmp/tacozip-install-XXXXXX)
