@@ -78,8 +78,9 @@ static const char *HELP_CREATE =
     "\n"
     "Write a new TACO archive OUT: TACO_HEADER first, then each FILE STORED in the\n"
     "order given.  A FILE is stored under its base name, or under NAME when\n"
-    "followed by '--as NAME'.  A DIR is added recursively, in byte order of the\n"
-    "paths, with names relative to the DIR's parent ('data/a/b.bin').\n"
+    "followed by '--as NAME'.  A DIR is added recursively, depth first, each\n"
+    "directory's entries in byte order of their names, with names relative to\n"
+    "the DIR's parent ('data/a/b.bin').  The order is the same on every run.\n"
     "The write is atomic: a temporary file beside OUT is fsynced and renamed;\n"
     "on failure OUT is left as it was.\n"
     "\n"
@@ -130,7 +131,8 @@ static const char *HELP_CAT =
     "Usage: tacozip cat ARCHIVE MEMBER [--range A-B]\n"
     "\n"
     "Write a member to standard output.  --range A-B writes bytes A to B inclusive\n"
-    "of the member (like HTTP Range); 'A-' goes to the end.\n";
+    "of the member (like HTTP Range); 'A-' goes to the end.  Put '--' before a\n"
+    "MEMBER whose name starts with '-'.\n";
 
 static const char *HELP_EXTRACT =
     "Usage: tacozip extract ARCHIVE [-C DIR] [--overwrite] [--skip-header] [MEMBER...]\n"
@@ -561,11 +563,14 @@ static int cmd_ls(int argc, char **argv) {
 static int cmd_cat(int argc, char **argv) {
     if (want_help(argc, argv, HELP_CAT)) return 0;
     const char *zip = NULL, *member = NULL, *range = NULL;
+    int end_opts = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--range")) {
+        if (!end_opts && !strcmp(argv[i], "--")) end_opts = 1;
+        else if (!end_opts && !strcmp(argv[i], "--range")) {
             if (++i >= argc) die_usage("--range needs A-B");
             range = argv[i];
-        } else if (!zip) zip = argv[i];
+        } else if (!end_opts && argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
+        else if (!zip) zip = argv[i];
         else if (!member) member = argv[i];
         else die_usage("unexpected argument '%s'", argv[i]);
     }

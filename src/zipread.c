@@ -26,19 +26,27 @@ int tz_find_end(tz_source *src, tz_end_info *end, unsigned char **tail_out,
         free(tail);
         return rc;
     }
-    /* Scan backwards for the end record whose comment fits in the file. */
-    size_t pos = tail_len - ZIP_EOCD_SIZE;
+    /* Scan backwards for the end record whose comment ends exactly at the
+     * end of the file; failing that (trailing bytes after the archive), the
+     * last one whose comment fits.  A fake record inside a comment cannot
+     * win over the real one, whose comment length reaches the end. */
+    size_t pos = tail_len - ZIP_EOCD_SIZE, fit = SIZE_MAX;
     int found = 0;
     for (;;) {
         if (tail[pos] == 'P' && rd32(tail + pos) == ZIP_EOCD_SIG) {
             size_t clen = rd16(tail + pos + 20);
-            if (pos + ZIP_EOCD_SIZE + clen <= tail_len) {
+            if (pos + ZIP_EOCD_SIZE + clen == tail_len) {
                 found = 1;
                 break;
             }
+            if (fit == SIZE_MAX && pos + ZIP_EOCD_SIZE + clen < tail_len) fit = pos;
         }
         if (pos == 0) break;
         pos--;
+    }
+    if (!found && fit != SIZE_MAX) {
+        pos = fit;
+        found = 1;
     }
     if (!found) {
         free(tail);
@@ -93,6 +101,12 @@ int tz_find_end(tz_source *src, tz_end_info *end, unsigned char **tail_out,
             end->zip64 = 1;
             end->zip64_offset = z_off;
         }
+    }
+    if (!end->zip64 && (cd_off == 0xFFFFFFFFu || cd_size == 0xFFFFFFFFu) &&
+        (cd_off > end->eocd_offset || cd_size > end->eocd_offset - cd_off)) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_ZIP64,
+                       "end record defers to a ZIP64 end record (0xFFFFFFFF) but no valid ZIP64 locator precedes it");
     }
     if (disk != 0 || cd_disk != 0) {
         free(tail);
@@ -264,8 +278,8 @@ int tz_parse_directory(tacozip_archive *ar, const unsigned char *cd, tacozip_err
         /* The local header and data must lie before the directory. */
         if (e->header_offset > cd_off || cd_off - e->header_offset < ZIP_LFH_SIZE + nlen)
             return tz_fail(err, TACOZ_INVALID_LFH,
-                           "member \"%.200s\": local header offset %llu is not before the directory", name,
-                           (unsigned long long)e->header_offset);
+                           "member \"%.200s\": local header offset %llu is not before the directory",
+                           ar->names + e->name_off, (unsigned long long)e->header_offset);
         if (e->csize > cd_off - e->header_offset - ZIP_LFH_SIZE - nlen)
             return tz_fail(err, TACOZ_INVALID_OVERLAP, "member \"%.200s\": %llu bytes of data would run into the directory",
                            ar->names + e->name_off, (unsigned long long)e->csize);

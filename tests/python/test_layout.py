@@ -116,3 +116,29 @@ def test_directory_only_source(tz, tmp_path):
     assert [m["offset"] for m in listing[1:]] == predict_offsets(members)
     for m in listing[1:]:
         assert read_range(out, m["offset"], m["size"]) == files[m["name"]]
+
+
+@pytest.mark.parametrize("before_boundary", [0, 1, 13, 14, 15, 16, 17, 18, 30])
+def test_local_header_across_4mib_write_boundary(tz, tmp_path, before_boundary):
+    """The writer buffers 4 MiB at a time and patches each member's CRC into
+    its local header after the data: a local header whose CRC field (bytes
+    14..17) straddles a buffer boundary (before_boundary 15..17) must still
+    get the right CRC.  The second member's header starts `before_boundary`
+    bytes before 4 MiB."""
+    boundary = 4 << 20
+    start2 = boundary - before_boundary
+    size1 = start2 - (157 + 30 + 1)  # first member named "a"
+    data1 = rand_bytes(size1, 11)
+    data2 = rand_bytes(5000, 12)
+    s1 = write_file(tmp_path / "a", data1)
+    s2 = write_file(tmp_path / "b", data2)
+    out = tmp_path / "s.taco"
+    tz.ok("create", out, s1, s2, "--no-fsync")
+    z = parse_zip(out)
+    e2 = z.entries[2]
+    assert e2.header_offset == start2
+    assert e2.local.crc == e2.crc == zlib.crc32(data2)
+    assert z.entries[1].local.crc == zlib.crc32(data1)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+        assert zf.read("b") == data2
