@@ -29,3 +29,8 @@ def peer_new():
 def peer_old():
     """Python of a venv holding the original tacozip 0.11.4 (has validate)."""
     return _peer(PEER_OLD)
+
+
+# Servers for the seed workflows (test_workflows.py): nginx, moto S3, and the
+# per-test ``remote`` backend (runs each remote test over HTTP and over S3).
+from conftest_servers import moto_s3, nginx_server, remote  # noqa: E402,F401
