@@ -89,7 +89,9 @@ extern "C" {
 #define TACOZ_ERR_UNSUPPORTED (-9)    /* compressed, encrypted or split member */
 #define TACOZ_ERR_UNSAFE_PATH (-40)   /* member name would escape the destination */
 #define TACOZ_ERR_CANCELLED (-41)     /* the progress callback asked to stop */
-#define TACOZ_ERR_CHANGED (-42)       /* a source file changed while being read */
+#define TACOZ_ERR_CHANGED (-42)       /* a source (file or remote object) changed while read */
+#define TACOZ_ERR_NETWORK (-43)       /* network or server failure (after retries) */
+#define TACOZ_ERR_RANGE_IGNORED (-44) /* the server ignores Range requests */
 
 /* Validation results (values shared with the original library).  Functions
  * that parse an archive return these too when the archive is malformed, so
@@ -410,6 +412,44 @@ TACOZIP_API int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf,
  */
 TACOZIP_API int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset,
                                     void *buf, size_t len, size_t *nread);
+
+/* One range for tacozip_read_ranges(): "length" bytes at archive offset
+ * "offset" go to "buf" (caller-owned, at least "length" bytes). */
+typedef struct tacozip_range {
+    uint64_t offset;
+    uint64_t length;
+    void *buf;
+} tacozip_range;
+
+/* Pass as "max_gap" for the default coalescing gap (1 MiB, as obstore). */
+#define TACOZIP_DEFAULT_GAP UINT64_MAX
+
+/*
+ * tacozip_read_ranges() reads several byte ranges of the archive.  Ranges
+ * whose gap is at most "max_gap" bytes are merged into one request (up to
+ * 64 MiB each); for a remote archive the requests run in parallel (up to
+ * TACOZIP_HTTP_PARALLEL, default 8) on reused connections, multiplexed over
+ * HTTP/2 where the server offers it.  Ranges may be given in any order and
+ * may overlap.  Returns TACOZ_OK, TACOZ_ERR_PARAM (a range past the end or
+ * without a buffer), or the first failure (tacozip_last_error() says more).
+ */
+TACOZIP_API int tacozip_read_ranges(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap);
+
+/*
+ * tacozip_read_members() reads whole members "indices[0..n)" into "bufs[i]"
+ * (each at least the member's size) through tacozip_read_ranges(), each
+ * range starting at the member's local header so that the header is checked
+ * in the same request.  TACOZ_ERR_UNSUPPORTED for compressed members.
+ */
+TACOZIP_API int tacozip_read_members(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs,
+                                     uint64_t max_gap);
+
+/*
+ * tacozip_remote_stats() reports how many HTTP requests an archive opened
+ * from a URL has made and how many body bytes they returned, since it was
+ * opened.  TACOZ_ERR_UNSUPPORTED (and zeros) for local archives.
+ */
+TACOZIP_API int tacozip_remote_stats(const tacozip_archive *ar, uint64_t *requests, uint64_t *bytes);
 
 /*
  * tacozip_verify_member() reads member "index" whole and checks its CRC-32.

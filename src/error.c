@@ -44,7 +44,9 @@ const char *tacozip_strerror(int code) {
     case TACOZ_ERR_UNSUPPORTED: return "member is compressed, encrypted or otherwise unsupported";
     case TACOZ_ERR_UNSAFE_PATH: return "member name would write outside the destination";
     case TACOZ_ERR_CANCELLED: return "cancelled";
-    case TACOZ_ERR_CHANGED: return "source file changed while being read";
+    case TACOZ_ERR_CHANGED: return "source changed while being read";
+    case TACOZ_ERR_NETWORK: return "network or server error";
+    case TACOZ_ERR_RANGE_IGNORED: return "the server ignores Range requests";
     default: return tacozip_validate_error_string(code);
     }
 }

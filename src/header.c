@@ -98,6 +98,16 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
 
 int tacozip_read_header(const char *zip_path, taco_meta_array_t *out) {
     if (!zip_path || !out) return TACOZ_ERR_PARAM;
+    if (tz_is_url(zip_path)) { /* exactly one request: bytes 0-156 */
+        tz_source *src = NULL;
+        int rc = tz_source_remote(zip_path, &src, NULL);
+        if (rc) return rc;
+        unsigned char b[TACO_HEADER_SIZE];
+        rc = src->read_at(src, 0, b, sizeof b, NULL);
+        src->destroy(src);
+        if (rc) return rc;
+        return tacozip_parse_header(b, sizeof b, out);
+    }
     int fd = open(zip_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return TACOZ_ERR_IO;
     unsigned char b[TACO_HEADER_SIZE];
@@ -112,6 +122,7 @@ int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in, 
     if (in->count > TACO_HEADER_MAX_ENTRIES)
         return tz_fail(err, TACOZ_ERR_PARAM, "%u entries given, at most %d fit", in->count,
                        TACO_HEADER_MAX_ENTRIES);
+    if (tz_is_url(zip_path)) return tz_fail(err, TACOZ_ERR_PARAM, "cannot update a remote archive in place");
     tz_source *src = NULL;
     int rc = tz_source_file(zip_path, &src, err);
     if (rc) return rc;

@@ -93,21 +93,65 @@ int tz_header_check(const unsigned char *buf, taco_meta_array_t *out);
 
 /* ---- byte sources ----------------------------------------------------- */
 
+/* One range of a multi-range read. */
+typedef struct {
+    uint64_t offset;
+    uint64_t length;
+    unsigned char *buf;
+} tz_range;
+
+/* Request counters of a remote source. */
+typedef struct {
+    uint64_t requests;
+    uint64_t bytes;    /* body bytes received */
+    uint64_t retries;
+} tz_remote_stats;
+
+/* Settings of a remote source (from the environment, see docs/remote.md). */
+typedef struct {
+    int retries;
+    long backoff_ms, max_backoff_ms;
+    long connect_timeout_ms, stall_timeout_s;
+    int parallel;
+    uint64_t max_skip;       /* bytes we accept to discard when Range is ignored */
+    char ca_bundle[512];
+} tz_remote_options;
+
 /* A random-access byte source under the reader.  read_at reads exactly
- * "len" bytes or fails (TACOZ_ERR_IO / TACOZ_INVALID_FILE_SIZE). */
+ * "len" bytes or fails (TACOZ_ERR_IO / TACOZ_INVALID_FILE_SIZE / network
+ * codes).  A remote source does not know its size until its first
+ * response: size is UINT64_MAX until then; read_tail learns it. */
 typedef struct tz_source tz_source;
 struct tz_source {
     uint64_t size;
+    int remote;
     int (*read_at)(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
     void (*destroy)(tz_source *src);
     /* Zero-copy view of [off, off+len) if the source is memory, else NULL. */
     const unsigned char *(*view)(tz_source *src, uint64_t off, size_t len);
+    /* Optional: the last min(want, size) bytes (sets size). */
+    int (*read_tail)(tz_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                     tacozip_error *err);
+    /* Optional: several ranges at once (in parallel). */
+    int (*read_many)(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err);
+    /* Optional: request counters. */
+    int (*stats)(tz_source *src, tz_remote_stats *out);
 };
 
 int tz_source_file(const char *path, tz_source **out, tacozip_error *err);
 int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_error *err);
+int tz_source_remote(const char *url, tz_source **out, tacozip_error *err);
+/* A path or an http(s):// or s3:// URL. */
+int tz_source_open(const char *path_or_url, tz_source **out, tacozip_error *err);
+int tz_is_url(const char *path);
+void tz_remote_default_options(tz_remote_options *o);
 /* Bounds-checked read: fails with TACOZ_INVALID_FILE_SIZE past the end. */
 int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
+/* The last min(want, size) bytes of the source, wherever they come from. */
+int tz_source_tail(tz_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                   tacozip_error *err);
+/* Several ranges: in parallel where the source can, else one by one. */
+int tz_source_read_many(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err);
 
 /* ---- ZIP structure parsing ------------------------------------------- */
 
@@ -156,7 +200,7 @@ struct tacozip_archive {
     size_t names_len;
     uint32_t *hash;        /* open addressing: index+1, 0 = empty */
     size_t hash_mask;
-    int has_header;
+    int has_header;        /* 1 yes, 0 no, -1 not read yet (remote) */
     taco_meta_array_t header;
     unsigned char header_bytes[TACO_HEADER_SIZE];
     tacozip_error last;    /* guarded by lock */
@@ -168,6 +212,9 @@ struct tacozip_archive {
 int tz_parse_directory(tacozip_archive *ar, const unsigned char *cd, tacozip_error *err);
 /* Read and check the local header of entry i; sets its data_offset. */
 int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err);
+/* The same check on bytes already read from the header offset (n >= 30 +
+ * name length). */
+int tz_check_local_bytes(tacozip_archive *ar, size_t i, const unsigned char *h, size_t n, tacozip_error *err);
 /* Open over an existing source (takes ownership of src, even on failure). */
 int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozip_error *err);
 

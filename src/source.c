@@ -109,6 +109,33 @@ int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_erro
     return TACOZ_OK;
 }
 
+int tz_source_open(const char *path, tz_source **out, tacozip_error *err) {
+    return tz_is_url(path) ? tz_source_remote(path, out, err) : tz_source_file(path, out, err);
+}
+
+int tz_source_tail(tz_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                   tacozip_error *err) {
+    if (src->read_tail) return src->read_tail(src, want, buf, got, tail_off, err);
+    size_t n = src->size < want ? (size_t)src->size : want;
+    *got = n;
+    *tail_off = src->size - n;
+    return src->read_at(src, src->size - n, buf, n, err);
+}
+
+int tz_source_read_many(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (ranges[i].offset > src->size || ranges[i].length > src->size - ranges[i].offset)
+            return tz_fail(err, TACOZ_ERR_PARAM, "range %llu+%llu passes the end of the archive (%llu bytes)",
+                           (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length,
+                           (unsigned long long)src->size);
+    if (src->read_many) return src->read_many(src, ranges, n, err);
+    for (size_t i = 0; i < n; i++) {
+        int rc = src->read_at(src, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
+        if (rc) return rc;
+    }
+    return TACOZ_OK;
+}
+
 int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err) {
     if (off > src->size || len > src->size - off)
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE,

@@ -6,7 +6,7 @@
 int tacozip_detect_format(const char *zip_path) {
     if (!zip_path) return TACOZIP_FORMAT_UNKNOWN;
     tz_source *src = NULL;
-    if (tz_source_file(zip_path, &src, NULL)) return TACOZIP_FORMAT_UNKNOWN;
+    if (tz_source_open(zip_path, &src, NULL)) return TACOZIP_FORMAT_UNKNOWN;
     tz_end_info end;
     int rc = tz_find_end(src, &end, NULL, NULL, NULL, NULL);
     src->destroy(src);
@@ -19,7 +19,7 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
     if (level < TACOZIP_VALIDATE_QUICK || level > TACOZIP_VALIDATE_DEEP)
         return tz_fail(err, TACOZ_ERR_PARAM, "unknown validation level %d", level);
     tz_source *src = NULL;
-    int rc = tz_source_file(zip_path, &src, err);
+    int rc = tz_source_open(zip_path, &src, err);
     if (rc) return rc;
     unsigned char hdr[TACO_HEADER_SIZE];
     if (src->size < TACO_HEADER_SIZE) {

@@ -14,17 +14,24 @@ int tz_find_end(tz_source *src, tz_end_info *end, unsigned char **tail_out,
                 uint64_t *tail_off_out, size_t *tail_len_out, tacozip_error *err) {
     uint64_t size = src->size;
     memset(end, 0, sizeof *end);
-    if (size < ZIP_EOCD_SIZE)
+    if (!src->remote && size < ZIP_EOCD_SIZE)
         return tz_fail(err, TACOZ_INVALID_NO_EOCD, "file of %llu bytes is too small to be a ZIP archive",
                        (unsigned long long)size);
-    size_t tail_len = size < TAIL_MAX ? (size_t)size : TAIL_MAX;
-    uint64_t tail_off = size - tail_len;
-    unsigned char *tail = malloc(tail_len);
+    size_t tail_len = 0;
+    uint64_t tail_off = 0;
+    unsigned char *tail = malloc(TAIL_MAX);
     if (!tail) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    int rc = tz_source_read(src, tail_off, tail, tail_len, err);
+    /* one read (one request for a remote source, which learns the size) */
+    int rc = tz_source_tail(src, TAIL_MAX, tail, &tail_len, &tail_off, err);
     if (rc) {
         free(tail);
         return rc;
+    }
+    size = src->size;
+    if (tail_len < ZIP_EOCD_SIZE) {
+        free(tail);
+        return tz_fail(err, TACOZ_INVALID_NO_EOCD, "file of %llu bytes is too small to be a ZIP archive",
+                       (unsigned long long)size);
     }
     /* Scan backwards for the end record whose comment ends exactly at the
      * end of the file; failing that (trailing bytes after the archive), the
@@ -292,13 +299,12 @@ int tz_parse_directory(tacozip_archive *ar, const unsigned char *cd, tacozip_err
     return build_hash(ar, err);
 }
 
-int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
+int tz_check_local_bytes(tacozip_archive *ar, size_t i, const unsigned char *h, size_t n, tacozip_error *err) {
     tz_entry *e = &ar->entries[i];
     const char *name = ar->names + e->name_off;
-    unsigned char h[ZIP_LFH_SIZE];
-    int rc = tz_source_read(ar->src, e->header_offset, h, sizeof h, err);
-    if (rc) return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header at %llu unreadable", name,
-                           (unsigned long long)e->header_offset);
+    if (n < ZIP_LFH_SIZE + e->name_len)
+        return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header at %llu unreadable", name,
+                       (unsigned long long)e->header_offset);
     if (rd32(h) != ZIP_LFH_SIG)
         return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": no local header signature at offset %llu", name,
                        (unsigned long long)e->header_offset);
@@ -311,14 +317,7 @@ int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
             return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header CRC or size disagrees with the directory",
                            name);
     }
-    /* Compare the name bytes (they are next to the header). */
-    char stackbuf[256];
-    char *nb = nlen <= sizeof stackbuf ? stackbuf : malloc(nlen);
-    if (!nb) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    rc = tz_source_read(ar->src, e->header_offset + ZIP_LFH_SIZE, nb, nlen, err);
-    int same = rc == TACOZ_OK && memcmp(nb, name, nlen) == 0;
-    if (nb != stackbuf) free(nb);
-    if (!same)
+    if (memcmp(h + ZIP_LFH_SIZE, name, nlen) != 0)
         return tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header name differs from the directory", name);
     uint64_t data = e->header_offset + ZIP_LFH_SIZE + nlen + xlen;
     uint64_t limit = ar->end.cd_offset;
@@ -331,6 +330,21 @@ int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
     if (e->data_offset == UINT64_MAX) e->data_offset = data; /* only during open */
     __atomic_store_n(&e->lfh_checked, 1, __ATOMIC_RELEASE);
     return TACOZ_OK;
+}
+
+int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err) {
+    tz_entry *e = &ar->entries[i];
+    size_t n = ZIP_LFH_SIZE + e->name_len; /* header and name in one read */
+    unsigned char stackbuf[512];
+    unsigned char *h = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!h) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = tz_source_read(ar->src, e->header_offset, h, n, err);
+    if (rc == TACOZ_OK) rc = tz_check_local_bytes(ar, i, h, n, err);
+    else if (rc == TACOZ_INVALID_FILE_SIZE)
+        rc = tz_fail(err, TACOZ_INVALID_LFH, "member \"%.200s\": local header at %llu unreadable",
+                     ar->names + e->name_off, (unsigned long long)e->header_offset);
+    if (h != stackbuf) free(h);
+    return rc;
 }
 
 static int cmp_by_offset(const void *a, const void *b, void *ctx) {
@@ -420,17 +434,24 @@ int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozi
         if (rc == TACOZ_OK) rc = tz_parse_directory(ar, cd, err);
     }
     free(cdbuf);
-    free(tail);
     if (rc == TACOZ_OK) rc = resolve_offsets(ar, flags, err);
-    if (rc == TACOZ_OK && ar->count > 0) {
-        const tz_entry *e = &ar->entries[0];
-        if (e->header_offset == 0 && e->name_len == TACO_HEADER_NAME_LEN &&
+    if (rc == TACOZ_OK) {
+        const tz_entry *e = ar->count ? &ar->entries[0] : NULL;
+        if (e && e->header_offset == 0 && e->name_len == TACO_HEADER_NAME_LEN &&
             memcmp(ar->names + e->name_off, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN) == 0 &&
-            src->size >= TACO_HEADER_SIZE &&
-            tz_source_read(src, 0, ar->header_bytes, TACO_HEADER_SIZE, NULL) == TACOZ_OK &&
-            tz_header_check(ar->header_bytes, &ar->header) == TACOZ_OK)
-            ar->has_header = 1;
+            src->size >= TACO_HEADER_SIZE) {
+            /* The header bytes: already in the tail for a small archive; read
+             * now from a local source; from a remote one only when asked
+             * (tacozip_archive_header), so that listing costs no request. */
+            ar->has_header = -1;
+            if (tail && tail_off == 0) memcpy(ar->header_bytes, tail, TACO_HEADER_SIZE), ar->has_header = 2;
+            else if (!src->remote && tz_source_read(src, 0, ar->header_bytes, TACO_HEADER_SIZE, NULL) == TACOZ_OK)
+                ar->has_header = 2;
+            if (ar->has_header == 2)
+                ar->has_header = tz_header_check(ar->header_bytes, &ar->header) == TACOZ_OK;
+        }
     }
+    free(tail);
     if (rc) {
         tacozip_close(ar);
         return rc;

@@ -1,0 +1,682 @@
+/* remote.c - byte sources over HTTP(S) and S3, with libcurl.
+ *
+ * Each read is one GET with a Range header.  The rules that keep a client
+ * honest with real servers:
+ *   - a 206 must carry a Content-Range that matches what was asked;
+ *   - a 200 (Range ignored) is read only up to the bytes needed and then cut
+ *     off, and only when those bytes start within max_skip of the start;
+ *   - 416 says the range is past the end (its Content-Range gives the size);
+ *   - 5xx, 429, resets and short bodies are retried with exponential
+ *     backoff (Retry-After honoured, capped);
+ *   - the first response's ETag is sent as If-Match on every later request,
+ *     and a 412, a different ETag or a different total size means the object
+ *     changed: TACOZ_ERR_CHANGED, never bytes mixed from two versions.
+ * URLs in messages are stripped of credentials and query strings.
+ *
+ * Connections are reused through one CURLSH per source (connection cache,
+ * DNS, TLS sessions); parallel reads use a curl multi handle and HTTP/2
+ * multiplexing where the server offers it. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "internal.h"
+
+#ifdef TACOZIP_HAVE_CURL
+#include <curl/curl.h>
+
+#define MAX_POOL 16
+
+typedef struct {
+    tz_source base;
+    char *url;              /* request URL (may hold a presigned query) */
+    char *display;          /* URL safe for messages */
+    char *userpwd;          /* S3 key:secret, or NULL */
+    char *sigv4;            /* "aws:amz:REGION:s3", or NULL */
+    char *token_header;     /* "x-amz-security-token: ...", or NULL */
+    tz_remote_options opt;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t lock;   /* pool, etag, stats */
+    CURL *pool[MAX_POOL];
+    int pool_n;
+    char etag[256];
+    int size_known;
+    tz_remote_stats stats;
+} remote_source;
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u) {
+    (void)h, (void)a;
+    remote_source *r = u;
+    pthread_mutex_lock(&r->share_locks[d]);
+}
+static void share_unlock(CURL *h, curl_lock_data d, void *u) {
+    (void)h;
+    remote_source *r = u;
+    pthread_mutex_unlock(&r->share_locks[d]);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* "scheme://user:pass@host/path?query" -> "scheme://host/path" */
+static char *display_url(const char *url) {
+    const char *p = strstr(url, "://");
+    const char *host = p ? p + 3 : url;
+    const char *slash = strchr(host, '/');
+    const char *at = strchr(host, '@');
+    if (at && (!slash || at < slash)) host = at + 1;
+    size_t head = p ? (size_t)(p + 3 - url) : 0;
+    size_t rest = strcspn(host, "?#");
+    char *out = malloc(head + rest + 1);
+    if (!out) return NULL;
+    memcpy(out, url, head);
+    memcpy(out + head, host, rest);
+    out[head + rest] = '\0';
+    return out;
+}
+
+/* ---- one transfer ---------------------------------------------------------- */
+
+typedef struct {
+    remote_source *r;
+    uint64_t want_off;   /* first byte asked for */
+    uint64_t want_len;   /* bytes asked for (0 with suffix) */
+    int suffix;          /* Range: bytes=-want_len */
+    unsigned char *buf;  /* destination, want_len bytes */
+    uint64_t got;        /* bytes stored */
+    uint64_t skip;       /* bytes to drop first (200 answer) */
+    int is_200;
+    int cut;             /* we stopped the transfer on purpose */
+    long status;
+    /* parsed headers of the final response */
+    int have_cr;
+    uint64_t cr_first, cr_last, cr_total;
+    int cr_unsatisfied;  /* "bytes * /N" */
+    char etag[256];
+    long retry_after;
+    uint64_t content_length;
+    int have_cl;
+    uint64_t body_bytes;  /* bytes received on the wire */
+} xfer;
+
+static size_t on_header(char *line, size_t size, size_t n, void *u) {
+    xfer *x = u;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) { /* a new response (redirect, 100) */
+        x->have_cr = x->cr_unsatisfied = x->have_cl = 0;
+        x->etag[0] = '\0';
+        x->retry_after = -1;
+        return len;
+    }
+    char h[1024];
+    size_t k = len < sizeof h - 1 ? len : sizeof h - 1;
+    memcpy(h, line, k);
+    h[k] = '\0';
+    while (k && (h[k - 1] == '\r' || h[k - 1] == '\n')) h[--k] = '\0';
+    char *colon = strchr(h, ':');
+    if (!colon) return len;
+    *colon = '\0';
+    char *v = colon + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    if (!strcasecmp(h, "Content-Range")) {
+        unsigned long long a, b, t;
+        if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+            x->have_cr = 1, x->cr_first = a, x->cr_last = b, x->cr_total = t;
+        } else if (sscanf(v, "bytes */%llu", &t) == 1) {
+            x->cr_unsatisfied = 1, x->cr_total = t;
+        }
+    } else if (!strcasecmp(h, "ETag")) {
+        snprintf(x->etag, sizeof x->etag, "%s", v);
+    } else if (!strcasecmp(h, "Retry-After")) {
+        x->retry_after = isdigit((unsigned char)*v) ? strtol(v, NULL, 10) : -1;
+    } else if (!strcasecmp(h, "Content-Length")) {
+        x->content_length = strtoull(v, NULL, 10);
+        x->have_cl = 1;
+    }
+    return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *u) {
+    xfer *x = u;
+    size_t len = size * n, used = 0;
+    x->body_bytes += len;
+    if (x->is_200) {
+        /* Range ignored: drop bytes before the wanted offset, keep the rest
+         * up to the wanted length, then cut the transfer off. */
+        if (x->skip) {
+            size_t d = x->skip < len ? (size_t)x->skip : len;
+            x->skip -= d;
+            used = d;
+        }
+    }
+    if (used < len) {
+        uint64_t room = x->want_len - x->got;
+        size_t take = (len - used) < room ? len - used : (size_t)room;
+        if (x->buf && take) memcpy(x->buf + x->got, data + used, take);
+        x->got += take;
+        used += take;
+    }
+    if (used < len || (x->is_200 && x->got == x->want_len)) {
+        /* more than asked: a server that sends extra bytes is not trusted
+         * to fill the buffer; stop (the bytes we need are in hand, or the
+         * checks after the transfer fail it) */
+        x->cut = 1;
+        return used == len ? 0 : used; /* any short count aborts */
+    }
+    return len;
+}
+
+static CURL *get_handle(remote_source *r) {
+    CURL *h = NULL;
+    pthread_mutex_lock(&r->lock);
+    if (r->pool_n) h = r->pool[--r->pool_n];
+    pthread_mutex_unlock(&r->lock);
+    if (!h) h = curl_easy_init();
+    return h;
+}
+
+static void put_handle(remote_source *r, CURL *h) {
+    pthread_mutex_lock(&r->lock);
+    if (r->pool_n < MAX_POOL) {
+        r->pool[r->pool_n++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (h) curl_easy_cleanup(h);
+}
+
+/* Configure "h" for transfer "x" (headers list returned for freeing). */
+static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range, size_t range_cap) {
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opt.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for low_speed_time s: give up */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)r->opt.stall_timeout_s);
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (r->opt.ca_bundle[0]) curl_easy_setopt(h, CURLOPT_CAINFO, r->opt.ca_bundle);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "tacozip/" TACOZIP_VERSION_STRING);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    if (x->suffix)
+        snprintf(range, range_cap, "-%llu", (unsigned long long)x->want_len);
+    else
+        snprintf(range, range_cap, "%llu-%llu", (unsigned long long)x->want_off,
+                 (unsigned long long)(x->want_off + x->want_len - 1));
+    curl_easy_setopt(h, CURLOPT_RANGE, range);
+    struct curl_slist *hdrs = NULL;
+    pthread_mutex_lock(&r->lock);
+    if (r->etag[0]) {
+        char im[300];
+        snprintf(im, sizeof im, "If-Match: %s", r->etag);
+        hdrs = curl_slist_append(hdrs, im);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (r->token_header) hdrs = curl_slist_append(hdrs, r->token_header);
+    if (r->sigv4) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, r->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERPWD, r->userpwd);
+        /* S3 wants the payload hash header; an empty GET body */
+        hdrs = curl_slist_append(hdrs,
+                                 "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+    if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    x->retry_after = -1;
+    return hdrs;
+}
+
+enum { OUT_OK, OUT_RETRY, OUT_FAIL };
+
+/* Judge a finished transfer.  Returns OUT_* and fills err on failure. */
+static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
+    long st = 0;
+    (void)st;
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->cut)) {
+        if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
+            cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_PEER_FAILED_VERIFICATION ||
+            cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_LOGIN_DENIED) {
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s: %s", r->display, curl_easy_strerror(cc));
+            return OUT_FAIL;
+        }
+        tz_fail(err, TACOZ_ERR_NETWORK, "%s: %s", r->display, curl_easy_strerror(cc));
+        return OUT_RETRY; /* resets, timeouts, partial files */
+    }
+    long s = x->status;
+    if (s == 412) {
+        tz_fail(err, TACOZ_ERR_CHANGED, "%s: the object changed since it was first read (ETag no longer matches)",
+                r->display);
+        return OUT_FAIL;
+    }
+    if (s == 416) {
+        if (x->cr_unsatisfied)
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s: range %llu+%llu is past the end of the %llu-byte object", r->display,
+                    (unsigned long long)x->want_off, (unsigned long long)x->want_len,
+                    (unsigned long long)x->cr_total);
+        else
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s: range not satisfiable (HTTP 416)", r->display);
+        return OUT_FAIL;
+    }
+    if (s == 429 || s >= 500) {
+        tz_fail(err, TACOZ_ERR_NETWORK, "%s: server answered HTTP %ld", r->display, s);
+        return OUT_RETRY;
+    }
+    if (s == 404 || s == 403 || s == 401 || s == 410) {
+        tz_fail(err, TACOZ_ERR_IO, "%s: HTTP %ld%s", r->display, s,
+                s == 404 ? " (not found)" : s == 410 ? " (gone)" : " (access denied: check credentials)");
+        return OUT_FAIL;
+    }
+    if (s != 200 && s != 206) {
+        tz_fail(err, TACOZ_ERR_NETWORK, "%s: unexpected HTTP %ld", r->display, s);
+        return OUT_FAIL;
+    }
+    /* The object's identity: ETag and total size must not change. */
+    uint64_t total = s == 206 ? (x->have_cr ? x->cr_total : UINT64_MAX) : (x->have_cl ? x->content_length : UINT64_MAX);
+    pthread_mutex_lock(&r->lock);
+    int changed = (r->etag[0] && x->etag[0] && strcmp(r->etag, x->etag) != 0) ||
+                  (r->size_known && total != UINT64_MAX && total != r->base.size);
+    if (!changed) {
+        if (!r->etag[0] && x->etag[0]) memcpy(r->etag, x->etag, sizeof r->etag);
+        if (!r->size_known && total != UINT64_MAX) r->base.size = total, r->size_known = 1;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (changed) {
+        tz_fail(err, TACOZ_ERR_CHANGED, "%s: the object changed between two requests (ETag or size differs)",
+                r->display);
+        return OUT_FAIL;
+    }
+    if (s == 206) {
+        if (!x->have_cr) {
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s: 206 answer without Content-Range", r->display);
+            return OUT_FAIL;
+        }
+        if (x->suffix) {
+            uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
+            if (x->cr_last + 1 != x->cr_total || x->cr_last - x->cr_first + 1 != expect) {
+                tz_fail(err, TACOZ_ERR_NETWORK, "%s: server answered bytes %llu-%llu for the last %llu bytes",
+                        r->display, (unsigned long long)x->cr_first, (unsigned long long)x->cr_last,
+                        (unsigned long long)x->want_len);
+                return OUT_FAIL;
+            }
+            x->want_off = x->cr_first;
+            x->want_len = expect;
+        } else if (x->cr_first != x->want_off || x->cr_last != x->want_off + x->want_len - 1) {
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s: asked for bytes %llu-%llu, server sent %llu-%llu", r->display,
+                    (unsigned long long)x->want_off, (unsigned long long)(x->want_off + x->want_len - 1),
+                    (unsigned long long)x->cr_first, (unsigned long long)x->cr_last);
+            return OUT_FAIL;
+        }
+    }
+    if (x->got < x->want_len) {
+        tz_fail(err, TACOZ_ERR_NETWORK, "%s: short body: %llu of %llu bytes", r->display,
+                (unsigned long long)x->got, (unsigned long long)x->want_len);
+        return OUT_RETRY;
+    }
+    return OUT_OK;
+}
+
+/* One ranged GET with retries.  For a 200 answer we need to know where the
+ * wanted bytes start; the write callback learns it from x->skip, set once
+ * the status is known (first body bytes arrive after the headers). */
+static size_t on_body_first(char *data, size_t size, size_t n, void *u);
+
+typedef struct {
+    xfer x;
+    CURL *h;
+} xfer_h;
+
+static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
+    xfer_h *xh = u;
+    xfer *x = &xh->x;
+    if (!x->status) {
+        curl_easy_getinfo(xh->h, CURLINFO_RESPONSE_CODE, &x->status);
+        if (x->status == 200) {
+            remote_source *r = x->r;
+            /* Range ignored.  Read on only if the wanted bytes start close to
+             * the beginning; never download the whole object silently. */
+            uint64_t start = x->want_off;
+            if (x->suffix) { /* the last want_len bytes of a body of known length */
+                if (!x->have_cl) {
+                    start = UINT64_MAX;
+                } else {
+                    if (x->content_length < x->want_len) x->want_len = x->content_length;
+                    start = x->content_length - x->want_len;
+                    x->want_off = start;
+                }
+            }
+            if (start > r->opt.max_skip) {
+                x->cut = 2; /* refused */
+                return 0;
+            }
+            x->is_200 = 1;
+            x->skip = start;
+        } else if (x->status != 206) {
+            return size * n; /* error body: drain (small), judged later */
+        }
+    }
+    if (x->status != 200 && x->status != 206) return size * n;
+    return on_body(data, size, n, x);
+}
+
+static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
+    xfer *x = &xh->x;
+    int attempt = 0;
+    long backoff = r->opt.backoff_ms;
+    for (;;) {
+        CURL *h = get_handle(r);
+        if (!h) return tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP handle");
+        xh->h = h;
+        x->got = x->skip = x->body_bytes = 0;
+        x->is_200 = x->cut = 0;
+        x->status = 0;
+        char range[64];
+        struct curl_slist *hdrs = setup(r, h, x, range, sizeof range);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_first);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, xh);
+        CURLcode cc = curl_easy_perform(h);
+        if (!x->status) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+        curl_slist_free_all(hdrs);
+        put_handle(r, h);
+        pthread_mutex_lock(&r->lock);
+        r->stats.requests++;
+        r->stats.bytes += x->body_bytes;
+        pthread_mutex_unlock(&r->lock);
+        if (x->cut == 2) {
+            return tz_fail(err, TACOZ_ERR_RANGE_IGNORED,
+                           "%s: the server ignores Range requests (HTTP 200 for bytes %llu+%llu); refusing to download "
+                           "the whole object to reach them",
+                           r->display, (unsigned long long)x->want_off, (unsigned long long)x->want_len);
+        }
+        int out = judge(r, x, cc, err);
+        if (out == OUT_OK) return TACOZ_OK;
+        if (out == OUT_FAIL || ++attempt > r->opt.retries) return err ? err->code : TACOZ_ERR_NETWORK;
+        long wait = backoff;
+        if (x->retry_after >= 0) wait = x->retry_after * 1000;
+        if (wait > r->opt.max_backoff_ms) wait = r->opt.max_backoff_ms;
+        sleep_ms(wait);
+        backoff *= 2;
+        pthread_mutex_lock(&r->lock);
+        r->stats.retries++;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static int remote_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    remote_source *r = (remote_source *)s;
+    if (len == 0) return TACOZ_OK;
+    xfer_h xh;
+    memset(&xh, 0, sizeof xh);
+    xh.x.r = r;
+    xh.x.want_off = off;
+    xh.x.want_len = len;
+    xh.x.buf = buf;
+    return do_get(r, &xh, err);
+}
+
+/* Read the last "want" bytes; learns the object's size. */
+static int remote_read_tail(tz_source *s, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                            tacozip_error *err) {
+    remote_source *r = (remote_source *)s;
+    xfer_h xh;
+    memset(&xh, 0, sizeof xh);
+    xh.x.r = r;
+    xh.x.suffix = 1;
+    xh.x.want_len = want;
+    xh.x.buf = buf;
+    int rc = do_get(r, &xh, err);
+    if (rc) return rc;
+    if (!r->size_known) { /* a 200 without Content-Length: size = bytes received */
+        r->base.size = xh.x.got;
+        r->size_known = 1;
+    }
+    *got = (size_t)xh.x.want_len;
+    *tail_off = r->base.size - xh.x.want_len;
+    return TACOZ_OK;
+}
+
+/* ---- parallel reads ---------------------------------------------------------- */
+
+static int remote_read_many(tz_source *s, tz_range *ranges, size_t n, tacozip_error *err) {
+    remote_source *r = (remote_source *)s;
+    if (n == 0) return TACOZ_OK;
+    if (n == 1) return remote_read_at(s, ranges[0].offset, ranges[0].buf, (size_t)ranges[0].length, err);
+    CURLM *m = curl_multi_init();
+    if (!m) return tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP multi handle");
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->opt.parallel);
+    xfer_h *xs = calloc(n, sizeof *xs);
+    struct curl_slist **hl = calloc(n, sizeof *hl);
+    char(*rg)[64] = calloc(n, sizeof *rg);
+    int *failed = calloc(n, sizeof *failed);
+    if (!xs || !hl || !rg || !failed) {
+        free(xs), free(hl), free(rg), free(failed);
+        curl_multi_cleanup(m);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    size_t next = 0, running_n = 0, done_n = 0;
+    int rc = TACOZ_OK;
+    while (done_n < n) {
+        while (next < n && running_n < (size_t)r->opt.parallel) {
+            xfer_h *xh = &xs[next];
+            xh->x.r = r;
+            xh->x.want_off = ranges[next].offset;
+            xh->x.want_len = ranges[next].length;
+            xh->x.buf = ranges[next].buf;
+            xh->h = get_handle(r);
+            if (!xh->h) {
+                failed[next] = 1;
+                next++, done_n++;
+                continue;
+            }
+            hl[next] = setup(r, xh->h, &xh->x, rg[next], sizeof rg[next]);
+            curl_easy_setopt(xh->h, CURLOPT_WRITEFUNCTION, on_body_first);
+            curl_easy_setopt(xh->h, CURLOPT_WRITEDATA, xh);
+            curl_easy_setopt(xh->h, CURLOPT_PRIVATE, (char *)xh);
+            curl_multi_add_handle(m, xh->h);
+            next++, running_n++;
+        }
+        int still = 0;
+        curl_multi_perform(m, &still);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            xfer_h *xh = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&xh);
+            size_t i = (size_t)(xh - xs);
+            CURLcode cc = msg->data.result;
+            if (!xh->x.status) curl_easy_getinfo(xh->h, CURLINFO_RESPONSE_CODE, &xh->x.status);
+            curl_multi_remove_handle(m, xh->h);
+            curl_slist_free_all(hl[i]);
+            hl[i] = NULL;
+            put_handle(r, xh->h);
+            xh->h = NULL;
+            pthread_mutex_lock(&r->lock);
+            r->stats.requests++;
+            r->stats.bytes += xh->x.body_bytes;
+            pthread_mutex_unlock(&r->lock);
+            tacozip_error e;
+            if (xh->x.cut == 2 || judge(r, &xh->x, cc, &e) != OUT_OK) failed[i] = 1;
+            running_n--, done_n++;
+        }
+        if (done_n < n && running_n) curl_multi_poll(m, NULL, 0, 200, NULL);
+    }
+    curl_multi_cleanup(m);
+    /* Failed ones go again one by one, with the retry rules (and their
+     * errors reported). */
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++)
+        if (failed[i]) rc = remote_read_at(s, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
+    free(xs), free(hl), free(rg), free(failed);
+    return rc;
+}
+
+static void remote_destroy(tz_source *s) {
+    remote_source *r = (remote_source *)s;
+    for (int i = 0; i < r->pool_n; i++) curl_easy_cleanup(r->pool[i]);
+    if (r->share) curl_share_cleanup(r->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&r->share_locks[i]);
+    pthread_mutex_destroy(&r->lock);
+    free(r->url), free(r->display), free(r->userpwd), free(r->sigv4), free(r->token_header);
+    free(r);
+}
+
+static int remote_stats(tz_source *s, tz_remote_stats *out) {
+    remote_source *r = (remote_source *)s;
+    pthread_mutex_lock(&r->lock);
+    *out = r->stats;
+    pthread_mutex_unlock(&r->lock);
+    return TACOZ_OK;
+}
+
+static const unsigned char *no_view(tz_source *s, uint64_t off, size_t len) {
+    (void)s, (void)off, (void)len;
+    return NULL;
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* s3://bucket/key -> an https URL, signing settings from the environment. */
+static int s3_url(remote_source *r, const char *url, tacozip_error *err) {
+    const char *bk = url + 5;
+    const char *slash = strchr(bk, '/');
+    if (!slash || slash == bk || !slash[1])
+        return tz_fail(err, TACOZ_ERR_PARAM, "S3 URL must be s3://bucket/key");
+    size_t blen = (size_t)(slash - bk);
+    const char *key = slash + 1;
+    const char *region = getenv("AWS_REGION");
+    if (!region || !*region) region = getenv("AWS_DEFAULT_REGION");
+    if (!region || !*region) region = "us-east-1";
+    const char *endpoint = getenv("AWS_ENDPOINT_URL_S3");
+    if (!endpoint || !*endpoint) endpoint = getenv("AWS_ENDPOINT_URL");
+    size_t cap = strlen(url) + strlen(region) + (endpoint ? strlen(endpoint) : 0) + 64;
+    r->url = malloc(cap);
+    if (!r->url) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (endpoint && *endpoint) { /* S3-compatible store: path-style */
+        size_t el = strlen(endpoint);
+        while (el && endpoint[el - 1] == '/') el--;
+        snprintf(r->url, cap, "%.*s/%.*s/%s", (int)el, endpoint, (int)blen, bk, key);
+    } else {
+        snprintf(r->url, cap, "https://%.*s.s3.%s.amazonaws.com/%s", (int)blen, bk, region, key);
+    }
+    const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *nosign = getenv("AWS_NO_SIGN_REQUEST");
+    int unsigned_req = !ak || !*ak || !sk || !*sk || (nosign && (!strcasecmp(nosign, "true") || !strcmp(nosign, "1")));
+    if (!unsigned_req) {
+        size_t n = strlen(ak) + strlen(sk) + 2;
+        r->userpwd = malloc(n);
+        r->sigv4 = malloc(strlen(region) + 32);
+        if (!r->userpwd || !r->sigv4) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        snprintf(r->userpwd, n, "%s:%s", ak, sk);
+        snprintf(r->sigv4, strlen(region) + 32, "aws:amz:%s:s3", region);
+        const char *tok = getenv("AWS_SESSION_TOKEN");
+        if (tok && *tok) {
+            size_t tn = strlen(tok) + 32;
+            r->token_header = malloc(tn);
+            if (!r->token_header) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            snprintf(r->token_header, tn, "x-amz-security-token: %s", tok);
+        }
+    }
+    return TACOZ_OK;
+}
+
+static long env_long(const char *name, long dflt, long lo, long hi) {
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi) return dflt;
+    return x;
+}
+
+void tz_remote_default_options(tz_remote_options *o) {
+    memset(o, 0, sizeof *o);
+    o->retries = (int)env_long("TACOZIP_HTTP_RETRIES", 4, 0, 100);
+    o->backoff_ms = env_long("TACOZIP_HTTP_BACKOFF_MS", 100, 1, 60000);
+    o->max_backoff_ms = env_long("TACOZIP_HTTP_MAX_BACKOFF_MS", 5000, 1, 600000);
+    o->connect_timeout_ms = env_long("TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 10000, 100, 600000);
+    o->stall_timeout_s = env_long("TACOZIP_HTTP_STALL_TIMEOUT_S", 30, 1, 3600);
+    o->parallel = (int)env_long("TACOZIP_HTTP_PARALLEL", 8, 1, 64);
+    o->max_skip = (uint64_t)env_long("TACOZIP_HTTP_MAX_SKIP", 1 << 20, 0, 1L << 40);
+    const char *ca = getenv("TACOZIP_CA_BUNDLE");
+    if (!ca || !*ca) ca = getenv("CURL_CA_BUNDLE");
+    if (!ca || !*ca) ca = getenv("AWS_CA_BUNDLE");
+    if (ca && *ca) snprintf(o->ca_bundle, sizeof o->ca_bundle, "%s", ca);
+}
+
+int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
+    pthread_once(&curl_once, curl_init_once);
+    remote_source *r = calloc(1, sizeof *r);
+    if (!r) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&r->lock, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&r->share_locks[i], NULL);
+    tz_remote_default_options(&r->opt);
+    int rc = TACOZ_OK;
+    if (!strncmp(url, "s3://", 5)) rc = s3_url(r, url, err);
+    else if (!(r->url = xstrdup(url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (rc == TACOZ_OK && !(r->display = display_url(r->url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (rc == TACOZ_OK) {
+        r->share = curl_share_init();
+        if (!r->share) rc = tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP share handle");
+    }
+    if (rc) {
+        remote_destroy(&r->base);
+        return rc;
+    }
+    curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
+    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    r->base.size = UINT64_MAX; /* learnt from the first response */
+    r->base.read_at = remote_read_at;
+    r->base.read_tail = remote_read_tail;
+    r->base.read_many = remote_read_many;
+    r->base.destroy = remote_destroy;
+    r->base.view = no_view;
+    r->base.stats = remote_stats;
+    r->base.remote = 1;
+    *out = &r->base;
+    return TACOZ_OK;
+}
+
+#else /* no libcurl */
+
+void tz_remote_default_options(tz_remote_options *o) { memset(o, 0, sizeof *o); }
+
+int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
+    (void)out;
+    return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "%.64s...: this tacozip was built without libcurl (no HTTP/S3)", url);
+}
+#endif
+
+int tz_is_url(const char *path) {
+    return !strncmp(path, "http://", 7) || !strncmp(path, "https://", 8) || !strncmp(path, "s3://", 5);
+}
