@@ -70,6 +70,12 @@ static const char *HELP_MAIN =
     "  validate ARCHIVE        check structure (quick, normal or deep)\n"
     "  version                 print the version\n"
     "\n"
+    "ARCHIVE may be a local path or an http://, https:// or s3://bucket/key URL for\n"
+    "every command that reads (header, ls, cat, extract, span, validate); see\n"
+    "docs/remote.md for S3 settings.  Reading commands also take --index-first\n"
+    "(read the first 16 KiB first: one request for archives made with --index)\n"
+    "and --stats (print the number of HTTP requests and bytes to stderr).\n"
+    "\n"
     "Run 'tacozip COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 failure (or invalid archive), 2 usage error.\n";
 
@@ -92,6 +98,9 @@ static const char *HELP_CREATE =
     "      --mtime SECONDS        timestamp for all members (default: file times;\n"
     "                             SOURCE_DATE_EPOCH is honoured too)\n"
     "      --no-fsync             skip fsync (faster, not durable)\n"
+    "      --index                embed a member index (TACO_INDEX) after the header, so\n"
+    "                             that one read of the first 16 KiB lists the archive\n"
+    "                             (remote readers: --index-first); changes the layout\n"
     "      --progress             show a progress bar (default: when stderr is a terminal\n"
     "                             and the work is large); --no-progress hides it\n"
     "  -h, --help                 this help\n"
@@ -398,6 +407,7 @@ static int parse_write_args(int argc, char **argv, int first, write_args *a, int
                 if (++i >= argc) die_usage("--mtime needs SECONDS");
                 a->opts.mtime = (int64_t)parse_u64(argv[i], "mtime");
             } else if (!strcmp(s, "--no-fsync")) a->opts.no_fsync = 1;
+            else if (allow_entries && !strcmp(s, "--index")) a->opts.index = 1;
             else if (!strcmp(s, "--progress")) a->progress = 1;
             else if (!strcmp(s, "--no-progress")) a->progress = 0;
             else die_usage("unknown option '%s'", s);
@@ -523,19 +533,38 @@ static int cmd_update(int argc, char **argv) {
     return rc ? fail(rc, &err, argv[2]) : 0;
 }
 
+/* Options every reading command takes: --index-first, --stats. */
+static unsigned read_flags;
+static int show_stats;
+
+static int read_option(const char *arg) {
+    if (!strcmp(arg, "--index-first")) return read_flags |= TACOZIP_OPEN_INDEX_FIRST, 1;
+    if (!strcmp(arg, "--stats")) return show_stats = 1, 1;
+    return 0;
+}
+
 static int open_archive(const char *path, unsigned flags, tacozip_archive **ar) {
     tacozip_error err = {0};
-    int rc = tacozip_open_ex(path, flags, ar, &err);
+    int rc = tacozip_open_ex(path, flags | read_flags, ar, &err);
     if (rc) fail(rc, &err, "cannot open archive");
     return rc;
 }
 
+/* Close, printing the request count of a remote archive with --stats. */
+static void close_archive(tacozip_archive *ar) {
+    uint64_t req, bytes;
+    if (show_stats && ar && tacozip_remote_stats(ar, &req, &bytes) == TACOZ_OK)
+        fprintf(stderr, "%s: %" PRIu64 " requests, %" PRIu64 " bytes received\n", prog, req, bytes);
+    tacozip_close(ar);
+}
+
 static int cmd_ls(int argc, char **argv) {
     if (want_help(argc, argv, HELP_LS)) return 0;
-    static const char *const known[] = {"--json", "--verify-local", NULL};
+    static const char *const known[] = {"--json", "--verify-local", "--index-first", "--stats", NULL};
     check_known(argc, argv, 2, known);
     if (argc < 3 || argv[2][0] == '-') die_usage("ls needs ARCHIVE");
     int json = has_flag(argc, argv, 3, "--json");
+    for (int i = 3; i < argc; i++) read_option(argv[i]);
     tacozip_archive *ar;
     if (open_archive(argv[2], has_flag(argc, argv, 3, "--verify-local") ? TACOZIP_OPEN_VERIFY_LOCAL : 0, &ar)) return 1;
     size_t n = tacozip_count(ar);
@@ -556,7 +585,7 @@ static int cmd_ls(int argc, char **argv) {
         }
     }
     if (json) printf("\n]\n");
-    tacozip_close(ar);
+    close_archive(ar);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -569,6 +598,7 @@ static int cmd_cat(int argc, char **argv) {
         else if (!end_opts && !strcmp(argv[i], "--range")) {
             if (++i >= argc) die_usage("--range needs A-B");
             range = argv[i];
+        } else if (!end_opts && read_option(argv[i])) {
         } else if (!end_opts && argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
         else if (!zip) zip = argv[i];
         else if (!member) member = argv[i];
@@ -580,7 +610,7 @@ static int cmd_cat(int argc, char **argv) {
     size_t idx;
     if (tacozip_find(ar, member, (size_t)-1, &idx) != TACOZ_OK) {
         fprintf(stderr, "%s: %s: no member named '%s'\n", prog, zip, member);
-        tacozip_close(ar);
+        close_archive(ar);
         return 1;
     }
     tacozip_member m;
@@ -598,7 +628,7 @@ static int cmd_cat(int argc, char **argv) {
         }
         if (a >= m.size) {
             fprintf(stderr, "%s: range starts at %" PRIu64 ", past the member's %" PRIu64 " bytes\n", prog, a, m.size);
-            tacozip_close(ar);
+            close_archive(ar);
             return 1;
         }
         if (b >= m.size) b = m.size - 1;
@@ -613,7 +643,7 @@ static int cmd_cat(int argc, char **argv) {
             if (rc == TACOZ_OK && fwrite(buf, 1, got, stdout) != got) {
                 fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
                 free(buf);
-                tacozip_close(ar);
+                close_archive(ar);
                 return 1;
             }
             off += got;
@@ -622,7 +652,7 @@ static int cmd_cat(int argc, char **argv) {
         free(buf);
     }
     if (rc) fprintf(stderr, "%s: %s: %s\n", prog, zip, tacozip_last_error(ar));
-    tacozip_close(ar);
+    close_archive(ar);
     return rc || fflush(stdout) ? 1 : 0;
 }
 
@@ -637,6 +667,7 @@ static int cmd_extract(int argc, char **argv) {
         if (!strcmp(argv[i], "-C")) {
             if (++i >= argc) die_usage("-C needs DIR");
             dest = argv[i];
+        } else if (read_option(argv[i])) {
         } else if (!strcmp(argv[i], "--overwrite")) flags |= TACOZIP_EXTRACT_OVERWRITE;
         else if (!strcmp(argv[i], "--skip-header")) flags |= TACOZIP_EXTRACT_SKIP_HEADER;
         else if (!strcmp(argv[i], "--progress")) progress = 1;
@@ -660,7 +691,7 @@ static int cmd_extract(int argc, char **argv) {
     tacozip_error err = {0};
     int rc = tacozip_extract(ar, dest, n ? (const char *const *)names : NULL, n, flags, ps.on ? progress_cb : NULL,
                              &ps, &err);
-    tacozip_close(ar);
+    close_archive(ar);
     free(names);
     return rc ? fail(rc, &err, zip) : 0;
 }
@@ -672,6 +703,7 @@ static int cmd_span(int argc, char **argv) {
     char **names = xmalloc((size_t)argc * sizeof *names);
     size_t n = 0;
     for (int i = 2; i < argc; i++) {
+        if (read_option(argv[i])) continue;
         if (!strcmp(argv[i], "--data-only")) flags |= TACOZIP_SPAN_DATA_ONLY;
         else if (!strcmp(argv[i], "--prefix")) {
             if (++i >= argc) die_usage("--prefix needs P");
@@ -714,7 +746,7 @@ static int cmd_span(int argc, char **argv) {
     }
     free(idx);
     free(names);
-    tacozip_close(ar);
+    close_archive(ar);
     return rc;
 }
 

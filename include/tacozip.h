@@ -116,6 +116,7 @@ extern "C" {
 #define TACOZ_INVALID_ZIP64 (-28)        /* ZIP64 records malformed */
 #define TACOZ_INVALID_NAME (-29)         /* empty, NUL-containing or duplicate name */
 #define TACOZ_INVALID_CRC_MEMBER (-32)   /* a member's data fails its CRC-32 */
+#define TACOZ_INVALID_INDEX (-33)        /* TACO_INDEX malformed or disagrees with the directory */
 
 /* detect_format() results. */
 #define TACOZIP_FORMAT_UNKNOWN 0
@@ -245,6 +246,11 @@ typedef struct tacozip_write_options {
     /* Progress callback (may be NULL) and its user pointer. */
     tacozip_progress_fn progress;
     void *progress_user;
+    /* Embed a member index (a STORED member TACO_INDEX right after
+     * TACO_HEADER) so that one read of the first 16 KiB gives the header and
+     * the index of thousands of members (see docs/remote.md).  Changes the
+     * layout: member offsets then follow the index, not the default rule. */
+    int index;
 } tacozip_write_options;
 
 /*
@@ -322,6 +328,7 @@ typedef struct tacozip_member {
 
 /* Flags for tacozip_open_ex(). */
 #define TACOZIP_OPEN_VERIFY_LOCAL 1u /* read every local header at open */
+#define TACOZIP_OPEN_INDEX_FIRST 2u  /* first read the first 16 KiB: header + TACO_INDEX */
 
 /*
  * tacozip_open() opens the archive at "path" and parses its end records
@@ -333,6 +340,14 @@ typedef struct tacozip_member {
  *
  * Archives written by other tools are accepted; TACO_HEADER need not be
  * present (tacozip_archive_header() then fails).
+ *
+ * "path" may also be an http://, https:// or s3://bucket/key URL (see
+ * docs/remote.md): the index then costs one request for the last 65 KiB
+ * (end records, and the directory when it fits) and at most one more for
+ * the directory.  With TACOZIP_OPEN_INDEX_FIRST the first request is for the
+ * first 16 KiB instead: for an archive written with the index option, the
+ * member list comes from TACO_INDEX and that one request (two if the index
+ * is larger) is all; for others the end records are then read as usual.
  *
  * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO (missing or unreadable
  * file); TACOZ_ERR_NOMEM; TACOZ_ERR_UNSUPPORTED (split archive); or the

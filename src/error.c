@@ -72,6 +72,7 @@ const char *tacozip_validate_error_string(int code) {
     case TACOZ_INVALID_ZIP64: return "Malformed ZIP64 record";
     case TACOZ_INVALID_NAME: return "Empty, NUL-containing or duplicate member name";
     case TACOZ_INVALID_CRC_MEMBER: return "Member data does not match its CRC-32";
+    case TACOZ_INVALID_INDEX: return "TACO_INDEX is malformed or disagrees with the central directory";
     case TACOZ_ERR_IO: return "I/O error (open/read/write/close/flush)";
     case TACOZ_ERR_PARAM: return "Invalid argument(s)";
     case TACOZ_ERR_NOMEM: return "out of memory";

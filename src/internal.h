@@ -134,6 +134,8 @@ struct tz_source {
                      tacozip_error *err);
     /* Optional: several ranges at once (in parallel). */
     int (*read_many)(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err);
+    /* Optional: the first min(want, size) bytes (sets size). */
+    int (*read_head)(tz_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err);
     /* Optional: request counters. */
     int (*stats)(tz_source *src, tz_remote_stats *out);
 };
@@ -150,6 +152,8 @@ int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_
 /* The last min(want, size) bytes of the source, wherever they come from. */
 int tz_source_tail(tz_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
                    tacozip_error *err);
+/* The first min(want, size) bytes, in one read (remote: one request). */
+int tz_source_head(tz_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err);
 /* Several ranges: in parallel where the source can, else one by one. */
 int tz_source_read_many(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err);
 
@@ -201,6 +205,7 @@ struct tacozip_archive {
     uint32_t *hash;        /* open addressing: index+1, 0 = empty */
     size_t hash_mask;
     int has_header;        /* 1 yes, 0 no, -1 not read yet (remote) */
+    int from_index;        /* member list taken from TACO_INDEX */
     taco_meta_array_t header;
     unsigned char header_bytes[TACO_HEADER_SIZE];
     tacozip_error last;    /* guarded by lock */
@@ -217,6 +222,31 @@ int tz_check_local(tacozip_archive *ar, size_t i, tacozip_error *err);
 int tz_check_local_bytes(tacozip_archive *ar, size_t i, const unsigned char *h, size_t n, tacozip_error *err);
 /* Open over an existing source (takes ownership of src, even on failure). */
 int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozip_error *err);
+
+/* ---- embedded member index (index.c) ------------------------------------ */
+
+#define TACO_INDEX_NAME "TACO_INDEX"
+#define TACO_INDEX_NAME_LEN 10
+#define TACO_INDEX_OFFSET 157 /* its local header, right after TACO_HEADER */
+#define TACO_INDEX_PROBE (16 * 1024) /* the first request of an index-first open */
+
+typedef struct {
+    size_t name_off, name_len;
+    uint64_t size;
+    uint32_t extra_len;
+    uint32_t crc32;
+} tz_index_entry;
+
+/* Encode the index of n members; the CRC column (4*n bytes at
+ * *crc_offset) is left zero for the writer to fill. */
+int tz_index_build(const char *const *names, const size_t *name_lens, const uint64_t *sizes,
+                   const uint32_t *extra_lens, size_t n, unsigned char **out, size_t *out_len,
+                   size_t *crc_offset, tacozip_error *err);
+/* Decode an index blob (TACOZ_INVALID_INDEX if malformed). */
+int tz_index_decode(const unsigned char *blob, size_t len, tz_index_entry **out, size_t *count, char **names,
+                    tacozip_error *err);
+/* Check the archive's TACO_INDEX (if any) against its directory. */
+int tz_index_check(tacozip_archive *ar, tacozip_error *err);
 
 /* ---- names ------------------------------------------------------------ */
 

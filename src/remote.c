@@ -97,6 +97,7 @@ typedef struct {
     uint64_t want_off;   /* first byte asked for */
     uint64_t want_len;   /* bytes asked for (0 with suffix) */
     int suffix;          /* Range: bytes=-want_len */
+    int upto;            /* from want_off, at most want_len bytes (shorter object ok) */
     unsigned char *buf;  /* destination, want_len bytes */
     uint64_t got;        /* bytes stored */
     uint64_t skip;       /* bytes to drop first (200 answer) */
@@ -312,7 +313,16 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
             tz_fail(err, TACOZ_ERR_NETWORK, "%s: 206 answer without Content-Range", r->display);
             return OUT_FAIL;
         }
-        if (x->suffix) {
+        if (x->upto) {
+            uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
+            if (x->cr_first != 0 || x->cr_last + 1 != expect) {
+                tz_fail(err, TACOZ_ERR_NETWORK, "%s: asked for the first %llu bytes, server sent %llu-%llu", r->display,
+                        (unsigned long long)x->want_len, (unsigned long long)x->cr_first,
+                        (unsigned long long)x->cr_last);
+                return OUT_FAIL;
+            }
+            x->want_len = expect;
+        } else if (x->suffix) {
             uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
             if (x->cr_last + 1 != x->cr_total || x->cr_last - x->cr_first + 1 != expect) {
                 tz_fail(err, TACOZ_ERR_NETWORK, "%s: server answered bytes %llu-%llu for the last %llu bytes",
@@ -357,6 +367,7 @@ static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
             /* Range ignored.  Read on only if the wanted bytes start close to
              * the beginning; never download the whole object silently. */
             uint64_t start = x->want_off;
+            if (x->upto && x->have_cl && x->content_length < x->want_len) x->want_len = x->content_length;
             if (x->suffix) { /* the last want_len bytes of a body of known length */
                 if (!x->have_cl) {
                     start = UINT64_MAX;
@@ -433,6 +444,22 @@ static int remote_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tac
     xh.x.want_len = len;
     xh.x.buf = buf;
     return do_get(r, &xh, err);
+}
+
+/* Read the first "want" bytes (fewer if the object is shorter); learns
+ * the object's size. */
+static int remote_read_head(tz_source *s, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
+    remote_source *r = (remote_source *)s;
+    xfer_h xh;
+    memset(&xh, 0, sizeof xh);
+    xh.x.r = r;
+    xh.x.upto = 1;
+    xh.x.want_len = want;
+    xh.x.buf = buf;
+    int rc = do_get(r, &xh, err);
+    if (rc) return rc;
+    *got = (size_t)xh.x.want_len;
+    return TACOZ_OK;
 }
 
 /* Read the last "want" bytes; learns the object's size. */
@@ -658,6 +685,7 @@ int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
     r->base.size = UINT64_MAX; /* learnt from the first response */
     r->base.read_at = remote_read_at;
     r->base.read_tail = remote_read_tail;
+    r->base.read_head = remote_read_head;
     r->base.read_many = remote_read_many;
     r->base.destroy = remote_destroy;
     r->base.view = no_view;

@@ -122,6 +122,13 @@ int tz_source_tail(tz_source *src, size_t want, unsigned char *buf, size_t *got,
     return src->read_at(src, src->size - n, buf, n, err);
 }
 
+int tz_source_head(tz_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
+    if (src->read_head) return src->read_head(src, want, buf, got, err);
+    size_t n = src->size < want ? (size_t)src->size : want;
+    *got = n;
+    return src->read_at(src, 0, buf, n, err);
+}
+
 int tz_source_read_many(tz_source *src, tz_range *ranges, size_t n, tacozip_error *err) {
     for (size_t i = 0; i < n; i++)
         if (ranges[i].offset > src->size || ranges[i].length > src->size - ranges[i].offset)

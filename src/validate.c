@@ -59,6 +59,8 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
          * confirms the data offsets that open() derived from the layout, and
          * with them the overlap checks), then every member's data */
         tacozip_error local;
+        if (rc == TACOZ_OK && (rc = tz_index_check(ar, &local)) != TACOZ_OK)
+            tz_fail(err, rc, "%s: %s", zip_path, local.message);
         for (size_t i = 0; i < ar->count && rc == TACOZ_OK; i++)
             if ((rc = tz_check_local(ar, i, &local)) != TACOZ_OK) tz_fail(err, rc, "%s: %s", zip_path, local.message);
         for (size_t i = 0; i < ar->count && rc == TACOZ_OK; i++) {

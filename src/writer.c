@@ -172,7 +172,7 @@ typedef struct {
 } member_plan;
 
 /* Stream one file into the archive. */
-static int add_member(writer *w, const member_plan *m) {
+static int add_member(writer *w, const member_plan *m, uint32_t *crc_out) {
     uint64_t lho = w_pos(w);
     int big = m->size >= 0xFFFFFFFFu;
     uint16_t flags = has_high_bytes(m->name, m->nlen) ? ZIP_FLAG_UTF8 : 0;
@@ -261,6 +261,7 @@ static int add_member(writer *w, const member_plan *m) {
     if ((rc = w_patch(w, lho + 14, c, 4))) return rc;
     w->done_files++;
     if ((rc = report(w, 1))) return rc;
+    if (crc_out) *crc_out = crc;
     return cd_add(w, m->name, m->nlen, flags, dos, crc, m->size, lho, ATTR_FILE);
 }
 
@@ -314,6 +315,92 @@ static int write_end(writer *w, const unsigned char *comment, size_t comment_len
     return w_flush(w);
 }
 
+/* The extra-field length add_member() will give a member whose local
+ * header starts at "lho" (ZIP64 extra, alignment padding). */
+static uint32_t member_extra(const writer *w, const member_plan *m, uint64_t lho) {
+    size_t xlen = m->size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
+    uint32_t align = w->opts->alignment;
+    if (align > 1) {
+        uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
+        pad = (size_t)((align - base % align) % align);
+        while (pad > 0 && pad < 6) pad += align;
+    }
+    return (uint32_t)(xlen + pad);
+}
+
+/* Write TACO_INDEX (after TACO_HEADER) and then the members.  The index
+ * lists names, sizes and extra lengths, so it is built before the data;
+ * the members' CRCs are known only after streaming them, so the index keeps
+ * them in a raw column that is patched at the end, with the index's own
+ * CRC (in its local header and its directory record). */
+static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32_t dos) {
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    size_t *lens = malloc((n ? n : 1) * sizeof *lens);
+    uint64_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    uint32_t *extras = calloc(n ? n : 1, sizeof *extras), *crcs = calloc(n ? n : 1, sizeof *crcs);
+    unsigned char *blob = NULL;
+    size_t blob_len = 0, crc_off = 0;
+    int rc = TACOZ_OK;
+    if (!names || !lens || !sizes || !extras || !crcs) rc = tz_fail(w->err, TACOZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == TACOZ_OK && i < n; i++) names[i] = plan[i].name, lens[i] = plan[i].nlen, sizes[i] = plan[i].size;
+    /* The extras depend on offsets (alignment), which depend on the index
+     * size, which depends on the extras: iterate to a fixed point. */
+    for (int round = 0; rc == TACOZ_OK; round++) {
+        free(blob);
+        blob = NULL;
+        if ((rc = tz_index_build(names, lens, sizes, extras, n, &blob, &blob_len, &crc_off, w->err))) break;
+        uint64_t off = w_pos(w) + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN + blob_len;
+        int changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t x = member_extra(w, &plan[i], off);
+            changed |= x != extras[i];
+            extras[i] = x;
+            off += ZIP_LFH_SIZE + plan[i].nlen + x + plan[i].size;
+        }
+        if (!changed) break;
+        if (round == 16) rc = tz_fail(w->err, TACOZ_ERR_PARAM, "index layout does not settle with this alignment");
+    }
+    uint64_t lho = w_pos(w);
+    size_t cd_rec = w->cd_len; /* TACO_INDEX's directory record, CRC patched below */
+    if (rc == TACOZ_OK && w->cd_len == 0) rc = tz_fail(w->err, TACOZ_ERR_PARAM, "index must follow the header");
+    if (rc == TACOZ_OK)
+        rc = cd_add(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, 0, dos, 0, blob_len, lho, ATTR_HEADER);
+    if (rc == TACOZ_OK) {
+        unsigned char h[ZIP_LFH_SIZE];
+        wr32(h, ZIP_LFH_SIG);
+        wr16(h + 4, 10);
+        wr16(h + 6, 0);
+        wr16(h + 8, 0);
+        wr32(h + 10, dos);
+        wr32(h + 14, 0);
+        wr32(h + 18, (uint32_t)blob_len);
+        wr32(h + 22, (uint32_t)blob_len);
+        wr16(h + 26, TACO_INDEX_NAME_LEN);
+        wr16(h + 28, 0);
+        rc = w_put(w, h, sizeof h);
+        if (rc == TACOZ_OK) rc = w_put(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN);
+        if (rc == TACOZ_OK) rc = w_put(w, blob, blob_len);
+    }
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        uint64_t at = w_pos(w);
+        if (member_extra(w, &plan[i], at) != extras[i])
+            rc = tz_fail(w->err, TACOZ_ERR_PARAM, "internal: index layout mismatch at member %zu", i);
+        else
+            rc = add_member(w, &plan[i], &crcs[i]);
+    }
+    if (rc == TACOZ_OK) {
+        for (size_t i = 0; i < n; i++) wr32(blob + crc_off + 4 * i, crcs[i]);
+        unsigned char c[4];
+        wr32(c, tz_crc32(0, blob, blob_len));
+        uint64_t data = lho + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN;
+        if (n) rc = w_patch(w, data + crc_off, blob + crc_off, 4 * n);
+        if (rc == TACOZ_OK) rc = w_patch(w, lho + 14, c, 4);
+        memcpy(w->cd + cd_rec + 16, c, 4);
+    }
+    free(blob), free(names), free(lens), free(sizes), free(extras), free(crcs);
+    return rc;
+}
+
 /* Check arguments and stat every source before anything is written. */
 static int plan_members(const char *const *src, const char *const *arc, size_t n, const tacozip_archive *existing,
                         member_plan **out, uint64_t *total, tacozip_error *err) {
@@ -352,8 +439,9 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
                          name);
             break;
         }
-        if (nlen == TACO_HEADER_NAME_LEN && memcmp(name, TACO_HEADER_NAME, nlen) == 0) {
-            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name TACO_HEADER is reserved");
+        if ((nlen == TACO_HEADER_NAME_LEN && memcmp(name, TACO_HEADER_NAME, nlen) == 0) ||
+            (nlen == TACO_INDEX_NAME_LEN && memcmp(name, TACO_INDEX_NAME, nlen) == 0)) {
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name %s is reserved", name);
             break;
         }
         uint64_t h = 1469598103934665603ull;
@@ -476,7 +564,11 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     if ((rc = cd_add(&w, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN, 0, rd32(hdr + 10), rd32(hdr + 14),
                      TACO_HEADER_PAYLOAD_SIZE, 0, ATTR_HEADER)))
         goto done;
-    for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i]);
+    if (opts->index) {
+        rc = write_with_index(&w, plan, num_files, rd32(hdr + 10));
+    } else {
+        for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i], NULL);
+    }
     if (rc == TACOZ_OK) rc = write_end(&w, NULL, 0);
     if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
@@ -514,6 +606,13 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     if (rc) return rc;
     tacozip_archive *ar = NULL;
     if ((rc = tacozip_open_ex(zip_path, 0, &ar, err))) return rc;
+    if (tacozip_find(ar, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, NULL) == TACOZ_OK) {
+        tacozip_close(ar);
+        return tz_fail(err, TACOZ_ERR_UNSUPPORTED,
+                       "%s has an embedded member index (TACO_INDEX) that appending would make stale; "
+                       "create the archive again instead",
+                       zip_path);
+    }
     member_plan *plan = NULL;
     uint64_t total = 0;
     if ((rc = plan_members(src_files, arc_files, num_files, ar, &plan, &total, err))) {
@@ -550,7 +649,7 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: seek", zip_path);
         goto restore;
     }
-    for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i]);
+    for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i], NULL);
     if (rc == TACOZ_OK) rc = write_end(&w, tail + eocd_rel + ZIP_EOCD_SIZE, comment_len);
     if (rc == TACOZ_OK && ftruncate(w.fd, (off_t)w_pos(&w)) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: truncate", zip_path);

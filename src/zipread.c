@@ -407,6 +407,109 @@ static int resolve_offsets(tacozip_archive *ar, unsigned flags, tacozip_error *e
     return rc;
 }
 
+/* Build the member list from TACO_INDEX, whose bytes are [blob, blob+len)
+ * at archive offset blob_off; "head" holds the first 157 bytes. */
+static int index_entries(tacozip_archive *ar, const unsigned char *head, const unsigned char *blob, size_t blob_len,
+                         uint64_t blob_off, uint32_t blob_crc, tacozip_error *err) {
+    tz_index_entry *ie = NULL;
+    size_t n = 0;
+    char *inames = NULL;
+    int rc = tz_index_decode(blob, blob_len, &ie, &n, &inames, err);
+    if (rc) return rc;
+    size_t names_len = 0;
+    for (size_t i = 0; i < n; i++) names_len += ie[i].name_len + 1;
+    ar->count = n + 2;
+    ar->entries = calloc(ar->count, sizeof *ar->entries);
+    ar->names = malloc(names_len + TACO_HEADER_NAME_LEN + TACO_INDEX_NAME_LEN + 2);
+    if (!ar->entries || !ar->names) {
+        free(ie), free(inames);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    size_t no = 0;
+    memcpy(ar->names, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN + 1);
+    memcpy(ar->names + TACO_HEADER_NAME_LEN + 1, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN + 1);
+    no = TACO_HEADER_NAME_LEN + TACO_INDEX_NAME_LEN + 2;
+    tz_entry *e = ar->entries;
+    e[0] = (tz_entry){.header_offset = 0, .data_offset = TACO_PAYLOAD_OFFSET, .csize = TACO_HEADER_PAYLOAD_SIZE,
+                      .usize = TACO_HEADER_PAYLOAD_SIZE, .name_off = 0, .name_len = TACO_HEADER_NAME_LEN,
+                      .crc32 = rd32(head + TACO_CRC_OFFSET), .dos_datetime = rd32(head + 10), .lfh_checked = 1};
+    e[1] = (tz_entry){.header_offset = TACO_INDEX_OFFSET, .data_offset = blob_off, .csize = blob_len,
+                      .usize = blob_len, .name_off = TACO_HEADER_NAME_LEN + 1, .name_len = TACO_INDEX_NAME_LEN,
+                      .crc32 = blob_crc, .lfh_checked = 1};
+    uint64_t off = blob_off + blob_len;
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        tz_entry *m = &e[i + 2];
+        memcpy(ar->names + no, inames + ie[i].name_off, ie[i].name_len);
+        m->name_off = (uint32_t)no;
+        m->name_len = (uint32_t)ie[i].name_len;
+        no += ie[i].name_len;
+        ar->names[no++] = '\0';
+        m->header_offset = off;
+        m->data_offset = off + ZIP_LFH_SIZE + m->name_len + ie[i].extra_len;
+        m->csize = m->usize = ie[i].size;
+        m->crc32 = ie[i].crc32;
+        if (m->data_offset > ar->src->size || m->csize > ar->src->size - m->data_offset)
+            rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: member \"%.200s\" lies past the end of the archive",
+                         ar->names + m->name_off);
+        off = m->data_offset + m->csize;
+    }
+    free(ie), free(inames);
+    if (rc) return rc;
+    ar->names_len = no;
+    /* What the end records would say (the writer puts the directory right
+     * after the last member). */
+    ar->end.cd_offset = off;
+    ar->end.entries = ar->count;
+    ar->end.zip64 = ar->count >= 0xFFFF || off >= 0xFFFFFFFFu;
+    ar->from_index = 1;
+    memcpy(ar->header_bytes, head, TACO_HEADER_SIZE);
+    ar->has_header = tz_header_check(ar->header_bytes, &ar->header) == TACOZ_OK;
+    return build_hash(ar, err);
+}
+
+/* Index-first open: one read of the first 16 KiB.  Returns TACOZ_OK with
+ * the member list built, 1 if the archive has no TACO_INDEX (caller falls
+ * back to the end records), or an error. */
+static int open_from_index(tacozip_archive *ar, tacozip_error *err) {
+    unsigned char *head = malloc(TACO_INDEX_PROBE);
+    if (!head) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    size_t got = 0;
+    int rc = tz_source_head(ar->src, TACO_INDEX_PROBE, head, &got, err);
+    const size_t at = TACO_INDEX_OFFSET;
+    if (rc == TACOZ_OK) {
+        const unsigned char *h = head + at;
+        if (got < at + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN || tz_header_check(head, NULL) != TACOZ_OK ||
+            rd32(h) != ZIP_LFH_SIG || rd16(h + 26) != TACO_INDEX_NAME_LEN ||
+            memcmp(h + ZIP_LFH_SIZE, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN) != 0) {
+            rc = 1; /* no index */
+        } else if (rd16(h + 8) != 0 || rd32(h + 18) != rd32(h + 22) || (rd16(h + 6) & ZIP_FLAG_DATA_DESCRIPTOR)) {
+            rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX local header is not a plain STORED member");
+        } else {
+            size_t blob_len = rd32(h + 18);
+            uint64_t blob_off = at + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN + rd16(h + 28);
+            uint32_t crc = rd32(h + 14);
+            unsigned char *blob = NULL;
+            if (blob_off + blob_len <= got) {
+                blob = head + blob_off;
+            } else if (blob_off > ar->src->size || blob_len > ar->src->size - blob_off) {
+                rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX runs past the end of the archive");
+            } else if (!(blob = malloc(blob_len))) {
+                rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            } else { /* the rest of a large index: one more read */
+                size_t have = got > blob_off ? got - (size_t)blob_off : 0;
+                memcpy(blob, head + blob_off, have);
+                rc = tz_source_read(ar->src, blob_off + have, blob + have, blob_len - have, err);
+            }
+            if (rc == TACOZ_OK && tz_crc32(0, blob, blob_len) != crc)
+                rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX fails its CRC-32");
+            if (rc == TACOZ_OK) rc = index_entries(ar, head, blob, blob_len, blob_off, crc, err);
+            if (blob && blob != head + blob_off) free(blob);
+        }
+    }
+    free(head);
+    return rc;
+}
+
 int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozip_error *err) {
     tacozip_archive *ar = calloc(1, sizeof *ar);
     if (!ar) {
@@ -415,6 +518,17 @@ int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozi
     }
     ar->src = src;
     pthread_mutex_init(&ar->lock, NULL);
+    if (flags & TACOZIP_OPEN_INDEX_FIRST) {
+        int r = open_from_index(ar, err);
+        if (r == TACOZ_OK) {
+            *out = ar;
+            return TACOZ_OK;
+        }
+        if (r != 1) {
+            tacozip_close(ar);
+            return r;
+        }
+    }
     unsigned char *tail = NULL, *cdbuf = NULL;
     uint64_t tail_off = 0;
     size_t tail_len = 0;
@@ -458,4 +572,38 @@ int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozi
     }
     *out = ar;
     return TACOZ_OK;
+}
+
+/* validate DEEP: TACO_INDEX, when present, must list exactly what the
+ * directory lists (names, sizes, CRCs, data offsets), in order. */
+int tz_index_check(tacozip_archive *ar, tacozip_error *err) {
+    size_t idx;
+    if (tacozip_find(ar, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, &idx) != TACOZ_OK) return TACOZ_OK;
+    const tz_entry *ix = &ar->entries[idx];
+    if (idx != 1 || ix->header_offset != TACO_INDEX_OFFSET || ix->method != 0)
+        return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX is not the second member at offset %d", TACO_INDEX_OFFSET);
+    if (ix->csize > ((uint64_t)1 << 31)) return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX is too large");
+    unsigned char *blob = malloc((size_t)ix->csize ? (size_t)ix->csize : 1);
+    if (!blob) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = tz_source_read(ar->src, ix->data_offset, blob, (size_t)ix->csize, err);
+    tz_index_entry *ie = NULL;
+    size_t n = 0;
+    char *names = NULL;
+    if (rc == TACOZ_OK) rc = tz_index_decode(blob, (size_t)ix->csize, &ie, &n, &names, err);
+    free(blob);
+    if (rc) return rc;
+    if (n != ar->count - 2) rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX lists %zu members, the directory %zu",
+                                         n, ar->count - 2);
+    uint64_t off = ix->data_offset + ix->csize;
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        const tz_entry *e = &ar->entries[i + 2];
+        uint64_t data = off + ZIP_LFH_SIZE + ie[i].name_len + ie[i].extra_len;
+        if (e->name_len != ie[i].name_len || memcmp(ar->names + e->name_off, names + ie[i].name_off, e->name_len) ||
+            e->csize != ie[i].size || e->crc32 != ie[i].crc32 || e->header_offset != off || e->data_offset != data)
+            rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX entry %zu disagrees with the directory (\"%.200s\")",
+                         i, ar->names + e->name_off);
+        off = data + ie[i].size;
+    }
+    free(ie), free(names);
+    return rc;
 }

@@ -245,13 +245,13 @@ static PyObject *py_update_header(PyObject *self, PyObject *args) {
 
 static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
     static char *kwlist[] = {"zip_path", "src_files", "arc_files", "entries", "alignment", "fsync", "mtime",
-                             "progress", NULL};
+                             "progress", "index", NULL};
     PyObject *p, *srcs, *arcs = Py_None, *entries = Py_None, *progress = Py_None, *hold = NULL;
     unsigned int alignment = 0;
-    int do_fsync = 1;
+    int do_fsync = 1, index = 0;
     long long mtime = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOIpLO", kwlist, &p, &srcs, &arcs, &entries, &alignment,
-                                     &do_fsync, &mtime, &progress))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOIpLOp", kwlist, &p, &srcs, &arcs, &entries, &alignment,
+                                     &do_fsync, &mtime, &progress, &index))
         return NULL;
     taco_meta_array_t m = {.count = 1};
     if (entries != Py_None && entries_arg(entries, &m)) return NULL;
@@ -274,7 +274,7 @@ static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
         return NULL;
     }
     py_progress pp = {progress, 0};
-    tacozip_write_options o = {.alignment = alignment, .no_fsync = !do_fsync, .mtime = mtime};
+    tacozip_write_options o = {.alignment = alignment, .no_fsync = !do_fsync, .mtime = mtime, .index = index};
     if (progress != Py_None) o.progress = progress_trampoline, o.progress_user = &pp;
     tacozip_error err = {0};
     int rc;
@@ -361,16 +361,17 @@ typedef struct {
 } ArchiveObject;
 
 static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"path", "verify_local", NULL};
+    static char *kwlist[] = {"path", "verify_local", "index_first", NULL};
     PyObject *p, *hold = NULL;
-    int verify = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &p, &verify)) return -1;
+    int verify = 0, index_first = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pp", kwlist, &p, &verify, &index_first)) return -1;
     const char *path = path_arg(p, &hold);
     if (!path) return -1;
     tacozip_error err = {0};
     tacozip_archive *ar = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_open_ex(path, verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0, &ar, &err);
+    unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_open_ex(path, flags, &ar, &err);
     Py_END_ALLOW_THREADS
     Py_DECREF(hold);
     if (rc) {
@@ -687,7 +688,127 @@ static PyObject *archive_extract(ArchiveObject *self, PyObject *args, PyObject *
     Py_RETURN_NONE;
 }
 
+/* Sequence of ints/pairs helpers for the multi-range calls. */
+static uint64_t gap_arg(long long g) { return g < 0 ? TACOZIP_DEFAULT_GAP : (uint64_t)g; }
+
+/* read_ranges([(offset, length), ...], max_gap=-1) -> [bytes, ...] */
+static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
+    PyObject *seq;
+    long long gap = -1;
+    if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of (offset, length) pairs");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    tacozip_range *rg = PyMem_Calloc((size_t)n + 1, sizeof *rg);
+    PyObject *out = PyList_New(n);
+    if (!rg || !out) {
+        Py_DECREF(fast);
+        Py_XDECREF(out);
+        PyMem_Free(rg);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long o, l;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "KK;each range must be (offset, length)", &o, &l) ||
+            l > (unsigned long long)PY_SSIZE_T_MAX) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "range too long");
+            Py_DECREF(fast), Py_DECREF(out), PyMem_Free(rg);
+            return NULL;
+        }
+        PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)l);
+        if (!b) {
+            Py_DECREF(fast), Py_DECREF(out), PyMem_Free(rg);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, b);
+        rg[i].offset = o, rg[i].length = l, rg[i].buf = PyBytes_AS_STRING(b);
+    }
+    Py_DECREF(fast);
+    tacozip_archive *ar = acquire(self);
+    if (!ar) {
+        Py_DECREF(out), PyMem_Free(rg);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_ranges(ar, rg, (size_t)n, gap_arg(gap));
+    Py_END_ALLOW_THREADS
+    PyMem_Free(rg);
+    if (rc) {
+        raise_code(rc, tacozip_last_error(ar));
+        Py_DECREF(out);
+        out = NULL;
+    }
+    release(self);
+    return out;
+}
+
+/* read_members([index, ...], max_gap=-1) -> [bytes, ...] */
+static PyObject *archive_read_members(ArchiveObject *self, PyObject *args) {
+    PyObject *seq;
+    long long gap = -1;
+    if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
+    tacozip_archive *ar = acquire(self);
+    if (!ar) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of member indices");
+    if (!fast) {
+        release(self);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    size_t *idx = PyMem_Calloc((size_t)n + 1, sizeof *idx);
+    void **bufs = PyMem_Calloc((size_t)n + 1, sizeof *bufs);
+    PyObject *out = PyList_New(n);
+    int ok = idx && bufs && out;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        idx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(fast, i));
+        tacozip_member m;
+        if (PyErr_Occurred() || tacozip_member_at(ar, idx[i], &m) != TACOZ_OK) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "member index out of range");
+            ok = 0;
+            break;
+        }
+        PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)m.size);
+        if (!b) {
+            ok = 0;
+            break;
+        }
+        PyList_SET_ITEM(out, i, b);
+        bufs[i] = PyBytes_AS_STRING(b);
+    }
+    Py_DECREF(fast);
+    int rc = 0;
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_read_members(ar, idx, (size_t)n, bufs, gap_arg(gap));
+        Py_END_ALLOW_THREADS
+        if (rc) raise_code(rc, tacozip_last_error(ar));
+    } else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    PyMem_Free(idx);
+    PyMem_Free(bufs);
+    release(self);
+    if (!ok || rc) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* stats() -> (requests, bytes) for a remote archive, else None */
+static PyObject *archive_stats(ArchiveObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    uint64_t req = 0, bytes = 0;
+    if (tacozip_remote_stats(self->ar, &req, &bytes) != TACOZ_OK) Py_RETURN_NONE;
+    return Py_BuildValue("(KK)", (unsigned long long)req, (unsigned long long)bytes);
+}
+
 static PyMethodDef archive_methods[] = {
+    {"read_ranges", (PyCFunction)archive_read_ranges, METH_VARARGS,
+     "read_ranges(ranges, max_gap=-1) -> list of bytes"},
+    {"read_members", (PyCFunction)archive_read_members, METH_VARARGS,
+     "read_members(indices, max_gap=-1) -> list of bytes"},
+    {"stats", (PyCFunction)archive_stats, METH_NOARGS, "(requests, bytes) of a remote archive, or None"},
     {"close", (PyCFunction)archive_close, METH_NOARGS, "Release the archive."},
     {"members", (PyCFunction)archive_members, METH_NOARGS, "All members as tuples."},
     {"find", (PyCFunction)archive_find, METH_O, "Index of a member by name, or -1."},

@@ -39,6 +39,7 @@ def create(
     alignment: int = 0,
     fsync: bool = True,
     progress: Optional[Progress] = None,
+    index: bool = False,
 ) -> None:
     """Create a TACO archive: TACO_HEADER holding ``entries`` (default
     ``[(0, 0)]``), then ``src_files`` STORED in order under ``arc_files``
@@ -48,7 +49,10 @@ def create(
     Extensions over the original: ``alignment`` (member data offsets
     multiple of a power of two), ``fsync=False`` (faster, not durable),
     ``progress(done_bytes, total_bytes, done_files, total_files)`` (return
-    True to cancel).  The GIL is released while writing.
+    True to cancel), ``index=True`` (embed a member index right after the
+    header: one read of the first 16 KiB then lists the archive, see
+    ``open(..., index_first=True)``; members then follow the index instead
+    of the default layout).  The GIL is released while writing.
 
     Raises ValueError (more than 7 entries, names/sources length mismatch),
     TacozipError (missing source: code -1 or -5; duplicate name: -6; ...).
@@ -59,7 +63,7 @@ def create(
     names = _names(src_strings, arc_files)
     checked = _check_entries(entries)
     _tacozip.create(str(pathlib.Path(os.fspath(zip_path)).resolve()), src_strings, names, checked,
-                    alignment, fsync, 0, progress)
+                    alignment, fsync, 0, progress, index)
 
 
 def append(

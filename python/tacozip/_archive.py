@@ -99,9 +99,9 @@ class TacoArchive:
     """An open TACO (or any STORE-only ZIP) archive.  Use as a context
     manager, or call close()."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], verify_local: bool = False):
+    def __init__(self, path: Union[str, "os.PathLike[str]"], verify_local: bool = False, index_first: bool = False):
         self.path = os.fspath(path)
-        self._raw = _tacozip.Archive(self.path, verify_local)
+        self._raw = _tacozip.Archive(self.path, verify_local, index_first)
         self._members: Optional[List[Member]] = None
 
     # -- life cycle ---------------------------------------------------------
@@ -185,6 +185,25 @@ class TacoArchive:
         coordinates, e.g. a header entry)."""
         return self._raw.read_at(offset, length)
 
+    def read_many(self, names: Iterable[Union[str, Member]], max_gap: Optional[int] = None) -> "dict[str, bytes]":
+        """Several whole members at once: neighbours closer than ``max_gap``
+        bytes (default 1 MiB) are fetched in one request and, for a remote
+        archive, requests run in parallel.  Each member's local header is
+        fetched with its data and checked.  Returns {name: bytes}."""
+        names = [m.name if isinstance(m, Member) else m for m in names]
+        data = self._raw.read_members([self._index(n) for n in names], -1 if max_gap is None else max_gap)
+        return dict(zip(names, data))
+
+    def read_ranges(self, ranges: Sequence[Tuple[int, int]], max_gap: Optional[int] = None) -> List[bytes]:
+        """Several raw (offset, length) ranges of the archive, coalesced and
+        fetched in parallel like read_many()."""
+        return self._raw.read_ranges([(int(o), int(n)) for o, n in ranges], -1 if max_gap is None else max_gap)
+
+    @property
+    def stats(self) -> Optional[Tuple[int, int]]:
+        """(requests, body bytes) made so far for a remote archive, else None."""
+        return self._raw.stats()
+
     def verify(self, name: Optional[str] = None) -> None:
         """Check the CRC-32 of one member, or of all; raises TacozipError."""
         if name is not None:
@@ -228,8 +247,17 @@ class TacoArchive:
         return (m.offset, m.size)
 
 
-def open(path: Union[str, "os.PathLike[str]"], *, verify_local: bool = False) -> TacoArchive:  # noqa: A001
+def open(path: Union[str, "os.PathLike[str]"], *, verify_local: bool = False,  # noqa: A001
+         index_first: bool = False) -> TacoArchive:
     """Open an archive and read its member index (end records and central
     directory; local headers only where the layout does not prove the data
-    offsets, or all of them with ``verify_local=True``)."""
-    return TacoArchive(path, verify_local)
+    offsets, or all of them with ``verify_local=True``).
+
+    ``path`` may be a local path or an ``http://``, ``https://`` or
+    ``s3://bucket/key`` URL (see docs/remote.md): then opening costs one
+    request for the tail (end records and, when it fits, the directory) and
+    at most one more for the directory.  With ``index_first=True`` the first
+    request reads the first 16 KiB instead: for archives written with
+    ``create(..., index=True)`` that holds the header and the whole member
+    index, so opening costs ONE request."""
+    return TacoArchive(path, verify_local, index_first)
