@@ -29,7 +29,9 @@ static void die_usage(const char *fmt, ...) {
 }
 
 static int fail(int code, const tacozip_error *err, const char *what) {
-    if (err && err->message[0])
+    if (err && err->message[0] && !strncmp(err->message, what, strlen(what))) /* message names it already */
+        fprintf(stderr, "%s: %s (%s)\n", prog, err->message, tacozip_strerror(code));
+    else if (err && err->message[0])
         fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, err->message, tacozip_strerror(code));
     else
         fprintf(stderr, "%s: %s: %s\n", prog, what, tacozip_strerror(code));
@@ -48,6 +50,19 @@ static void *xmalloc(size_t n) {
 static char *xstrdup(const char *s) {
     size_t n = strlen(s) + 1;
     return memcpy(xmalloc(n), s, n);
+}
+
+/* A path or URL as shown in messages: user:password@ and query strings
+ * (presigned signatures) are removed from URLs. */
+static const char *shown(const char *path) {
+    static char buf[1024];
+    const char *p = strstr(path, "://");
+    if (!p || (strncmp(path, "http", 4) && strncmp(path, "s3", 2))) return path;
+    const char *host = p + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
+    if (at && (!slash || at < slash)) host = at + 1;
+    size_t rest = strcspn(host, "?#");
+    snprintf(buf, sizeof buf, "%.*s%.*s", (int)(p + 3 - path), path, (int)(rest > 900 ? 900 : rest), host);
+    return buf;
 }
 
 /* ---- help texts -------------------------------------------------------- */
@@ -504,7 +519,7 @@ static int cmd_header(int argc, char **argv) {
     if (argc < 3 || argv[2][0] == '-') die_usage("header needs ARCHIVE");
     taco_meta_array_t m;
     int rc = tacozip_read_header(argv[2], &m);
-    if (rc) return fail(rc, NULL, argv[2]);
+    if (rc) return fail(rc, NULL, shown(argv[2]));
     if (has_flag(argc, argv, 3, "--json")) {
         printf("{\"count\": %u, \"entries\": [", m.count);
         for (int i = 0; i < m.count; i++)
@@ -609,7 +624,7 @@ static int cmd_cat(int argc, char **argv) {
     if (open_archive(zip, 0, &ar)) return 1;
     size_t idx;
     if (tacozip_find(ar, member, (size_t)-1, &idx) != TACOZ_OK) {
-        fprintf(stderr, "%s: %s: no member named '%s'\n", prog, zip, member);
+        fprintf(stderr, "%s: %s: no member named '%s'\n", prog, shown(zip), member);
         close_archive(ar);
         return 1;
     }
@@ -651,7 +666,7 @@ static int cmd_cat(int argc, char **argv) {
         }
         free(buf);
     }
-    if (rc) fprintf(stderr, "%s: %s: %s\n", prog, zip, tacozip_last_error(ar));
+    if (rc) fprintf(stderr, "%s: %s: %s\n", prog, shown(zip), tacozip_last_error(ar));
     close_archive(ar);
     return rc || fflush(stdout) ? 1 : 0;
 }
@@ -693,7 +708,7 @@ static int cmd_extract(int argc, char **argv) {
                              &ps, &err);
     close_archive(ar);
     free(names);
-    return rc ? fail(rc, &err, zip) : 0;
+    return rc ? fail(rc, &err, shown(zip)) : 0;
 }
 
 static int cmd_span(int argc, char **argv) {
@@ -723,7 +738,7 @@ static int cmd_span(int argc, char **argv) {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (tacozip_find(ar, names[i], (size_t)-1, &idx[k]) != TACOZ_OK) {
-            fprintf(stderr, "%s: %s: no member named '%s'\n", prog, zip, names[i]);
+            fprintf(stderr, "%s: %s: no member named '%s'\n", prog, shown(zip), names[i]);
             rc = 1;
         } else k++;
     }
@@ -736,7 +751,7 @@ static int cmd_span(int argc, char **argv) {
         }
     }
     if (!rc && k == 0) {
-        fprintf(stderr, "%s: %s: no member matches\n", prog, zip);
+        fprintf(stderr, "%s: %s: no member matches\n", prog, shown(zip));
         rc = 1;
     }
     if (!rc) {
@@ -770,16 +785,16 @@ static int cmd_validate(int argc, char **argv) {
     tacozip_error err = {0};
     int rc = tacozip_validate_ex(zip, level, &err);
     static const char *const lv[] = {"quick", "normal", "deep"};
-    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, zip); /* unreadable: an error, not a verdict */
+    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, shown(zip)); /* unreadable: an error, not a verdict */
     if (json) {
         printf("{\"valid\": %s, \"code\": %d, \"level\": \"%s\", \"message\": ", rc ? "false" : "true", rc, lv[level]);
         const char *msg = rc ? (err.message[0] ? err.message : tacozip_strerror(rc)) : "valid";
         json_str(stdout, msg, strlen(msg));
         printf("}\n");
     } else if (rc == 0) {
-        printf("%s: valid (%s)\n", zip, lv[level]);
+        printf("%s: valid (%s)\n", shown(zip), lv[level]);
     } else {
-        printf("%s: INVALID (code %d: %s)%s%s\n", zip, rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "",
+        printf("%s: INVALID (code %d: %s)%s%s\n", shown(zip), rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "",
                err.message);
     }
     return rc ? 1 : 0;

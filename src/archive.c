@@ -23,7 +23,7 @@ int tacozip_open_ex(const char *path, unsigned flags, tacozip_archive **out, tac
     int rc = tz_source_open(path, &src, err);
     if (rc) return rc;
     rc = tz_open_source(src, flags, out, err);
-    if (rc && err) { /* prefix the path for context */
+    if (rc && err && !tz_is_url(path)) { /* prefix the path for context (URLs name themselves, safely) */
         char msg[sizeof err->message];
         memcpy(msg, err->message, sizeof msg);
         int k = snprintf(err->message, sizeof err->message, "%.200s: ", path);

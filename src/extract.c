@@ -48,6 +48,29 @@ static int open_dirs(int root, const char *rel, size_t len, int create) {
     return fd;
 }
 
+/* mkdir -p: create "path" and any missing parents, as zipfile.extractall
+ * and tar do ("dest_dir (created if missing)" in tacozip.h). */
+static int mkdir_parents(const char *path) {
+    if (!*path) {
+        errno = ENOENT;
+        return -1;
+    }
+    char *buf = strdup(path);
+    if (!buf) return -1;
+    int rc = 0;
+    for (char *p = buf + 1; *p && rc == 0; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) rc = -1;
+        *p = '/';
+    }
+    if (rc == 0 && mkdir(buf, 0777) != 0 && errno != EEXIST) rc = -1;
+    int e = errno;
+    free(buf);
+    errno = e;
+    return rc;
+}
+
 static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flags, unsigned char *buf,
                         uint64_t *done, uint64_t total, uint64_t files_done, uint64_t files_total,
                         tacozip_progress_fn progress, void *user, tacozip_error *err) {
@@ -153,10 +176,23 @@ int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const
     }
     int root = -1;
     if (rc == TACOZ_OK) {
-        if (mkdir(dest_dir, 0777) != 0 && errno != EEXIST)
+        if (mkdir_parents(dest_dir) != 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create %s", dest_dir);
         else if ((root = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot open %s", dest_dir);
+    }
+    /* Before writing anything, refuse a member whose directories would go
+     * through a symbolic link (or a file) already under dest_dir;
+     * write_member() still checks each component as it goes. */
+    for (size_t i = 0; i < k && rc == TACOZ_OK; i++) {
+        const tz_entry *e = &ar->entries[sel[i]];
+        const char *name = ar->names + e->name_off;
+        const char *slash = memrchr(name, '/', e->name_len);
+        int fd = open_dirs(root, name, slash ? (size_t)(slash - name) : 0, 0);
+        if (fd >= 0) close(fd);
+        else if (errno == ELOOP || errno == ENOTDIR)
+            rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH,
+                         "refusing member \"%.200s\": a symbolic link or file in %s is in its way", name, dest_dir);
     }
     uint64_t done = 0;
     for (size_t i = 0; i < k && rc == TACOZ_OK; i++) {

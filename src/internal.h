@@ -146,6 +146,8 @@ int tz_source_remote(const char *url, tz_source **out, tacozip_error *err);
 /* A path or an http(s):// or s3:// URL. */
 int tz_source_open(const char *path_or_url, tz_source **out, tacozip_error *err);
 int tz_is_url(const char *path);
+/* "path" as shown in messages: URLs lose user:password@ and the query. */
+void tz_display_name(const char *path, char *out, size_t cap);
 void tz_remote_default_options(tz_remote_options *o);
 /* Bounds-checked read: fails with TACOZ_INVALID_FILE_SIZE past the end. */
 int tz_source_read(tz_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);

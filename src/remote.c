@@ -253,8 +253,6 @@ enum { OUT_OK, OUT_RETRY, OUT_FAIL };
 
 /* Judge a finished transfer.  Returns OUT_* and fills err on failure. */
 static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
-    long st = 0;
-    (void)st;
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->cut)) {
         if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
             cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_PEER_FAILED_VERIFICATION ||
@@ -383,11 +381,17 @@ static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
             }
             x->is_200 = 1;
             x->skip = start;
-        } else if (x->status != 206) {
-            return size * n; /* error body: drain (small), judged later */
         }
     }
-    if (x->status != 200 && x->status != 206) return size * n;
+    if (x->status != 200 && x->status != 206) {
+        /* an error page: keep the connection if it is small, else cut */
+        x->body_bytes += size * n;
+        if (x->body_bytes > 65536) {
+            x->cut = 3; /* judged by its status */
+            return 0;
+        }
+        return size * n;
+    }
     return on_body(data, size, n, x);
 }
 

@@ -2,6 +2,7 @@
  * Remote sources (HTTP, S3) plug in through the same struct. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,6 +108,18 @@ int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_erro
     m->base.view = mem_view;
     *out = &m->base;
     return TACOZ_OK;
+}
+
+void tz_display_name(const char *path, char *out, size_t cap) {
+    const char *p = tz_is_url(path) ? strstr(path, "://") : NULL;
+    if (!p) {
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    const char *host = p + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
+    if (at && (!slash || at < slash)) host = at + 1;
+    int rest = (int)strcspn(host, "?#");
+    snprintf(out, cap, "%.*s%.*s", (int)(p + 3 - path), path, rest, host);
 }
 
 int tz_source_open(const char *path, tz_source **out, tacozip_error *err) {
