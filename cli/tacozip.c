@@ -87,9 +87,9 @@ static const char *HELP_MAIN =
     "\n"
     "ARCHIVE may be a local path or an http://, https:// or s3://bucket/key URL for\n"
     "every command that reads (header, ls, cat, extract, span, validate); see\n"
-    "docs/remote.md for S3 settings.  Reading commands also take --index-first\n"
-    "(read the first 16 KiB first: one request for archives made with --index)\n"
-    "and --stats (print the number of HTTP requests and bytes to stderr).\n"
+    "docs/remote.md for S3 settings.  ls, cat, extract and span also take\n"
+    "--index-first (read the first 16 KiB first: one request for archives made\n"
+    "with --index) and --stats (print the HTTP requests and bytes to stderr).\n"
     "\n"
     "Run 'tacozip COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 failure (or invalid archive), 2 usage error.\n";
@@ -666,7 +666,11 @@ static int cmd_cat(int argc, char **argv) {
         }
         free(buf);
     }
-    if (rc) fprintf(stderr, "%s: %s: %s\n", prog, shown(zip), tacozip_last_error(ar));
+    if (rc) {
+        tacozip_error e = {rc, ""};
+        snprintf(e.message, sizeof e.message, "%s", tacozip_last_error(ar));
+        fail(rc, &e, shown(zip));
+    }
     close_archive(ar);
     return rc || fflush(stdout) ? 1 : 0;
 }

@@ -106,9 +106,25 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
         if (fd < 0) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
     }
     uint32_t crc = 0;
+    /* A remote member's local header is checked from the bytes of its first
+     * read (one request for header and data), a local one's was checked
+     * before anything was written. */
+    int inline_lfh = ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE);
+    if (rc == TACOZ_OK && inline_lfh && e->csize == 0) rc = tz_check_local(ar, idx, err);
     for (uint64_t off = 0; rc == TACOZ_OK && off < e->csize;) {
         size_t n = e->csize - off < CHUNK ? (size_t)(e->csize - off) : CHUNK;
-        rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
+        if (inline_lfh) {
+            size_t head = (size_t)(e->data_offset - e->header_offset);
+            unsigned char *t = malloc(head + n);
+            if (!t) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            if (rc == TACOZ_OK) rc = tz_source_read(ar->src, e->header_offset, t, head + n, err);
+            if (rc == TACOZ_OK) rc = tz_check_local_bytes(ar, idx, t, head + n, err);
+            if (rc == TACOZ_OK) memcpy(buf, t + head, n);
+            free(t);
+            inline_lfh = 0;
+        } else {
+            rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
+        }
         if (rc) break;
         crc = tz_crc32(crc, buf, n);
         for (size_t w = 0; w < n;) {
@@ -170,7 +186,9 @@ int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const
             rc = tz_fail(err, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is compressed or encrypted", name);
             break;
         }
-        if (!__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE) && (rc = tz_check_local(ar, idx, err)) != TACOZ_OK) break;
+        if (!ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE) &&
+            (rc = tz_check_local(ar, idx, err)) != TACOZ_OK)
+            break;
         sel[k++] = idx;
         total += e->csize;
     }

@@ -103,9 +103,11 @@ int tacozip_read_header(const char *zip_path, taco_meta_array_t *out) {
         int rc = tz_source_remote(zip_path, &src, NULL);
         if (rc) return rc;
         unsigned char b[TACO_HEADER_SIZE];
-        rc = src->read_at(src, 0, b, sizeof b, NULL);
+        size_t got = 0;
+        rc = tz_source_head(src, sizeof b, b, &got, NULL); /* fewer bytes if the object is shorter */
         src->destroy(src);
         if (rc) return rc;
+        if (got < sizeof b) return TACOZ_ERR_IO; /* shorter than 157 bytes, as for a local file */
         return tacozip_parse_header(b, sizeof b, out);
     }
     int fd = open(zip_path, O_RDONLY | O_CLOEXEC);

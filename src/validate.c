@@ -24,13 +24,17 @@ int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err) {
     int rc = tz_source_open(zip_path, &src, err);
     if (rc) return rc;
     unsigned char hdr[TACO_HEADER_SIZE];
-    if (src->size < TACO_HEADER_SIZE) {
+    size_t got = 0;
+    /* One read of the first 157 bytes (fewer if the file is shorter): a
+     * remote source learns its size from it, so a short object is judged as
+     * a short local file is. */
+    rc = tz_source_head(src, sizeof hdr, hdr, &got, err);
+    if (rc == TACOZ_OK && got < TACO_HEADER_SIZE) {
         unsigned long long size = (unsigned long long)src->size;
         src->destroy(src);
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "%s: %llu bytes, a TACO archive has at least %d", shown,
                        size, TACO_HEADER_SIZE);
     }
-    rc = tz_source_read(src, 0, hdr, sizeof hdr, err);
     if (rc == TACOZ_OK && (rc = tz_header_check(hdr, NULL)) != TACOZ_OK)
         tz_fail(err, rc, "%s: %s", shown, tacozip_validate_error_string(rc));
     if (rc || level == TACOZIP_VALIDATE_QUICK) {
