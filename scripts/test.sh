@@ -7,8 +7,9 @@
 #      against the sanitizer build
 #   4. the Python package: built by pip into a fresh venv, drop-in tests
 #      against the original tacozip, API tests, seed workflows (nginx, moto)
-#   5. install check: pkg-config and CMake package consumers build and run
-#   6. a short libFuzzer run of each harness
+#   5. remote reading: fault-injecting server, nginx and moto request counts
+#   6. install check: pkg-config and CMake package consumers build and run
+#   7. a short libFuzzer run of each harness
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,11 @@ python3 -m venv "$PYVENV"
 "$PYVENV/bin/pip" install -q .
 (cd "$ROOT/build" && "$PYVENV/bin/python" -c "import tacozip, sys; print('testing', tacozip.__file__, tacozip.__version__)")
 "$PYVENV/bin/python" -m pytest tests/package -q -p no:cacheprovider
+
+step "remote reading: fault-injecting server, nginx, moto S3 (Release CLI, then ASan CLI)"
+TACOZIP_BIN=$ROOT/build/tacozip "$PYVENV/bin/python" -m pytest tests/remote -q -p no:cacheprovider
+ASAN_OPTIONS=detect_leaks=1 TACOZIP_BIN=$ROOT/build-asan/tacozip \
+  "$PYVENV/bin/python" -m pytest tests/remote -q -p no:cacheprovider
 
 step "install check (pkg-config and CMake package)"
 PREFIX=$(mktemp -d /tmp/tacozip-install-XXXXXX)
