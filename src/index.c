@@ -101,8 +101,8 @@ int tz_index_build(const char *const *names, const size_t *name_lens, const uint
     return TACOZ_OK;
 }
 
-int tz_index_decode(const unsigned char *blob, size_t len, tz_index_entry **out, size_t *count, char **names_out,
-                    tacozip_error *err) {
+int tz_index_decode(const unsigned char *blob, size_t len, uint64_t archive_size, tz_index_entry **out,
+                    size_t *count, char **names_out, tacozip_error *err) {
     if (len < IDX_FIXED || memcmp(blob, "TZIX", 4) != 0 || blob[4] != 1)
         return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: bad magic or version");
     uint64_t n = rd32(blob + 8), packed = rd32(blob + 12), raw_len = rd32(blob + 16);
@@ -112,6 +112,7 @@ int tz_index_decode(const unsigned char *blob, size_t len, tz_index_entry **out,
     unsigned char *raw = malloc(raw_len ? raw_len : 1);
     tz_index_entry *e = calloc(n ? n : 1, sizeof *e);
     size_t ncap = raw_len + n + 1, noff = 0, prev_off = 0, prev_len = 0;
+    uint64_t need = 0; /* bytes the members' local headers and names take */
     char *names = malloc(ncap);
     if (!raw || !e || !names) {
         free(raw), free(e), free(names);
@@ -125,7 +126,12 @@ int tz_index_decode(const unsigned char *blob, size_t len, tz_index_entry **out,
         uint64_t pre, suf;
         ok = get_varint(&p, end, &pre) && get_varint(&p, end, &suf) && pre <= prev_len && suf <= (uint64_t)(end - p) &&
              pre + suf > 0 && pre + suf <= 65535;
-        if (!ok) break;
+        /* shared prefixes let a small index expand: stop once the names
+         * could not fit in the archive, before allocating for them */
+        if (!ok || (need += ZIP_LFH_SIZE + pre + suf) > archive_size) {
+            ok = 0;
+            break;
+        }
         if (noff + pre + suf + 1 > ncap) { /* shared prefixes make names longer than their encoding */
             size_t want = ncap * 2 > noff + pre + suf + 1 ? ncap * 2 : noff + (size_t)(pre + suf) + 1;
             char *g = want <= (1u << 30) ? realloc(names, want) : NULL;

@@ -244,9 +244,10 @@ typedef struct {
 int tz_index_build(const char *const *names, const size_t *name_lens, const uint64_t *sizes,
                    const uint32_t *extra_lens, size_t n, unsigned char **out, size_t *out_len,
                    size_t *crc_offset, tacozip_error *err);
-/* Decode an index blob (TACOZ_INVALID_INDEX if malformed). */
-int tz_index_decode(const unsigned char *blob, size_t len, tz_index_entry **out, size_t *count, char **names,
-                    tacozip_error *err);
+/* Decode an index blob (TACOZ_INVALID_INDEX if malformed).  "archive_size"
+ * bounds the decoded names: each member takes 30 + name length bytes. */
+int tz_index_decode(const unsigned char *blob, size_t len, uint64_t archive_size, tz_index_entry **out,
+                    size_t *count, char **names, tacozip_error *err);
 /* Check the archive's TACO_INDEX (if any) against its directory. */
 int tz_index_check(tacozip_archive *ar, tacozip_error *err);
 

@@ -414,7 +414,7 @@ static int index_entries(tacozip_archive *ar, const unsigned char *head, const u
     tz_index_entry *ie = NULL;
     size_t n = 0;
     char *inames = NULL;
-    int rc = tz_index_decode(blob, blob_len, &ie, &n, &inames, err);
+    int rc = tz_index_decode(blob, blob_len, ar->src->size, &ie, &n, &inames, err);
     if (rc) return rc;
     size_t names_len = 0;
     for (size_t i = 0; i < n; i++) names_len += ie[i].name_len + 1;
@@ -589,7 +589,7 @@ int tz_index_check(tacozip_archive *ar, tacozip_error *err) {
     tz_index_entry *ie = NULL;
     size_t n = 0;
     char *names = NULL;
-    if (rc == TACOZ_OK) rc = tz_index_decode(blob, (size_t)ix->csize, &ie, &n, &names, err);
+    if (rc == TACOZ_OK) rc = tz_index_decode(blob, (size_t)ix->csize, ar->src->size, &ie, &n, &names, err);
     free(blob);
     if (rc) return rc;
     if (n != ar->count - 2) rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX lists %zu members, the directory %zu",

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# fuzz.sh [SECONDS] - build the libFuzzer harnesses with clang and run each
+# for SECONDS (default 60) on a seed corpus of small valid archives.
+# Exits non-zero if a harness finds a crash (reproducer in $BUILD/artifacts).
+# Environment: FUZZ_BUILD_DIR (default <root>/build-fuzz), CC (default clang).
+set -euo pipefail
+SECONDS_PER_HARNESS=${1:-60}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+export CC=${CC:-clang}
+
+cmake -S "$ROOT" -B "$BUILD" -DTACOZIP_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory tacozip_cli >/dev/null
+
+# ---- seed corpus -----------------------------------------------------------
+SEEDS="$BUILD/fuzz-seeds"
+WORK="$BUILD/fuzz-work"
+rm -rf "$SEEDS"
+mkdir -p "$SEEDS/directory" "$SEEDS/header" "$WORK" "$BUILD/artifacts"
+SRC=$(mktemp -d)
+trap 'rm -rf "$SRC"' EXIT
+printf 'hello world\n' >"$SRC/a.txt"
+printf '0123456789abcdefghij' >"$SRC/b.bin"
+mkdir -p "$SRC/dir/sub"
+printf 'x' >"$SRC/dir/one"
+printf '' >"$SRC/dir/sub/empty"
+head -c 3000 /dev/urandom >"$SRC/dir/sub/random.bin"
+CLI="$BUILD/tacozip"
+D="$SEEDS/directory"
+"$CLI" create "$D/plain.taco" --no-fsync --mtime 315532800 "$SRC/a.txt" "$SRC/b.bin"
+"$CLI" create "$D/entries.taco" --no-fsync -e 157:47 -e 204:55 -e 0:0 "$SRC/a.txt" --as 'x/y/a.txt' "$SRC/b.bin"
+"$CLI" create "$D/tree.taco" --no-fsync "$SRC/dir" "$SRC/a.txt"
+"$CLI" create "$D/aligned.taco" --no-fsync --align 64 "$SRC/a.txt" "$SRC/b.bin"
+"$CLI" create "$D/indexed.taco" --no-fsync --index "$SRC/a.txt" "$SRC/b.bin" "$SRC/a.txt" --as 'x/y/a.txt'
+"$CLI" create "$D/indexed-tree.taco" --no-fsync --index "$SRC/dir"
+"$CLI" create "$D/header-only.taco" --no-fsync -e 1:2 -e 3:4 -e 5:6 -e 7:8 -e 9:10 -e 11:12 -e 13:14
+if command -v python3 >/dev/null; then
+  python3 - "$D" <<'PY'
+import sys, zipfile
+d = sys.argv[1]
+with zipfile.ZipFile(d + "/python.zip", "w", zipfile.ZIP_STORED) as z:
+    z.writestr("TACO_HEADER", bytes(116))
+    z.writestr("dir/", b"")
+    z.writestr("dir/hello.txt", b"hello from python\n")
+    z.comment = b"a comment"
+with zipfile.ZipFile(d + "/python-zip64.zip", "w", zipfile.ZIP_STORED) as z:
+    with z.open("big-ish", "w", force_zip64=True) as f:
+        f.write(b"zip64 extra fields in both headers")
+    z.writestr("small", b"s")
+PY
+fi
+for f in "$D"/*; do head -c 157 "$f" >"$SEEDS/header/$(basename "$f").hdr"; done
+
+# ---- run ---------------------------------------------------------------------
+status=0
+for h in fuzz_header fuzz_directory; do
+  mkdir -p "$WORK/$h"
+  seeds="$SEEDS/directory"
+  [ "$h" = fuzz_header ] && seeds="$SEEDS/header"
+  echo "fuzz.sh: running $h for ${SECONDS_PER_HARNESS}s"
+  if ! "$BUILD/fuzz/$h" -max_len=65536 -max_total_time="$SECONDS_PER_HARNESS" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$h-" "$WORK/$h" "$seeds" \
+      >"$BUILD/$h.log" 2>&1; then
+    echo "fuzz.sh: $h FAILED (see $BUILD/$h.log and $BUILD/artifacts/)" >&2
+    tail -n 40 "$BUILD/$h.log" >&2
+    status=1
+  else
+    grep -E '^stat::number_of_executed_units|^Done' "$BUILD/$h.log" || true
+  fi
+done
+exit $status
