@@ -5,7 +5,9 @@ Run through bench/run.sh, which builds the binaries this script needs and
 passes their paths.  Every figure is a median over repetitions in which the
 tools are interleaved run by run (the order rotates each repetition), so a
 noisy shared machine disturbs all of them alike; results are reported as
-ratios against peers measured in the same run.
+ratios against peers measured in the same run.  Inputs are read once
+first (warm page cache), outputs go to bench/work/out (same filesystem) and
+are deleted after every run, and each run starts after prewarm() (see there).
 
 Timing scope: commands (tacozip, zip, cat) are timed as whole processes from
 the driver (fork/exec included); Python tools (the PyPI tacozip, zipfile) are
@@ -25,7 +27,7 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-FULL = dict(reps=5, big_files=8, big_mib=128, small_files=20000, small_kib=4,
+FULL = dict(reps=7, big_files=8, big_mib=128, small_files=20000, small_kib=4,
             list_members=100000, rh_calls=200000)
 QUICK = dict(reps=3, big_files=8, big_mib=16, small_files=2000, small_kib=4,
              list_members=10000, rh_calls=20000)
@@ -116,16 +118,31 @@ def run_inner(cmd, cwd):
     return float(r.stdout.split()[0]), outer
 
 
+def prewarm(work, outdir, files):
+    """Put every run in the same memory state (untimed): write and delete a
+    scratch copy of the inputs, then sync.  On this VM, memory freed more
+    than ~2 s earlier is handed back to the host (virtio-balloon free page
+    reporting) and the next large write pays host page faults (a 1 GiB cat
+    takes ~700 ms instead of ~240 ms right after a 3 s zip run); without
+    this step a tool's time depends on how long the tool before it ran."""
+    scratch = os.path.join(outdir, "scratch")
+    with open(scratch, "wb") as f:
+        subprocess.run(["cat", *files], cwd=work, stdout=f, check=True)
+    os.unlink(scratch)
+    os.sync()  # no dirty data pending at the start of the run
+
+
 def clean_outputs(outdir):
     for name in os.listdir(outdir):
         os.unlink(os.path.join(outdir, name))
 
 
 def create_tools(a, work, files, listfile):
+    # Tools run with cwd=work and relative paths; listfile is absolute.
     """(key, label, scope, run(out) -> (time, whole_process_time))."""
-    def ours(extra):
+    def ours(extra, argv_files=True):
         def run(out):
-            t, _ = run_proc([a.tacozip, "create", out, *extra, *files], work)
+            t, _ = run_proc([a.tacozip, "create", out, *extra, *(files if argv_files else [])], work)
             return t, t
         return run
 
@@ -154,9 +171,25 @@ def create_tools(a, work, files, listfile):
             return t, t
         return run
 
-    return [
+    def base(extra):
+        def run(out):
+            t, _ = run_proc([a.baseline_tacozip, "create", out, *extra, *files], work)
+            return t, t
+        return run
+
+    rows = []
+    if a.baseline_tacozip:
+        rows = [("base", f"tacozip create, writer.c of {a.baseline_label}", "process", base([])),
+                 ("base_nofsync", f"tacozip create --no-fsync, writer.c of {a.baseline_label}", "process",
+                  base(["--no-fsync"]))]
+    return rows + [
         ("ours", "tacozip create (ours, default: fsync)", "process", ours([])),
         ("ours_nofsync", "tacozip create --no-fsync (ours)", "process", ours(["--no-fsync"])),
+    ] + ([
+        # -T: the CLI reads the list instead of stat()ing every argv path
+        ("ours_T_nofsync", "tacozip create --no-fsync -T LIST (ours)", "process",
+         ours(["--no-fsync", "-T", listfile], argv_files=False)),
+    ] if len(files) > 1000 else []) + [
         ("peer", "tacozip 0.13.0 (PyPI) create()", "in-process", py("peer", a.peer_python)),
         ("zipfile", "Python zipfile ZIP_STORED", "in-process", py("zipfile", sys.executable)),
         ("zip", "zip -0 -q", "process", zip0),
@@ -170,12 +203,12 @@ def check_output(key, out, n_files, total_bytes, a, work):
     if key.startswith("cat"):
         assert os.path.getsize(out) == total_bytes, (key, os.path.getsize(out))
         return
-    if key.startswith("ours"):
+    if key.startswith(("ours", "base")):
         r = subprocess.run([a.tacozip, "validate", out, "--level", "normal"], capture_output=True)
         assert r.returncode == 0, r.stdout + r.stderr
     with zipfile.ZipFile(out) as z:
         names = [i for i in z.infolist() if not i.filename.endswith("/")]
-        want = n_files + (key in ("ours", "ours_nofsync", "peer"))  # + TACO_HEADER
+        want = n_files + (key.startswith(("ours", "base")) or key == "peer")  # + TACO_HEADER
         assert len(names) == want, (key, len(names), want)
         assert all(i.compress_type == zipfile.ZIP_STORED for i in names), key
         assert sum(i.file_size for i in names if i.filename != "TACO_HEADER") == total_bytes, key
@@ -194,7 +227,7 @@ def bench_create(a, work, outdir, label, files, reps):
         order = tools[r % len(tools):] + tools[:r % len(tools)]
         for key, _, _, fn in order:
             out = os.path.join(outdir, f"{label}-{key}.zip")
-            os.sync()  # start every run with no dirty data pending (untimed)
+            prewarm(work, outdir, files)
             t, t_outer = fn(out)
             if r == 0:
                 check_output(key, out, len(files), total, a, work)
@@ -305,11 +338,13 @@ def report(res):
         out.append(f"### {title}: {w['files']} files, {w['bytes'] / 2**20:.0f} MiB "
                    f"(median of {w['reps']}, warm cache)")
         out.append("")
-        out.append("| tool | timed | median | vs cat | vs cat+fsync | ours-default is N x faster | whole process |")
-        out.append("|---|---|---:|---:|---:|---:|---:|")
+        out.append("| tool | timed | median | min | vs cat | vs cat+fsync | ours-default is N x faster "
+                   "| whole process (median) |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
         for t in w["tools"]:
             md = t["median"]
-            out.append(f"| {t['label']} | {t['scope']} | {fmt_s(md)} | {md / cat:.2f}x | {md / catf:.2f}x "
+            out.append(f"| {t['label']} | {t['scope']} | {fmt_s(md)} | {fmt_s(min(t['times']))} "
+                       f"| {md / cat:.2f}x | {md / catf:.2f}x "
                        f"| {md / ours:.2f} | {fmt_s(t['outer_median'])} |")
         limit = 1.2 if wl == "big" else 1.3
         peer_need = 1.0 if wl == "big" else 1.5
@@ -325,9 +360,17 @@ def report(res):
             o = by[k]["median"]
             out.append(f"- >= 2x faster than {by[k]['label']}: default {o / ours:.2f}x {verdict(o / ours >= 2)}, "
                        f"--no-fsync {o / ours_nf:.2f}x")
-        if w["argv_bytes"]:
-            out.append(f"- file list passed on the command line ({w['argv_bytes'] / 1024:.0f} KiB of argv, "
-                       f"under ARG_MAX), so -T was not needed; Python tools read the same list from a file")
+        if "ours_T_nofsync" in by:
+            t = by["ours_T_nofsync"]["median"]
+            out.append(f"- --no-fsync with -T LIST instead of argv (the CLI then skips one of its two per-file "
+                       f"stat() calls): {t / cat:.2f}x of cat {verdict(t / cat <= limit)}")
+        if "base" in by:
+            b, bn = by["base"]["median"], by["base_nofsync"]["median"]
+            out.append(f"- before/after (writer.c of {by['base']['label'].split(' of ')[-1]} -> working tree): "
+                       f"default {fmt_s(b)} -> {fmt_s(ours)} ({b / catf:.2f}x -> {ours / catf:.2f}x of cat+fsync), "
+                       f"--no-fsync {fmt_s(bn)} -> {fmt_s(ours_nf)} ({bn / cat:.2f}x -> {ours_nf / cat:.2f}x of cat)")
+        out.append(f"- file list passed on the command line ({w['argv_bytes'] / 1024:.1f} KiB of argv, "
+                   f"under ARG_MAX), so -T was not needed; Python tools read the same list from a file")
     if "read_header" in res:
         r = res["read_header"]
         out.append("")
@@ -335,7 +378,7 @@ def report(res):
         out.append("")
         out.append("| implementation | calls/s | us/call | ratio |")
         out.append("|---|---:|---:|---:|")
-        for k, l in (("ours", "ours (static)"), ("peer", "PyPI 0.13.0 libtacozip.so (dlopen)")):
+        for k, l in (("ours", "ours (libtacozip.so, linked)"), ("peer", "PyPI 0.13.0 libtacozip.so (dlopen)")):
             v = r[f"{k}_median"]
             out.append(f"| {l} | {v:,.0f} | {1e6 / v:.2f} | {v / r['peer_median']:.2f}x |")
     if "list" in res:
@@ -359,7 +402,7 @@ def report(res):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller data (smoke run)")
-    ap.add_argument("--reps", type=int, help="repetitions (default 5, quick 3)")
+    ap.add_argument("--reps", type=int, help="repetitions (default 7, quick 3)")
     ap.add_argument("--only", default="big,small,read_header,list",
                     help="comma-separated subset of big,small,read_header,list")
     ap.add_argument("--work", default=os.path.join(HERE, "work"))
@@ -368,6 +411,8 @@ def main():
     ap.add_argument("--peer-python", required=True)
     ap.add_argument("--peer-so", required=True)
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--baseline-tacozip", help="a second tacozip build to time (before/after)")
+    ap.add_argument("--baseline-label", default="baseline")
     a = ap.parse_args()
     cfg = dict(QUICK if a.quick else FULL)
     if a.reps:

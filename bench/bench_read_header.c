@@ -1,6 +1,7 @@
 /* bench_read_header.c - tacozip_read_header() calls per second: ours
- * (linked statically) against the PyPI tacozip's libtacozip.so (dlopen()ed
- * with RTLD_DEEPBIND so its internal calls stay inside it).
+ * (our libtacozip.so, linked) against the PyPI tacozip's libtacozip.so
+ * (dlopen()ed with RTLD_LOCAL | RTLD_DEEPBIND so that its internal calls,
+ * e.g. to tacozip_parse_header, stay inside it and ours stay in ours).
  *
  * Usage: bench_read_header ARCHIVE CALLS REPS [PEER_SO]
  * Output, one line per timed batch, interleaved ours/peer each repetition:
@@ -53,6 +54,10 @@ int main(int argc, char **argv) {
         peer = (read_header_fn)dlsym(h, "tacozip_read_header");
         if (!peer) {
             fprintf(stderr, "dlsym tacozip_read_header: %s\n", dlerror());
+            return 1;
+        }
+        if (peer == tacozip_read_header) {
+            fprintf(stderr, "the peer library resolved to our own tacozip_read_header\n");
             return 1;
         }
     }

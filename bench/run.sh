@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # bench/run.sh - build what the benchmark needs and run it.
 #
-#   bench/run.sh            full run (about 5-8 minutes on 2 cores)
-#   bench/run.sh --quick    smoke run: 3 repetitions, smaller data
-#   bench/run.sh --clean    remove bench/work (generated data) afterwards
+#   bench/run.sh            full run (about 2 minutes on 2 cores, plus ~20 s
+#                           the first time to generate 1.1 GiB of data)
+#   bench/run.sh --quick    smoke run: 3 repetitions, smaller data (~10 s)
+#   bench/run.sh --clean    remove bench/work (generated data, bench binaries) afterwards
+#   bench/run.sh --baseline REV
+#                           also time a build whose src/writer.c is the one of
+#                           git revision REV (the rest of the tree as it is), for
+#                           before/after figures of writer changes (e.g. 50c826c,
+#                           the writer before its buffer was cut to 256 KiB)
 #
 # Other options are passed to bench/bench.py (--reps N, --only big,small,...).
 # Environment: TACOZIP_BENCH_BUILD (build dir, default build-bench),
@@ -16,12 +22,16 @@ PEER=${TACOZIP_PEER_VENV:-/tmp/tacozip-peer-venv}
 PY=${PYTHON:-python3}
 WORK=$ROOT/bench/work
 CLEAN=0
+BASELINE=""
 ARGS=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --clean) CLEAN=1 ;;
-    *) ARGS+=("$arg") ;;
+    --baseline) BASELINE=${2:?--baseline needs a git revision}; shift ;;
+    --baseline=*) BASELINE=${1#--baseline=} ;;
+    *) ARGS+=("$1") ;;
   esac
+  shift
 done
 
 if [ ! -x "$PEER/bin/python" ] || ! "$PEER/bin/python" -c "import tacozip" 2>/dev/null; then
@@ -32,21 +42,33 @@ PEER_SO=$("$PEER/bin/python" -c 'import os, tacozip; print(os.path.join(os.path.
 command -v zip >/dev/null || { echo "bench: 'zip' is required (apt-get install zip)" >&2; exit 1; }
 
 echo "bench: building in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target tacozip_cli tacozip_static >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$BUILD" -j2 --target tacozip_cli tacozip >/dev/null
 
-# The bench programs link the static library (so that none of our symbols
-# can interpose on the dlopen()ed peer library); its CRC library is the one
-# CMake chose.
-CRC_LIB=$(sed -n 's/^LIBDEFLATE_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt")
-case "$CRC_LIB" in ""|*NOTFOUND) CRC_LIB=-lz ;; esac
+# The bench programs link our shared library (its own dependencies stay
+# private to it); bench_read_header dlopen()s the peer's libtacozip.so with
+# RTLD_DEEPBIND so that neither library's symbols interpose on the other's.
 BIN=$WORK/bin
 mkdir -p "$BIN"
 CC=${CC:-cc}
 for prog in bench_read_header bench_list; do
-  "$CC" -std=c11 -O2 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/$prog.c" "$BUILD/libtacozip.a" "$CRC_LIB" -ldl \
-    -o "$BIN/$prog"
+  "$CC" -std=c11 -O2 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/$prog.c" -o "$BIN/$prog" \
+    -L"$BUILD" -l:libtacozip.so -Wl,-rpath,"$BUILD" -ldl
 done
+
+if [ -n "$BASELINE" ]; then
+  # The current tree with src/writer.c taken from $BASELINE.
+  BSRC=$WORK/baseline-src
+  rm -rf "$BSRC"
+  mkdir -p "$BSRC"
+  cp -r "$ROOT/CMakeLists.txt" "$ROOT/cmake" "$ROOT/include" "$ROOT/src" "$ROOT/cli" "$BSRC/"
+  git -C "$ROOT" show "$BASELINE:src/writer.c" > "$BSRC/src/writer.c"
+  echo "bench: building baseline (src/writer.c from $BASELINE) in $WORK/baseline-build" >&2
+  cmake -S "$BSRC" -B "$WORK/baseline-build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DTACOZIP_FUZZ=OFF \
+    -DTACOZIP_PYTHON=OFF >/dev/null
+  cmake --build "$WORK/baseline-build" -j2 --target tacozip_cli >/dev/null
+  ARGS+=(--baseline-tacozip "$WORK/baseline-build/tacozip" --baseline-label "$BASELINE")
+fi
 
 "$PY" "$ROOT/bench/bench.py" --tacozip "$BUILD/tacozip" --bindir "$BIN" --peer-python "$PEER/bin/python" \
   --peer-so "$PEER_SO" --work "$WORK" --json "$WORK/results.json" ${ARGS[@]+"${ARGS[@]}"}
