@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@
 #define OUT_BUF_SIZE (256u << 10)
 #define READ_CHUNK (256u << 10)
 #define PROGRESS_STEP (4ull << 20)
+#define PIPE_MIN (8ull << 20)    /* members this large are copied by two threads */
+#define PIPE_BUFS 4
+#define PIPE_CHUNK (256u << 10)
 #define VERSION_MADE_BY 0x033F /* Unix, spec 6.3 (as the original writes) */
 #define ATTR_FILE (0100644u << 16)
 #define ATTR_HEADER (0644u << 16)
@@ -171,6 +175,169 @@ typedef struct {
     int64_t mtime;
 } member_plan;
 
+/* Check one read() result against what stat() promised ("left" bytes
+ * still expected).  Returns 1 to go on, 0 at a clean end, or sets *rc. */
+static int read_ok(writer *w, const member_plan *m, ssize_t n, uint64_t left, size_t want, int *rc) {
+    if (n < 0) {
+        *rc = tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: read", m->src);
+        return 0;
+    }
+    if ((uint64_t)n > left) {
+        *rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file grew while it was being archived", m->src);
+        return 0;
+    }
+    if (n == 0) {
+        if (left) *rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file shrank while it was being archived", m->src);
+        return 0;
+    }
+    (void)want;
+    return 1;
+}
+
+/* How many bytes to ask for: at the end one more than expected, so that a
+ * file that grew is noticed without an extra read. */
+static size_t want_bytes(uint64_t left, size_t room) {
+    size_t want = left < room ? (size_t)left + 1 : room;
+    if (want > READ_CHUNK && left >= READ_CHUNK) want = READ_CHUNK;
+    return want > room ? room : want;
+}
+
+/* Small and medium members: read into the output buffer, CRC, and let the
+ * buffer's flushes write them (many small members share one write()). */
+static int stream_plain(writer *w, int fd, const member_plan *m, uint32_t *crc_out) {
+    uint32_t crc = 0;
+    uint64_t left = m->size;
+    int rc = TACOZ_OK;
+    for (;;) {
+        if (w->len == OUT_BUF_SIZE && (rc = w_flush(w))) break;
+        size_t want = want_bytes(left, OUT_BUF_SIZE - w->len);
+        ssize_t n = read(fd, w->buf + w->len, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (!read_ok(w, m, n, left, want, &rc)) break;
+        crc = tz_crc32(crc, w->buf + w->len, (size_t)n);
+        w->len += (size_t)n;
+        left -= (uint64_t)n;
+        w->done_bytes += (uint64_t)n;
+        if ((rc = report(w, 0))) break;
+        if (left == 0 && (size_t)n < want) break; /* short read at EOF: done */
+    }
+    *crc_out = crc;
+    return rc;
+}
+
+/* Large members: two threads.  This thread reads and CRCs chunk k+1 while a
+ * helper thread writes chunk k, so the two copies (page cache to buffer,
+ * buffer to page cache) overlap on two cores instead of adding up.  A ring
+ * of PIPE_BUFS buffers small enough to stay in the caches. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *buf[PIPE_BUFS];
+    size_t len[PIPE_BUFS];
+    int full[PIPE_BUFS];
+    size_t head, tail;
+    int done, werr;
+    int fd;
+    uint64_t written;
+} pipe_ring;
+
+static void *pipe_writer(void *arg) {
+    pipe_ring *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->full[p->tail] && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->full[p->tail]) { /* done and drained */
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        size_t k = p->tail;
+        pthread_mutex_unlock(&p->mu);
+        int e = 0;
+        for (size_t off = 0; off < p->len[k];) {
+            ssize_t n = write(p->fd, p->buf[k] + off, p->len[k] - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                e = errno;
+                break;
+            }
+            off += (size_t)n;
+        }
+        pthread_mutex_lock(&p->mu);
+        if (e) {
+            p->werr = e;
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        p->written += p->len[k];
+        p->full[k] = 0;
+        p->tail = (k + 1) % PIPE_BUFS;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return NULL;
+}
+
+static int stream_piped(writer *w, int fd, const member_plan *m, uint32_t *crc_out) {
+    int rc = w_flush(w); /* the local header goes first; the ring writes after it */
+    if (rc) return rc;
+    pipe_ring p;
+    memset(&p, 0, sizeof p);
+    p.fd = w->fd;
+    unsigned char *mem = malloc((size_t)PIPE_BUFS * PIPE_CHUNK);
+    if (!mem) return stream_plain(w, fd, m, crc_out);
+    for (int i = 0; i < PIPE_BUFS; i++) p.buf[i] = mem + (size_t)i * PIPE_CHUNK;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, pipe_writer, &p) != 0) {
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.cv);
+        free(mem);
+        return stream_plain(w, fd, m, crc_out);
+    }
+    uint32_t crc = 0;
+    uint64_t left = m->size;
+    for (;;) {
+        pthread_mutex_lock(&p.mu);
+        while (p.full[p.head] && !p.werr) pthread_cond_wait(&p.cv, &p.mu);
+        int werr = p.werr;
+        size_t k = p.head;
+        pthread_mutex_unlock(&p.mu);
+        if (werr) {
+            rc = tz_fail_errno(w->err, TACOZ_ERR_IO, werr, "%s: write", w->path);
+            break;
+        }
+        size_t want = want_bytes(left, PIPE_CHUNK);
+        ssize_t n = read(fd, p.buf[k], want);
+        if (n < 0 && errno == EINTR) continue;
+        if (!read_ok(w, m, n, left, want, &rc)) break;
+        crc = tz_crc32(crc, p.buf[k], (size_t)n);
+        left -= (uint64_t)n;
+        w->done_bytes += (uint64_t)n;
+        pthread_mutex_lock(&p.mu);
+        p.len[k] = (size_t)n;
+        p.full[k] = 1;
+        p.head = (k + 1) % PIPE_BUFS;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        if ((rc = report(w, 0))) break;
+        if (left == 0 && (size_t)n < want) break;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.done = 1;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(th, NULL);
+    if (rc == TACOZ_OK && p.werr) rc = tz_fail_errno(w->err, TACOZ_ERR_IO, p.werr, "%s: write", w->path);
+    w->buf_start += p.written; /* the file position moved by what the ring wrote */
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    free(mem);
+    *crc_out = crc;
+    return rc;
+}
+
 /* Stream one file into the archive. */
 static int add_member(writer *w, const member_plan *m, uint32_t *crc_out) {
     uint64_t lho = w_pos(w);
@@ -225,35 +392,7 @@ static int add_member(writer *w, const member_plan *m, uint32_t *crc_out) {
         return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s", m->src);
     if (m->size >= READ_CHUNK) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     uint32_t crc = 0;
-    uint64_t left = m->size;
-    for (;;) {
-        if (w->len == OUT_BUF_SIZE && (rc = w_flush(w))) break;
-        size_t room = OUT_BUF_SIZE - w->len;
-        /* ask for one byte more than expected at the end, to see growth */
-        size_t want = left < room ? (size_t)left + 1 : room;
-        if (want > READ_CHUNK && left >= READ_CHUNK) want = READ_CHUNK;
-        if (want > room) want = room;
-        ssize_t n = read(fd, w->buf + w->len, want);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            rc = tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: read", m->src);
-            break;
-        }
-        if ((uint64_t)n > left) {
-            rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file grew while it was being archived", m->src);
-            break;
-        }
-        if (n == 0) {
-            if (left) rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file shrank while it was being archived", m->src);
-            break;
-        }
-        crc = tz_crc32(crc, w->buf + w->len, (size_t)n);
-        w->len += (size_t)n;
-        left -= (uint64_t)n;
-        w->done_bytes += (uint64_t)n;
-        if ((rc = report(w, 0))) break;
-        if (left == 0 && (size_t)n < want) break; /* short read at EOF: done */
-    }
+    rc = m->size >= PIPE_MIN ? stream_piped(w, fd, m, &crc) : stream_plain(w, fd, m, &crc);
     close(fd);
     if (rc) return rc;
     unsigned char c[4];
