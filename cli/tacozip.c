@@ -56,12 +56,7 @@ static char *xstrdup(const char *s) {
  * (presigned signatures) are removed from URLs. */
 static const char *shown(const char *path) {
     static char buf[1024];
-    const char *p = strstr(path, "://");
-    if (!p || (strncmp(path, "http", 4) && strncmp(path, "s3", 2))) return path;
-    const char *host = p + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
-    if (at && (!slash || at < slash)) host = at + 1;
-    size_t rest = strcspn(host, "?#");
-    snprintf(buf, sizeof buf, "%.*s%.*s", (int)(p + 3 - path), path, (int)(rest > 900 ? 900 : rest), host);
+    tacozip_display_name(path, buf, sizeof buf);
     return buf;
 }
 

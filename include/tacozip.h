@@ -543,6 +543,15 @@ TACOZIP_API const char *tacozip_get_version(void);
 /* tacozip_strerror() describes any code of this header (static string). */
 TACOZIP_API const char *tacozip_strerror(int code);
 
+/*
+ * tacozip_display_name() writes "path" as it may be shown in messages and
+ * logs into "out" ("cap" bytes, always NUL-terminated): local paths as
+ * they are, URLs without user:password@ and without the query string
+ * (which may hold a presigned signature).  The library's own messages
+ * already use this form.
+ */
+TACOZIP_API void tacozip_display_name(const char *path, char *out, size_t cap);
+
 /* tacozip_crc32() updates the CRC-32 (ZIP polynomial) "crc" with "len"
  * bytes at "data"; start with crc = 0. */
 TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);

@@ -73,20 +73,10 @@ static void sleep_ms(long ms) {
     }
 }
 
-/* "scheme://user:pass@host/path?query" -> "scheme://host/path" */
 static char *display_url(const char *url) {
-    const char *p = strstr(url, "://");
-    const char *host = p ? p + 3 : url;
-    const char *slash = strchr(host, '/');
-    const char *at = strchr(host, '@');
-    if (at && (!slash || at < slash)) host = at + 1;
-    size_t head = p ? (size_t)(p + 3 - url) : 0;
-    size_t rest = strcspn(host, "?#");
-    char *out = malloc(head + rest + 1);
-    if (!out) return NULL;
-    memcpy(out, url, head);
-    memcpy(out + head, host, rest);
-    out[head + rest] = '\0';
+    size_t cap = strlen(url) + 1;
+    char *out = malloc(cap);
+    if (out) tz_display_name(url, out, cap);
     return out;
 }
 

@@ -110,6 +110,15 @@ int tz_source_memory(const void *data, size_t len, tz_source **out, tacozip_erro
     return TACOZ_OK;
 }
 
+void tacozip_display_name(const char *path, char *out, size_t cap) {
+    if (!out || cap == 0) return;
+    if (!path) {
+        out[0] = '\0';
+        return;
+    }
+    tz_display_name(path, out, cap);
+}
+
 void tz_display_name(const char *path, char *out, size_t cap) {
     const char *p = tz_is_url(path) ? strstr(path, "://") : NULL;
     if (!p) {

@@ -210,19 +210,6 @@ static PyObject *py_serialize_header(PyObject *self, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)buf, sizeof buf);
 }
 
-/* "path" as shown in messages: a URL loses user:password@ and its query
- * string (presigned signatures), as the library's own messages do. */
-static void shown_path(const char *path, char *out, size_t cap) {
-    const char *p = strstr(path, "://");
-    if (!p || (strncmp(path, "http://", 7) && strncmp(path, "https://", 8) && strncmp(path, "s3://", 5))) {
-        snprintf(out, cap, "%s", path);
-        return;
-    }
-    const char *host = p + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
-    if (at && (!slash || at < slash)) host = at + 1;
-    snprintf(out, cap, "%.*s%.*s", (int)(p + 3 - path), path, (int)strcspn(host, "?#"), host);
-}
-
 static PyObject *py_read_header(PyObject *self, PyObject *arg) {
     (void)self;
     PyObject *hold = NULL;
@@ -233,7 +220,7 @@ static PyObject *py_read_header(PyObject *self, PyObject *arg) {
     Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header(path, &m);
     Py_END_ALLOW_THREADS
     char shown[1024];
-    if (rc) shown_path(path, shown, sizeof shown);
+    if (rc) tacozip_display_name(path, shown, sizeof shown);
     PyObject *res = rc ? raise_code(rc, shown) : entries_list(&m);
     Py_DECREF(hold);
     return res;
