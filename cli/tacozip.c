@@ -165,12 +165,13 @@ static const char *HELP_EXTRACT =
     "  --progress     show a progress bar\n";
 
 static const char *HELP_SPAN =
-    "Usage: tacozip span ARCHIVE [--data-only] [--prefix P] [MEMBER...]\n"
+    "Usage: tacozip span ARCHIVE [--data-only] [--prefix P] [--json] [MEMBER...]\n"
     "\n"
     "Print 'OFFSET:LENGTH' of the smallest byte range covering the members named\n"
     "and/or all members whose name starts with P, local headers included (so the\n"
     "range alone suffices to recover them).  Use the output with -e.\n"
-    "  --data-only  start at the first data byte instead of the local header\n";
+    "  --data-only  start at the first data byte instead of the local header\n"
+    "  --json       print {\"offset\": O, \"length\": L, \"members\": N}\n";
 
 static const char *HELP_VALIDATE =
     "Usage: tacozip validate ARCHIVE [--level quick|normal|deep] [--json]\n"
@@ -717,11 +718,13 @@ static int cmd_span(int argc, char **argv) {
     if (want_help(argc, argv, HELP_SPAN)) return 0;
     const char *zip = NULL, *prefix = NULL;
     unsigned flags = 0;
+    int json = 0;
     char **names = xmalloc((size_t)argc * sizeof *names);
     size_t n = 0;
     for (int i = 2; i < argc; i++) {
         if (read_option(argv[i])) continue;
-        if (!strcmp(argv[i], "--data-only")) flags |= TACOZIP_SPAN_DATA_ONLY;
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--data-only")) flags |= TACOZIP_SPAN_DATA_ONLY;
         else if (!strcmp(argv[i], "--prefix")) {
             if (++i >= argc) die_usage("--prefix needs P");
             prefix = argv[i];
@@ -759,7 +762,10 @@ static int cmd_span(int argc, char **argv) {
     if (!rc) {
         uint64_t off, len;
         tacozip_span(ar, idx, k, flags, &off, &len);
-        printf("%" PRIu64 ":%" PRIu64 "\n", off, len);
+        if (json)
+            printf("{\"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"members\": %zu}\n", off, len, k);
+        else
+            printf("%" PRIu64 ":%" PRIu64 "\n", off, len);
     }
     free(idx);
     free(names);

@@ -312,3 +312,45 @@ def test_console_script_and_typing(tmp_path, archive):
     assert bad.returncode == 2 and "unknown command" in bad.stderr
     pkg = pathlib.Path(tacozip.__file__).parent
     assert (pkg / "py.typed").exists() and (pkg / "_tacozip.pyi").exists()
+
+
+def test_parquet_over_member_file_reads_one_row_group(tmp_path):
+    """pyarrow.parquet.ParquetFile(archive.open(name)) reads the footer and
+    the one row group asked for, not the rest of the member."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_groups, rows = 6, 40000
+    table = pa.table({"id": pa.array(range(n_groups * rows), pa.int64()),
+                      "v": pa.array([os.urandom(8) for _ in range(n_groups * rows)], pa.binary())})
+    src = tmp_path / "t.parquet"
+    pq.write_table(table, src, row_group_size=rows, compression="none")
+    out = tmp_path / "p.taco"
+    tacozip.create(out, [src], ["t.parquet"])
+
+    read = []
+
+    class Counting(tacozip.MemberFile):
+        def readinto(self, b):
+            n = super().readinto(b)
+            read.append(n)
+            return n
+
+        def read(self, size=-1):
+            data = super().read(size)
+            read.append(len(data))
+            return data
+
+    with tacozip.open(out) as a:
+        m = a["t.parquet"]
+        f = Counting(a, a._index("t.parquet"), m)
+        pf = pq.ParquetFile(f)
+        got = pf.read_row_group(2)
+        meta = pf.metadata
+    assert got.equals(table.slice(2 * rows, rows))
+    rg = meta.row_group(2)
+    rg_bytes = sum(rg.column(c).total_compressed_size for c in range(rg.num_columns))
+    footer = meta.serialized_size + 8
+    assert m.size > 5 * rg_bytes
+    # footer read (pyarrow reads up to 64 KiB from the end) + that row group
+    assert sum(read) <= rg_bytes + max(footer, 64 * 1024) + 4096, (sum(read), rg_bytes, m.size)

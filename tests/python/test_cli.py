@@ -254,6 +254,14 @@ def test_span_prefix(tz, span_archive):
     assert got == expected_span(z, ["data/a/1.tif", "data/a/2.tif", "COLLECTION.json"])
 
 
+def test_span_json(tz, span_archive):
+    out, z = span_archive
+    names = [e.name for e in z.entries if e.name.startswith("data/")]
+    got = json.loads(tz.ok("span", out, "--prefix", "data/", "--json"))
+    assert f"{got['offset']}:{got['length']}" == expected_span(z, names)
+    assert got["members"] == len(names)
+
+
 def test_span_range_recovers_members(tz, span_archive, tmp_path):
     """The bytes of the span alone hold the members' local headers and data."""
     out, z = span_archive
