@@ -339,7 +339,31 @@ static int stream_piped(writer *w, int fd, const member_plan *m, uint32_t *crc_o
 }
 
 /* Stream one file into the archive. */
-static int add_member(writer *w, const member_plan *m, uint32_t *crc_out) {
+static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
+    /* Open first: the size and time come from fstat() of the open file (one
+     * path lookup per member), unless the plan stat()ed it already (index,
+     * progress, append), in which case they must still agree. */
+    member_plan mm = *plan;
+    const member_plan *m = &mm;
+    int fd = open(m->src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s", m->src);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tz_fail_errno(w->err, TACOZ_ERR_IO, e, "%s", m->src);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return tz_fail(w->err, TACOZ_ERR_PARAM, "%s: not a regular file", m->src);
+    }
+    if (mm.size == UINT64_MAX) {
+        mm.size = (uint64_t)st.st_size;
+        mm.mtime = (int64_t)st.st_mtime;
+    } else if (mm.size != (uint64_t)st.st_size) {
+        close(fd);
+        return tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file changed size before it was archived", m->src);
+    }
     uint64_t lho = w_pos(w);
     int big = m->size >= 0xFFFFFFFFu;
     uint16_t flags = has_high_bytes(m->name, m->nlen) ? ZIP_FLAG_UTF8 : 0;
@@ -385,11 +409,10 @@ static int add_member(writer *w, const member_plan *m, uint32_t *crc_out) {
             left -= n;
         }
     }
-    if (rc) return rc;
-
-    int fd = open(m->src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s", m->src);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     if (m->size >= READ_CHUNK) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     uint32_t crc = 0;
     rc = m->size >= PIPE_MIN ? stream_piped(w, fd, m, &crc) : stream_plain(w, fd, m, &crc);
@@ -542,7 +565,7 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
 
 /* Check arguments and stat every source before anything is written. */
 static int plan_members(const char *const *src, const char *const *arc, size_t n, const tacozip_archive *existing,
-                        member_plan **out, uint64_t *total, tacozip_error *err) {
+                        int do_stat, member_plan **out, uint64_t *total, tacozip_error *err) {
     member_plan *p = calloc(n ? n : 1, sizeof *p);
     if (!p) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     /* duplicate detection among the new names: a small open-addressing set */
@@ -600,6 +623,11 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
             break;
         }
         set[slot] = i + 1;
+        p[i].src = src[i];
+        p[i].name = name;
+        p[i].nlen = nlen;
+        p[i].size = UINT64_MAX; /* learnt from fstat() when the member is written */
+        if (!do_stat) continue;
         struct stat st;
         if (stat(src[i], &st) != 0) {
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s", src[i]);
@@ -609,9 +637,6 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
             rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a regular file", src[i]);
             break;
         }
-        p[i].src = src[i];
-        p[i].name = name;
-        p[i].nlen = nlen;
         p[i].size = (uint64_t)st.st_size;
         p[i].mtime = (int64_t)st.st_mtime;
         *total += p[i].size;
@@ -675,7 +700,11 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     if (rc) return rc;
     member_plan *plan = NULL;
     uint64_t total = 0;
-    if ((rc = plan_members(src_files, arc_files, num_files, NULL, &plan, &total, err))) return rc;
+    /* Sources are stat()ed up front only when something needs their sizes
+     * before writing (the index, a progress total); otherwise each is
+     * fstat()ed once open, and a missing one fails the (atomic) write. */
+    int do_stat = opts->index || opts->progress;
+    if ((rc = plan_members(src_files, arc_files, num_files, NULL, do_stat, &plan, &total, err))) return rc;
 
     size_t plen = strlen(zip_path);
     char *tmp = malloc(plen + 16);
@@ -754,7 +783,8 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     }
     member_plan *plan = NULL;
     uint64_t total = 0;
-    if ((rc = plan_members(src_files, arc_files, num_files, ar, &plan, &total, err))) {
+    /* append checks every source before touching the archive */
+    if ((rc = plan_members(src_files, arc_files, num_files, ar, 1, &plan, &total, err))) {
         tacozip_close(ar);
         return rc;
     }
