@@ -5,15 +5,22 @@
 #                           the first time to generate 1.1 GiB of data)
 #   bench/run.sh --quick    smoke run: 3 repetitions, smaller data (~10 s)
 #   bench/run.sh --clean    remove bench/work (generated data, bench binaries) afterwards
+#   bench/run.sh --remote   the remote-reading benchmark instead (bench/bench_remote.py:
+#                           nginx + moto S3 on loopback, ours vs zipfile over
+#                           fsspec/s3fs; about 1 minute; the 1 GiB archive is built
+#                           once in bench/work/remote); --remote --quick: smoke run
 #   bench/run.sh --baseline REV
 #                           also time a build whose src/writer.c is the one of
 #                           git revision REV (the rest of the tree as it is), for
 #                           before/after figures of writer changes (e.g. 50c826c,
 #                           the writer before its buffer was cut to 256 KiB)
 #
-# Other options are passed to bench/bench.py (--reps N, --only big,small,...).
+# Other options are passed to bench/bench.py (--reps N, --only big,small,...), or
+# with --remote to bench/bench_remote.py (--reps N, --quick).
 # Environment: TACOZIP_BENCH_BUILD (build dir, default build-bench),
-# TACOZIP_PEER_VENV (default /tmp/tacozip-peer-venv), PYTHON (python3).
+# TACOZIP_PEER_VENV (default /tmp/tacozip-peer-venv), PYTHON (python3),
+# TACOZIP_REMOTE_VENV (--remote: the venv that gets our package from this tree
+# and bench/requirements-remote.txt; default /tmp/tzvenv).
 # Prints a Markdown report on stdout; raw results go to bench/work/results.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,16 +30,42 @@ PY=${PYTHON:-python3}
 WORK=$ROOT/bench/work
 CLEAN=0
 BASELINE=""
+REMOTE=0
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --clean) CLEAN=1 ;;
+    --remote) REMOTE=1 ;;
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift ;;
     --baseline=*) BASELINE=${1#--baseline=} ;;
     *) ARGS+=("$1") ;;
   esac
   shift
 done
+
+if [ "$REMOTE" = 1 ]; then
+  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, s3fs, moto.server, boto3, flask" 2>/dev/null; then
+    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
+    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
+  fi
+  echo "bench: installing tacozip from $ROOT into $VENV" >&2
+  "$VENV/bin/pip" install -q "$ROOT" >&2
+  echo "bench: building in $BUILD" >&2
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$BUILD" -j2 --target tacozip_cli tacozip >/dev/null
+  mkdir -p "$WORK/bin"
+  "${CC:-cc}" -std=c11 -O2 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/bench_remote.c" -o "$WORK/bin/bench_remote" \
+    -L"$BUILD" -l:libtacozip.so -Wl,-rpath,"$BUILD"
+  "$VENV/bin/python" "$ROOT/bench/bench_remote.py" --tacozip "$BUILD/tacozip" --cbin "$WORK/bin/bench_remote" \
+    --work "$WORK" --json "$WORK/remote-results.json" ${ARGS[@]+"${ARGS[@]}"}
+  if [ "$CLEAN" = 1 ]; then
+    echo "bench: removing $WORK" >&2
+    rm -rf "$WORK"
+  fi
+  exit 0
+fi
 
 if [ ! -x "$PEER/bin/python" ] || ! "$PEER/bin/python" -c "import tacozip" 2>/dev/null; then
   echo "bench: PyPI tacozip peer missing, running scripts/setup.sh" >&2
