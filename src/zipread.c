@@ -538,11 +538,18 @@ int tz_open_source(tz_source *src, unsigned flags, tacozip_archive **out, tacozi
         if (ar->end.cd_offset >= tail_off) {
             cd = tail + (ar->end.cd_offset - tail_off); /* directory already in the tail */
         } else if ((cd = src->view(src, ar->end.cd_offset, (size_t)ar->end.cd_size)) == NULL) {
-            if (ar->end.cd_size > SIZE_MAX - 1 || !(cdbuf = malloc((size_t)ar->end.cd_size + 1)))
+            if (ar->end.cd_size > SIZE_MAX - 1 || !(cdbuf = malloc((size_t)ar->end.cd_size + 1))) {
                 rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for a %llu-byte directory",
                              (unsigned long long)ar->end.cd_size);
-            else
-                rc = tz_source_read(src, ar->end.cd_offset, cdbuf, (size_t)ar->end.cd_size, err);
+            } else {
+                /* Only the part of the directory before the tail is read;
+                 * the rest came with the tail (one request either way). */
+                uint64_t cd_end = ar->end.cd_offset + ar->end.cd_size;
+                size_t before = (size_t)((cd_end <= tail_off ? cd_end : tail_off) - ar->end.cd_offset);
+                rc = tz_source_read(src, ar->end.cd_offset, cdbuf, before, err);
+                if (rc == TACOZ_OK && before < ar->end.cd_size)
+                    memcpy(cdbuf + before, tail, (size_t)ar->end.cd_size - before);
+            }
             cd = cdbuf;
         }
         if (rc == TACOZ_OK) rc = tz_parse_directory(ar, cd, err);
