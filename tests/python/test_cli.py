@@ -484,3 +484,56 @@ def test_ls_json_escapes_names(tz, tmp_path):
     assert [m["name"] for m in listing] == names
     for m in listing:
         assert read_range(zp, m["offset"], m["size"]) == m["name"].encode()
+
+
+# ---- progress bar -----------------------------------------------------------
+
+def _many_files(tmp_path, n=2500):
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(n):
+        (d / f"f{i:05d}.bin").write_bytes(b"x" * 10)
+    return d
+
+
+def test_progress_forced_and_hidden(tz, tmp_path):
+    d = _many_files(tmp_path, 50)
+    r = tz("create", tmp_path / "p.taco", d, "--progress", "--no-fsync")
+    assert r.returncode == 0
+    err = r.stderr.decode()
+    assert "create [" in err and "100.0%" in err and "50/50 files" in err and err.endswith("\n")
+    r = tz("create", tmp_path / "q.taco", d, "--no-fsync")  # stderr is a pipe: no bar by default
+    assert r.returncode == 0 and r.stderr == b""
+    r = tz("extract", tmp_path / "p.taco", "-C", tmp_path / "out", "--progress")
+    assert r.returncode == 0 and b"extract [" in r.stderr and b"100.0%" in r.stderr
+
+
+def test_progress_bar_on_a_terminal(tacozip_bin, tmp_path):
+    """With stderr on a terminal, large work shows the bar unasked;
+    --no-progress hides it."""
+    import pty
+    import subprocess
+
+    d = _many_files(tmp_path)
+
+    def run(*extra):
+        master, slave = pty.openpty()
+        p = subprocess.run([tacozip_bin, "create", str(tmp_path / "t.taco"), str(d), "--no-fsync", *extra],
+                           stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        os.close(master)
+        return p.returncode, b"".join(chunks).decode(errors="replace")
+
+    rc, err = run()
+    assert rc == 0 and "create [" in err and "2500/2500 files" in err
+    rc, err = run("--no-progress")
+    assert rc == 0 and err == ""
