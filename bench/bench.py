@@ -362,7 +362,7 @@ def report(res):
                        f"--no-fsync {o / ours_nf:.2f}x")
         if "ours_T_nofsync" in by:
             t = by["ours_T_nofsync"]["median"]
-            out.append(f"- --no-fsync with -T LIST instead of argv (the CLI then skips one of its two per-file "
+            out.append(f"- --no-fsync with -T LIST instead of argv (the CLI then skips its per-argument "
                        f"stat() calls): {t / cat:.2f}x of cat {verdict(t / cat <= limit)}")
         if "base" in by:
             b, bn = by["base"]["median"], by["base_nofsync"]["median"]

@@ -117,11 +117,12 @@ def layout(arc):
 
 def expected_ours(picks, size, cd_off, cd_size, gap):
     """What our reader should transfer, by the rules in src/zipread.c and
-    src/archive.c: the 65 KiB tail; the directory again when it does not fit
-    in the tail; then each picked member from its local header to the end of
-    its data, neighbours at most `gap` apart merged (groups <= 64 MiB)."""
+    src/archive.c: the 65 KiB tail; when the directory does not fit in the
+    tail, the part of it before the tail; then each picked member from its
+    local header to the end of its data, neighbours at most `gap` apart
+    merged (groups <= 64 MiB)."""
     tail = min(TAIL, size)
-    dir_req = cd_size if cd_off < size - tail else 0
+    dir_req = min(cd_off + cd_size, size - tail) - cd_off if cd_off < size - tail else 0
     groups = []
     for m in sorted(picks, key=lambda m: m.header_offset):
         o, e = m.header_offset, m.offset + m.size
