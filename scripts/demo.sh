@@ -54,4 +54,31 @@ diff -r "$OUT/extracted/data/val" data/val && echo "  identical"
 echo "== any ZIP tool reads it"
 python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print('  zipfile:', len(z.namelist()), 'members, testzip ->', z.testzip())" "$ARCHIVE"
 unzip -tq "$ARCHIVE" | sed 's/^/  unzip: /'
+echo "== the same archive over HTTP (a local nginx stands in for a CDN or S3)"
+NGX=$OUT/nginx
+mkdir -p "$NGX/www" "$NGX/tmp"
+cp "$ARCHIVE" "$NGX/www/"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$NGX/nginx.conf" <<CONF
+daemon on;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 16; }
+http {
+  access_log $NGX/access.log;
+  client_body_temp_path $NGX/tmp; proxy_temp_path $NGX/tmp; fastcgi_temp_path $NGX/tmp;
+  uwsgi_temp_path $NGX/tmp; scgi_temp_path $NGX/tmp;
+  server { listen 127.0.0.1:$PORT; root $NGX/www; }
+}
+CONF
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+"$NGINX" -c "$NGX/nginx.conf" -p "$NGX" -e "$NGX/error.log"
+trap 'kill "$(cat "$NGX/nginx.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$NGX/nginx.pid" ] && break; sleep 0.2; done
+URL=http://127.0.0.1:$PORT/sample.taco
+echo "   tacozip header $URL"
+"$T" header "$URL" | sed 's/^/  /'
+echo "   tacozip cat $URL COLLECTION.json --stats"
+"$T" cat "$URL" COLLECTION.json --stats | sed 's/^/  /'
 echo "demo: done, archive at $ARCHIVE"
