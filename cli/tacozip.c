@@ -517,8 +517,9 @@ static int cmd_header(int argc, char **argv) {
     check_known(argc, argv, 2, known);
     if (argc < 3 || argv[2][0] == '-') die_usage("header needs ARCHIVE");
     taco_meta_array_t m;
-    int rc = tacozip_read_header(argv[2], &m);
-    if (rc) return fail(rc, NULL, shown(argv[2]));
+    tacozip_error err = {0};
+    int rc = tacozip_read_header_ex(argv[2], &m, &err);
+    if (rc) return fail(rc, &err, shown(argv[2]));
     if (has_flag(argc, argv, 3, "--json")) {
         printf("{\"count\": %u, \"entries\": [", m.count);
         for (int i = 0; i < m.count; i++)

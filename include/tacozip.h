@@ -185,11 +185,14 @@ TACOZIP_API int tacozip_serialize_header(const taco_meta_array_t *in,
 /*
  * tacozip_read_header() reads the header of the archive at "zip_path" with
  * one 157-byte read and decodes it as tacozip_parse_header() does.
+ * "zip_path" may be an http(s):// or s3:// URL: then exactly one request
+ * (Range: bytes=0-156) is made.  The _ex form also gives a message.
  *
  * Returns TACOZ_OK; TACOZ_ERR_IO if the file cannot be opened or is shorter
  * than 157 bytes; TACOZ_ERR_INVALID_HEADER if it is not a TACO archive.
  */
 TACOZIP_API int tacozip_read_header(const char *zip_path, taco_meta_array_t *out);
+TACOZIP_API int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip_error *err);
 
 /*
  * tacozip_update_header() replaces the header payload of an existing TACO

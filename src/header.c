@@ -96,27 +96,39 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
     return 1;
 }
 
-int tacozip_read_header(const char *zip_path, taco_meta_array_t *out) {
-    if (!zip_path || !out) return TACOZ_ERR_PARAM;
+int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip_error *err) {
+    if (!zip_path || !out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    char shown[512];
+    tz_display_name(zip_path, shown, sizeof shown);
+    unsigned char b[TACO_HEADER_SIZE];
     if (tz_is_url(zip_path)) { /* exactly one request: bytes 0-156 */
         tz_source *src = NULL;
-        int rc = tz_source_remote(zip_path, &src, NULL);
+        int rc = tz_source_remote(zip_path, &src, err);
         if (rc) return rc;
-        unsigned char b[TACO_HEADER_SIZE];
         size_t got = 0;
-        rc = tz_source_head(src, sizeof b, b, &got, NULL); /* fewer bytes if the object is shorter */
+        rc = tz_source_head(src, sizeof b, b, &got, err); /* fewer bytes if the object is shorter */
         src->destroy(src);
         if (rc) return rc;
-        if (got < sizeof b) return TACOZ_ERR_IO; /* shorter than 157 bytes, as for a local file */
-        return tacozip_parse_header(b, sizeof b, out);
+        if (got < sizeof b) /* as for a short local file */
+            return tz_fail(err, TACOZ_ERR_IO, "%s: %zu bytes, too short for a TACO header", shown, got);
+    } else {
+        int fd = open(zip_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s", shown);
+        int r = pread_full(fd, b, sizeof b, 0);
+        int e = errno;
+        close(fd);
+        if (r < 0) return tz_fail_errno(err, TACOZ_ERR_IO, e, "%s", shown);
+        if (r == 0) return tz_fail(err, TACOZ_ERR_IO, "%s: too short for a TACO header", shown);
     }
-    int fd = open(zip_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return TACOZ_ERR_IO;
-    unsigned char b[TACO_HEADER_SIZE];
-    int r = pread_full(fd, b, sizeof b, 0);
-    close(fd);
-    if (r <= 0) return TACOZ_ERR_IO;
-    return tacozip_parse_header(b, sizeof b, out);
+    int rc = tz_header_check(b, out);
+    if (rc)
+        return tz_fail(err, TACOZ_ERR_INVALID_HEADER, "%s: not a TACO archive (%s)", shown,
+                       tacozip_validate_error_string(rc));
+    return TACOZ_OK;
+}
+
+int tacozip_read_header(const char *zip_path, taco_meta_array_t *out) {
+    return tacozip_read_header_ex(zip_path, out, NULL);
 }
 
 int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in, tacozip_error *err) {

@@ -216,12 +216,11 @@ static PyObject *py_read_header(PyObject *self, PyObject *arg) {
     const char *path = path_arg(arg, &hold);
     if (!path) return NULL;
     taco_meta_array_t m;
+    tacozip_error err = {0};
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header(path, &m);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_ex(path, &m, &err);
     Py_END_ALLOW_THREADS
-    char shown[1024];
-    if (rc) tacozip_display_name(path, shown, sizeof shown);
-    PyObject *res = rc ? raise_code(rc, shown) : entries_list(&m);
+    PyObject *res = rc ? raise_code(rc, err.message) : entries_list(&m);
     Py_DECREF(hold);
     return res;
 }

@@ -1,0 +1,119 @@
+"""HTTPS with certificate verification, and HTTP/2 multiplexing, against a
+real nginx with a certificate made for the test."""
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, require  # noqa: F401
+
+
+def _nginx_binary():
+    b = os.environ.get("TACOZIP_NGINX") or shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not b:
+        pytest.fail("nginx is required (apt-get install nginx)", pytrace=False)
+    return b
+
+
+CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    log_format h2 '$server_protocol\\t$connection\\t$status\\t$http_range';
+    access_log {tmp}/access.log h2;
+    client_body_temp_path {tmp}/cb; proxy_temp_path {tmp}/px; fastcgi_temp_path {tmp}/fc;
+    uwsgi_temp_path {tmp}/uw; scgi_temp_path {tmp}/sc;
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        server_name localhost;
+        ssl_certificate {tmp}/cert.pem;
+        ssl_certificate_key {tmp}/key.pem;
+        root {root};
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_nginx(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tls")
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.fail("openssl is required to make the test certificate", pytrace=False)
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
+                   check=True, capture_output=True)
+    root = tmp / "www"
+    root.mkdir()
+    port = free_port()
+    user = "user root root;" if os.geteuid() == 0 else ""
+    (tmp / "nginx.conf").write_text(CONF.format(user=user, tmp=tmp, port=port, root=root))
+    proc = subprocess.Popen([_nginx_binary(), "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
+                             str(tmp / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("nginx with TLS did not start: " + (tmp / "error.log").read_text(errors="replace"),
+                            pytrace=False)
+            time.sleep(0.05)
+    yield {"tmp": tmp, "root": root, "base": f"https://localhost:{port}", "ca": str(tmp / "cert.pem"),
+           "log": tmp / "access.log"}
+    proc.terminate()
+    proc.wait(10)
+
+
+def _log(srv):
+    lines = srv["log"].read_text().splitlines() if srv["log"].exists() else []
+    return [ln.split("\t") for ln in lines]
+
+
+def test_tls_is_verified(tls_nginx, cli, archives, monkeypatch):
+    small = archives["small"]
+    (tls_nginx["root"] / "small.zip").write_bytes(small.data)
+    url = tls_nginx["base"] + "/small.zip"
+    # an unknown CA: refused, with a clear message, nothing read
+    for var in ("TACOZIP_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    p = cli.run("header", url)
+    assert p.returncode == 1
+    assert "certificate" in p.stderr.lower() or "ssl" in p.stderr.lower(), p.stderr
+    # with the test CA: read
+    monkeypatch.setenv("TACOZIP_CA_BUNDLE", tls_nginx["ca"])
+    p = cli.run("header", url, ok=True)
+    assert p.stdout.split() == [str(x).encode() for e in small.entries for x in e]
+
+
+def test_http2_multiplexes_parallel_reads(tls_nginx, tz, archives, monkeypatch):
+    sp = archives["spread"]
+    (tls_nginx["root"] / "spread.zip").write_bytes(sp.data)
+    monkeypatch.setenv("TACOZIP_CA_BUNDLE", tls_nginx["ca"])
+    tls_nginx["log"].write_text("")
+    names = [f"spread/p{i:03d}.bin" for i in range(0, 200, 2)]
+    with tz.open(tls_nginx["base"] + "/spread.zip") as ar:
+        got = ar.read_many(names, max_gap=0)  # 100 separate ranges, 8 at a time
+        assert got == {n: sp.members[n] for n in names}
+        assert ar.stats[0] == 101
+    time.sleep(0.2)  # nginx writes its log line after the response
+    log = _log(tls_nginx)
+    assert len(log) == 101
+    assert all(proto == "HTTP/2.0" and status == "206" for proto, _, status, _ in log)
+    # multiplexed: a handful of connections carried the 101 requests
+    conns = {conn for _, conn, _, _ in log}
+    assert len(conns) <= 8, conns
