@@ -71,9 +71,12 @@ static int mkdir_parents(const char *path) {
     return rc;
 }
 
+/* Write member "idx" under "root".  Its data comes from "mem" when the
+ * caller fetched it already (local header checked), else from the source
+ * through "buf" (CHUNK bytes). */
 static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flags, unsigned char *buf,
-                        uint64_t *done, uint64_t total, uint64_t files_done, uint64_t files_total,
-                        tacozip_progress_fn progress, void *user, tacozip_error *err) {
+                        const unsigned char *mem, uint64_t *done, uint64_t total, uint64_t files_done,
+                        uint64_t files_total, tacozip_progress_fn progress, void *user, tacozip_error *err) {
     tz_entry *e = &ar->entries[idx];
     const char *name = ar->names + e->name_off;
     size_t len = e->name_len;
@@ -109,11 +112,14 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     /* A remote member's local header is checked from the bytes of its first
      * read (one request for header and data), a local one's was checked
      * before anything was written. */
-    int inline_lfh = ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE);
+    int inline_lfh = !mem && ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE);
     if (rc == TACOZ_OK && inline_lfh && e->csize == 0) rc = tz_check_local(ar, idx, err);
     for (uint64_t off = 0; rc == TACOZ_OK && off < e->csize;) {
         size_t n = e->csize - off < CHUNK ? (size_t)(e->csize - off) : CHUNK;
-        if (inline_lfh) {
+        const unsigned char *data = buf;
+        if (mem) {
+            data = mem + off;
+        } else if (inline_lfh) {
             size_t head = (size_t)(e->data_offset - e->header_offset);
             unsigned char *t = malloc(head + n);
             if (!t) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
@@ -126,9 +132,9 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
             rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
         }
         if (rc) break;
-        crc = tz_crc32(crc, buf, n);
+        crc = tz_crc32(crc, data, n);
         for (size_t w = 0; w < n;) {
-            ssize_t k = write(fd, buf + w, n - w);
+            ssize_t k = write(fd, data + w, n - w);
             if (k < 0 && errno == EINTR) continue;
             if (k < 0) {
                 rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing \"%.200s\"", name);
@@ -151,6 +157,53 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     if (rc && fd >= 0) unlinkat(dfd, tmp, 0);
     close(dfd);
     return rc;
+}
+
+#define BATCH_BYTES (32u << 20)  /* bytes fetched per batch from a remote archive */
+#define BATCH_MEMBER (4u << 20)  /* larger members are streamed instead */
+
+/* From sel[0..n), the leading run of small file members (at most
+ * BATCH_BYTES in all), fetched into one buffer: rg[j] holds member j's
+ * local header and data.  *nb = 0 when sel[0] is to be streamed. */
+static int prefetch(tacozip_archive *ar, const size_t *sel, size_t n, size_t *nb, unsigned char **batch,
+                    tacozip_range **rg_out, tacozip_error *err) {
+    size_t m = 0;
+    uint64_t bytes = 0;
+    while (m < n) {
+        const tz_entry *e = &ar->entries[sel[m]];
+        uint64_t len = e->data_offset + e->csize - e->header_offset;
+        if (e->csize == 0 || e->csize > BATCH_MEMBER || ar->names[e->name_off + e->name_len - 1] == '/' ||
+            bytes + len > BATCH_BYTES)
+            break;
+        bytes += len;
+        m++;
+    }
+    *nb = 0;
+    if (m < 2) return TACOZ_OK; /* one member: the streaming path does the same in one request */
+    tacozip_range *rg = calloc(m, sizeof *rg);
+    unsigned char *mem = malloc((size_t)bytes);
+    if (!rg || !mem) {
+        free(rg), free(mem);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    size_t at = 0;
+    for (size_t j = 0; j < m; j++) {
+        const tz_entry *e = &ar->entries[sel[j]];
+        rg[j].offset = e->header_offset;
+        rg[j].length = e->data_offset + e->csize - e->header_offset;
+        rg[j].buf = mem + at;
+        at += (size_t)rg[j].length;
+    }
+    int rc = tacozip_read_ranges(ar, rg, m, TACOZIP_DEFAULT_GAP);
+    if (rc) {
+        tz_fail(err, rc, "%s", tacozip_last_error(ar));
+        free(rg), free(mem);
+        return rc;
+    }
+    *nb = m;
+    *batch = mem;
+    *rg_out = rg;
+    return TACOZ_OK;
 }
 
 int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const *names, size_t n,
@@ -213,10 +266,31 @@ int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const
                          "refusing member \"%.200s\": a symbolic link or file in %s is in its way", name, dest_dir);
     }
     uint64_t done = 0;
-    for (size_t i = 0; i < k && rc == TACOZ_OK; i++) {
-        rc = write_member(ar, sel[i], root, flags, buf, &done, total, i, k, progress, user, err);
-        if (rc == TACOZ_OK && progress && progress(user, done, total, i + 1, k))
-            rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
+    for (size_t i = 0; i < k && rc == TACOZ_OK;) {
+        /* Remote archives: fetch a batch of small members at once (each with
+         * its local header; neighbours coalesced, requests in parallel), so
+         * that a split of many files costs a few requests, not one each. */
+        size_t nb = 0;
+        unsigned char *batch = NULL;
+        tacozip_range *rg = NULL;
+        if (ar->src->remote) rc = prefetch(ar, sel + i, k - i, &nb, &batch, &rg, err);
+        if (rc) break;
+        size_t step = nb ? nb : 1;
+        for (size_t j = 0; j < step && rc == TACOZ_OK; j++) {
+            const unsigned char *mem = NULL;
+            if (nb) {
+                const tz_entry *e = &ar->entries[sel[i + j]];
+                rc = tz_check_local_bytes(ar, sel[i + j], rg[j].buf, (size_t)rg[j].length, err);
+                mem = (const unsigned char *)rg[j].buf + (e->data_offset - e->header_offset);
+            }
+            if (rc == TACOZ_OK)
+                rc = write_member(ar, sel[i + j], root, flags, buf, mem, &done, total, i + j, k, progress, user, err);
+            if (rc == TACOZ_OK && progress && progress(user, done, total, i + j + 1, k))
+                rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
+        }
+        free(batch);
+        free(rg);
+        i += step;
     }
     if (root >= 0) close(root);
     free(sel);

@@ -354,8 +354,6 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
 /* One ranged GET with retries.  For a 200 answer we need to know where the
  * wanted bytes start; the write callback learns it from x->skip, set once
  * the status is known (first body bytes arrive after the headers). */
-static size_t on_body_first(char *data, size_t size, size_t n, void *u);
-
 typedef struct {
     xfer x;
     CURL *h;

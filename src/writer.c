@@ -177,7 +177,7 @@ typedef struct {
 
 /* Check one read() result against what stat() promised ("left" bytes
  * still expected).  Returns 1 to go on, 0 at a clean end, or sets *rc. */
-static int read_ok(writer *w, const member_plan *m, ssize_t n, uint64_t left, size_t want, int *rc) {
+static int read_ok(writer *w, const member_plan *m, ssize_t n, uint64_t left, int *rc) {
     if (n < 0) {
         *rc = tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s: read", m->src);
         return 0;
@@ -190,7 +190,6 @@ static int read_ok(writer *w, const member_plan *m, ssize_t n, uint64_t left, si
         if (left) *rc = tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file shrank while it was being archived", m->src);
         return 0;
     }
-    (void)want;
     return 1;
 }
 
@@ -213,7 +212,7 @@ static int stream_plain(writer *w, int fd, const member_plan *m, uint32_t *crc_o
         size_t want = want_bytes(left, OUT_BUF_SIZE - w->len);
         ssize_t n = read(fd, w->buf + w->len, want);
         if (n < 0 && errno == EINTR) continue;
-        if (!read_ok(w, m, n, left, want, &rc)) break;
+        if (!read_ok(w, m, n, left, &rc)) break;
         crc = tz_crc32(crc, w->buf + w->len, (size_t)n);
         w->len += (size_t)n;
         left -= (uint64_t)n;
@@ -311,7 +310,7 @@ static int stream_piped(writer *w, int fd, const member_plan *m, uint32_t *crc_o
         size_t want = want_bytes(left, PIPE_CHUNK);
         ssize_t n = read(fd, p.buf[k], want);
         if (n < 0 && errno == EINTR) continue;
-        if (!read_ok(w, m, n, left, want, &rc)) break;
+        if (!read_ok(w, m, n, left, &rc)) break;
         crc = tz_crc32(crc, p.buf[k], (size_t)n);
         left -= (uint64_t)n;
         w->done_bytes += (uint64_t)n;

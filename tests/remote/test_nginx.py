@@ -164,3 +164,29 @@ def test_validate_normal_over_url(nginx, cli, tz, archives):
         assert log[0].range == "bytes=0-156" and log[1].range == f"bytes=-{TAIL}"
         assert len(log) == (2 if key == "small" else 3)  # + the directory when it is not in the tail
         assert tz.validate(url) == tz.validate(arc.path) == 0
+
+
+def test_extract_fetches_members_in_batches(nginx, cli, archives, tmp_path):
+    """Extracting a remote archive of small members costs the open plus one
+    coalesced request, not one request per member; every file is checked."""
+    sp = archives["spread"]  # 200 members of 4 KiB, back to back
+    url = nginx.publish(sp, "spread.zip")
+    dest = tmp_path / "out"
+    p = cli.run("extract", url, "-C", dest, "--skip-header", "--stats", ok=True)
+    for name, data in sp.members.items():
+        assert (dest / name).read_bytes() == data
+    log = nginx.lines(2)
+    assert len(log) == 2 and stats_of(p.stderr)[0] == 2
+    first = sp.member("spread/p000.bin")
+    last = sp.member("spread/p199.bin")
+    assert log[1].range == rng(first["header_offset"], last["offset"] + last["size"])
+    assert log[1].if_match is not None
+    # a corrupted member is caught by its CRC, and nothing is left of it
+    bad = bytearray(sp.data)
+    m = sp.member("spread/p050.bin")
+    bad[m["offset"] + 10] ^= 0xFF
+    (nginx.root / "bad.zip").write_bytes(bytes(bad))
+    dest2 = tmp_path / "out2"
+    p = cli.run("extract", nginx.base + "/bad.zip", "-C", dest2, "spread/p050.bin", "spread/p051.bin")
+    assert p.returncode == 1 and "CRC" in p.stderr
+    assert not (dest2 / "spread" / "p050.bin").exists()
