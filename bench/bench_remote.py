@@ -43,7 +43,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,12 +64,6 @@ QUICK = dict(reps=2, members=512, member_kib=256, pick=100)
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- the archive
@@ -139,87 +132,38 @@ def expected_ours(picks, size, cd_off, cd_size, gap):
 
 # ---------------------------------------------------------------- servers
 
-NGINX_CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    log_format counted '$request\\t$status\\t$http_range\\t$body_bytes_sent';
-    access_log {tmp}/access.log counted;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 60;
-    keepalive_requests 100000;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+from taco_nginx import NginxError, NginxProcess, find_nginx  # noqa: E402
 
 
-class Nginx:
+class Nginx(NginxProcess):
+    """The shared throwaway nginx (tests/support/taco_nginx.py), logging
+    request, status, Range and body bytes."""
+
     def __init__(self, root):
-        binary = os.environ.get("TACOZIP_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.access(binary, os.X_OK):
+        binary = find_nginx()
+        if binary is None:
             sys.exit("bench_remote: nginx is required (apt-get install nginx, or set TACOZIP_NGINX)")
-        self.tmp = tempfile.mkdtemp(prefix="tacozip-bench-nginx-")
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = os.path.join(self.tmp, "access.log")
-        user = "user root root;" if os.geteuid() == 0 else ""
-        conf = os.path.join(self.tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(user=user, tmp=self.tmp, port=self.port, root=root))
-        self.out = open(os.path.join(self.tmp, "nginx.out"), "wb")
-        self.proc = subprocess.Popen([binary, "-p", self.tmp, "-c", conf, "-e", os.path.join(self.tmp, "error.log")],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, path):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
-                    c.sendall(f"HEAD /{path} HTTP/1.0\r\n\r\n".encode())
-                    if c.recv(100).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        sys.exit("bench_remote: nginx did not start: " + open(os.path.join(self.tmp, "nginx.out")).read())
+        self.tmpdir = tempfile.mkdtemp(prefix="tacozip-bench-nginx-")
+        super().__init__(binary, self.tmpdir, root, "$request\\t$status\\t$http_range\\t$body_bytes_sent")
+        try:
+            self.start()
+        except NginxError as e:
+            sys.exit(f"bench_remote: {e}")
 
     def reset(self):
-        open(self.log, "w").close()  # nginx appends (O_APPEND): the next line goes at offset 0
+        self.truncate_log()
 
     def records(self):
         recs = []
-        for ln in settled_lines(self.log):
+        for ln in settled_lines(str(self.access_log)):
             request, status, rng, body = ln.split("\t")
             recs.append((request.split(" ")[0], int(status), None if rng == "-" else rng, int(body)))
         return recs
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.out.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().stop()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def settled_lines(path, settle=0.05, timeout=3.0):
@@ -614,7 +558,6 @@ def main():
                         "gap16m": expected_ours(picks, size, cd_off, cd_size, 16 << 20)}}
     try:
         nginx = Nginx(root)
-        nginx.wait_ready(fname)
         log(f"nginx on {nginx.base}; starting moto and uploading {fmt_b(size)}")
         moto = Moto(sys.executable)
         t0 = time.perf_counter()

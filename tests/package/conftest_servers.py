@@ -21,11 +21,10 @@ saying what to install; nothing is skipped.
 """
 
 import importlib
-import os
 import pathlib
 import shutil
 import socket
-import subprocess
+import sys
 import tempfile
 import time
 from typing import List, NamedTuple, Optional
@@ -65,99 +64,29 @@ def _range_header(offset: int, length: int) -> str:
 
 # --------------------------------------------------------------------------- nginx
 
-NGINX_CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    log_format ranges '$request\\t$status\\t$http_range\\t$bytes_sent\\t$body_bytes_sent\\t$sent_http_content_range';
-    access_log {tmp}/access.log ranges;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 30;
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost;
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from taco_nginx import NginxError, NginxProcess, find_nginx  # noqa: E402
+
+LOG_FORMAT = "$request\\t$status\\t$http_range\\t$bytes_sent\\t$body_bytes_sent\\t$sent_http_content_range"
 
 
-class NginxServer:
+class NginxServer(NginxProcess):
+    """The shared nginx (tests/support/taco_nginx.py) with the log these
+    tests count: request, status, Range, bytes sent, body bytes, Content-Range."""
+
     def __init__(self, binary: str, tmp: pathlib.Path):
-        self.binary = binary
-        self.tmp = tmp
-        self.root = tmp / "www"
-        self.root.mkdir()
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.access_log = tmp / "access.log"
-        self.error_log = tmp / "error.log"
-        # as root the workers would drop to "nobody" and could not read a
-        # 0700 pytest temp dir: keep them root (this is a throwaway server).
-        user = "user root root;" if os.geteuid() == 0 else ""
-        self.conf = tmp / "nginx.conf"
-        self.conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=self.port, root=self.root))
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self, requests_mod) -> None:
-        out = open(self.tmp / "nginx.stdout", "wb")
-        # -e: error log from the start (the compiled-in default under
-        # /var/log/nginx is never touched); -p: prefix for relative paths.
-        self.proc = subprocess.Popen([self.binary, "-p", str(self.tmp), "-c", str(self.conf), "-e",
-                                      str(self.error_log)], stdout=out, stderr=subprocess.STDOUT)
-        (self.root / "_ready").write_bytes(b"ok")
-        deadline = time.monotonic() + 15
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                r = requests_mod.get(f"{self.base}/_ready", timeout=1)
-                if r.status_code == 200 and r.content == b"ok":
-                    return
-                last = f"status {r.status_code}"
-            except requests_mod.RequestException as e:
-                last = repr(e)
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"nginx did not come up on port {self.port} (last: {last}); "
-                    f"output: {(self.tmp / 'nginx.stdout').read_text(errors='replace')}; "
-                    f"error log: {self.error_log.read_text(errors='replace') if self.error_log.exists() else ''}",
-                    pytrace=False)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: fast shutdown, the master stops its worker
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+        (tmp / "www").mkdir()
+        super().__init__(binary, tmp, tmp / "www", LOG_FORMAT)
 
     def reset_log(self) -> None:
-        # nginx writes the log with O_APPEND: after truncation the next line goes at offset 0
-        with open(self.access_log, "r+b") as f:
-            f.truncate(0)
+        self.truncate_log()
 
     def read_log(self, expect: Optional[int] = None, timeout: float = 5.0) -> List[dict]:
         """Parsed access-log lines; with ``expect``, wait (nginx logs a request
         just after sending its response) until that many lines are there."""
         deadline = time.monotonic() + timeout
         while True:
-            lines = [ln for ln in self.access_log.read_text().split("\n") if ln]
+            lines = self.log_lines()
             if expect is None or len(lines) >= expect or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
@@ -173,18 +102,17 @@ class NginxServer:
 
 @pytest.fixture(scope="session")
 def nginx_server():
-    requests_mod = require("requests")
-    binary = os.environ.get("TACOZIP_NGINX") or shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if binary is not None and not os.access(binary, os.X_OK):
-        pytest.fail(f"nginx binary {binary!r} is not executable (from $TACOZIP_NGINX or PATH)", pytrace=False)
+    binary = find_nginx()
     if binary is None:
         pytest.fail("nginx is required by the workflow tests and was not found (PATH, /usr/sbin/nginx, "
                     "$TACOZIP_NGINX): install it, e.g. apt-get install nginx (scripts/setup.sh does)",
                     pytrace=False)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="tacozip-nginx-"))
     server = NginxServer(binary, tmp)
-    server.start(requests_mod)
+    try:
+        server.start()
+    except NginxError as e:
+        pytest.fail(str(e), pytrace=False)
     try:
         yield server
     finally:

@@ -231,33 +231,10 @@ def fault(tmp_path):
 
 # --------------------------------------------------------------------------- nginx
 
-NGINX_CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 128; }}
-http {{
-    log_format ranges '$request\\t$status\\t$http_range\\t$body_bytes_sent\\t$http_if_match';
-    access_log {tmp}/access.log ranges;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 30;
-    keepalive_requests 10000;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+from taco_nginx import NginxError, NginxProcess, find_nginx  # noqa: E402
+
+LOG_FORMAT = "$request\\t$status\\t$http_range\\t$body_bytes_sent\\t$http_if_match"
 
 
 class LogLine(NamedTuple):
@@ -269,46 +246,17 @@ class LogLine(NamedTuple):
     if_match: Optional[str]
 
 
-class Nginx:
-    def __init__(self, binary: str, tmp: pathlib.Path):
-        self.tmp = tmp
-        self.root = tmp / "www"
-        self.root.mkdir()
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.access_log = tmp / "access.log"
-        user = "user root root;" if os.geteuid() == 0 else ""
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=self.port, root=self.root))
-        self.out = open(tmp / "nginx.out", "wb")
-        self.proc = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        (self.root / "_ready").write_bytes(b"ok")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
-                    c.sendall(b"GET /_ready HTTP/1.0\r\n\r\n")
-                    if c.recv(100).startswith(b"HTTP/1.1 200"):
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"nginx did not start: {(tmp / 'nginx.out').read_text(errors='replace')} "
-                            f"{(tmp / 'error.log').read_text(errors='replace') if (tmp / 'error.log').exists() else ''}",
-                            pytrace=False)
-            time.sleep(0.05)
+class Nginx(NginxProcess):
+    """The shared nginx (tests/support/taco_nginx.py) logging request,
+    status, Range, body bytes and If-Match."""
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.out.close()
+    def __init__(self, binary: str, tmp: pathlib.Path):
+        (tmp / "www").mkdir()
+        super().__init__(binary, tmp, tmp / "www", LOG_FORMAT)
+        try:
+            self.start()
+        except NginxError as e:
+            pytest.fail(str(e), pytrace=False)
 
     def publish(self, arc: Archive, name: str) -> str:
         dest = self.root / name
@@ -319,20 +267,19 @@ class Nginx:
 
     def reset(self):
         self.lines(settle=0.05)  # let a late line land before truncating
-        with open(self.access_log, "r+b") as f:
-            f.truncate(0)
+        self.truncate_log()
 
     def lines(self, expect: Optional[int] = None, settle: float = 0.1) -> List[LogLine]:
         """Access-log lines (nginx writes one when a response is done): wait
         for ``expect`` lines, then a little longer to catch any extra."""
         deadline = time.monotonic() + 5
         while True:
-            raw = [ln for ln in self.access_log.read_text().split("\n") if ln] if self.access_log.exists() else []
+            raw = self.log_lines()
             if expect is None or len(raw) >= expect or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
         time.sleep(settle)
-        raw = [ln for ln in self.access_log.read_text().split("\n") if ln]
+        raw = self.log_lines()
         out = []
         for ln in raw:
             request, status, rng, body, im = ln.split("\t")
@@ -344,8 +291,7 @@ class Nginx:
 
 @pytest.fixture(scope="session")
 def nginx_server():
-    binary = os.environ.get("TACOZIP_NGINX") or shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    binary = find_nginx()
     if binary is None:
         pytest.fail("nginx is required by tests/remote and was not found (PATH, /usr/sbin/nginx, $TACOZIP_NGINX): "
                     "apt-get install nginx", pytrace=False)

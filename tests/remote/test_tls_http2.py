@@ -1,48 +1,12 @@
 """HTTPS with certificate verification, and HTTP/2 multiplexing, against a
 real nginx with a certificate made for the test."""
 
-import os
-import pathlib
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
-
-from conftest import free_port, require  # noqa: F401
-
-
-def _nginx_binary():
-    b = os.environ.get("TACOZIP_NGINX") or shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if not b:
-        pytest.fail("nginx is required (apt-get install nginx)", pytrace=False)
-    return b
-
-
-CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    log_format h2 '$server_protocol\\t$connection\\t$status\\t$http_range';
-    access_log {tmp}/access.log h2;
-    client_body_temp_path {tmp}/cb; proxy_temp_path {tmp}/px; fastcgi_temp_path {tmp}/fc;
-    uwsgi_temp_path {tmp}/uw; scgi_temp_path {tmp}/sc;
-    server {{
-        listen 127.0.0.1:{port} ssl http2;
-        server_name localhost;
-        ssl_certificate {tmp}/cert.pem;
-        ssl_certificate_key {tmp}/key.pem;
-        root {root};
-    }}
-}}
-"""
+from taco_nginx import NginxError, NginxProcess, find_nginx  # on sys.path via conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +19,21 @@ def tls_nginx(tmp_path_factory):
                     "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
                    check=True, capture_output=True)
+    binary = find_nginx()
+    if binary is None:
+        pytest.fail("nginx is required (apt-get install nginx)", pytrace=False)
     root = tmp / "www"
     root.mkdir()
-    port = free_port()
-    user = "user root root;" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(CONF.format(user=user, tmp=tmp, port=port, root=root))
-    proc = subprocess.Popen([_nginx_binary(), "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
-                             str(tmp / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("nginx with TLS did not start: " + (tmp / "error.log").read_text(errors="replace"),
-                            pytrace=False)
-            time.sleep(0.05)
-    yield {"tmp": tmp, "root": root, "base": f"https://localhost:{port}", "ca": str(tmp / "cert.pem"),
-           "log": tmp / "access.log"}
-    proc.terminate()
-    proc.wait(10)
+    srv = NginxProcess(binary, tmp, root, "$server_protocol\\t$connection\\t$status\\t$http_range",
+                       listen=" ssl http2",
+                       server_extra=f"        ssl_certificate {tmp}/cert.pem;\n"
+                                    f"        ssl_certificate_key {tmp}/key.pem;")
+    try:
+        srv.start()
+    except NginxError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield {"tmp": tmp, "root": root, "base": srv.base, "ca": str(tmp / "cert.pem"), "log": srv.access_log}
+    srv.stop()
 
 
 def _log(srv):
