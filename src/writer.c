@@ -337,6 +337,19 @@ static int stream_piped(writer *w, int fd, const member_plan *m, uint32_t *crc_o
     return rc;
 }
 
+/* The extra-field length add_member() will give a member whose local
+ * header starts at "lho" (ZIP64 extra, alignment padding). */
+static uint32_t member_extra(const writer *w, const member_plan *m, uint64_t lho) {
+    size_t xlen = m->size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
+    uint32_t align = w->opts->alignment;
+    if (align > 1) {
+        uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
+        pad = (size_t)((align - base % align) % align);
+        while (pad > 0 && pad < 6) pad += align;
+    }
+    return (uint32_t)(xlen + pad);
+}
+
 /* Stream one file into the archive. */
 static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     /* Open first: the size and time come from fstat() of the open file (one
@@ -367,13 +380,8 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     int big = m->size >= 0xFFFFFFFFu;
     uint16_t flags = has_high_bytes(m->name, m->nlen) ? ZIP_FLAG_UTF8 : 0;
     uint32_t dos = tz_dos_datetime(w->opts->mtime ? w->opts->mtime : m->mtime);
-    size_t xlen = big ? 20 : 0, pad = 0;
+    size_t xlen = big ? 20 : 0, pad = member_extra(w, m, lho) - xlen;
     uint32_t align = w->opts->alignment;
-    if (align > 1) {
-        uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
-        pad = (size_t)((align - base % align) % align);
-        while (pad > 0 && pad < 6) pad += align;
-    }
     unsigned char h[ZIP_LFH_SIZE + 20];
     wr32(h, ZIP_LFH_SIG);
     wr16(h + 4, big ? 45 : 10);
@@ -474,19 +482,6 @@ static int write_end(writer *w, const unsigned char *comment, size_t comment_len
     if ((rc = w_put(w, e, elen))) return rc;
     if (comment_len && (rc = w_put(w, comment, comment_len))) return rc;
     return w_flush(w);
-}
-
-/* The extra-field length add_member() will give a member whose local
- * header starts at "lho" (ZIP64 extra, alignment padding). */
-static uint32_t member_extra(const writer *w, const member_plan *m, uint64_t lho) {
-    size_t xlen = m->size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
-    uint32_t align = w->opts->alignment;
-    if (align > 1) {
-        uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
-        pad = (size_t)((align - base % align) % align);
-        while (pad > 0 && pad < 6) pad += align;
-    }
-    return (uint32_t)(xlen + pad);
 }
 
 /* Write TACO_INDEX (after TACO_HEADER) and then the members.  The index
