@@ -1,5 +1,17 @@
 /* tacozip - command-line tool for TACO archives.  A thin layer over the
- * public API in tacozip.h: argument parsing, directory walking, printing. */
+ * public API in tacozip.h: argument parsing, directory walking, printing.
+ *
+ * Structure:
+ *   - one table-driven argument parser (cmd_spec / opt_spec) used by every
+ *     command: options and positionals in any order, "--" ends options,
+ *     "--opt=value" and "--opt value", "-h"/"--help" anywhere;
+ *   - one context (cli_ctx) per run holding what used to be static state
+ *     (read flags, --stats, the remote settings from the environment);
+ *   - one place that opens or reads an archive by path or URL
+ *     (open_archive, read_header, validate_archive), which applies the
+ *     remote settings (cli/remote_env.c);
+ *   - no exit() anywhere but main: helpers return a status up to main.
+ * Exit status: 0 success, 1 failure (or invalid archive), 2 usage error. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -13,56 +25,17 @@
 #include <unistd.h>
 
 #include "tacozip.h"
+#include "remote_env.h"
 
+#define EXIT_OK 0
+#define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-static const char *prog = "tacozip";
-
-static void die_usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry '%s --help'.\n", prog);
-    va_end(ap);
-    exit(EXIT_USAGE);
-}
-
-static int fail(int code, const tacozip_error *err, const char *what) {
-    if (err && err->message[0] && !strncmp(err->message, what, strlen(what))) /* message names it already */
-        fprintf(stderr, "%s: %s (%s)\n", prog, err->message, tacozip_strerror(code));
-    else if (err && err->message[0])
-        fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, err->message, tacozip_strerror(code));
-    else
-        fprintf(stderr, "%s: %s: %s\n", prog, what, tacozip_strerror(code));
-    return 1;
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
-
-/* A path or URL as shown in messages: user:password@ and query strings
- * (presigned signatures) are removed from URLs. */
-static const char *shown(const char *path) {
-    static char buf[1024];
-    tacozip_display_name(path, buf, sizeof buf);
-    return buf;
-}
+static const char *const prog = "tacozip";
 
 /* ---- help texts -------------------------------------------------------- */
 
-static const char *HELP_MAIN =
+static const char *const HELP_MAIN =
     "Usage: tacozip COMMAND [OPTIONS] ...\n"
     "\n"
     "Write, read and check TACO archives: STORE-only ZIP files whose first 157\n"
@@ -79,17 +52,37 @@ static const char *HELP_MAIN =
     "  span ARCHIVE MEMBERS... byte range covering members (for header entries)\n"
     "  validate ARCHIVE        check structure (quick, normal or deep)\n"
     "  version                 print the version\n"
+    "  help [COMMAND]          this help, or the help of COMMAND\n"
+    "\n"
+    "Options and arguments may be given in any order; '--' ends the options (for\n"
+    "names starting with '-'); '--opt=VALUE' and '--opt VALUE' are the same.\n"
     "\n"
     "ARCHIVE may be a local path or an http://, https:// or s3://bucket/key URL for\n"
-    "every command that reads (header, ls, cat, extract, span, validate); see\n"
-    "docs/remote.md for S3 settings.  ls, cat, extract and span also take\n"
-    "--index-first (read the first 16 KiB first: one request for archives made\n"
-    "with --index) and --stats (print the HTTP requests and bytes to stderr).\n"
+    "every command that reads (header, ls, cat, extract, span, validate).  ls, cat,\n"
+    "extract and span also take --index-first (read the first 16 KiB first: one\n"
+    "request for archives made with --index) and --stats (print the HTTP requests\n"
+    "and bytes to stderr).\n"
+    "\n"
+    "Environment of the reading commands (a malformed value is a usage error):\n"
+    "  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   S3 credentials\n"
+    "  AWS_REGION (or AWS_DEFAULT_REGION)         S3 region (default us-east-1)\n"
+    "  AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL)  S3-compatible endpoint (path-style)\n"
+    "  AWS_NO_SIGN_REQUEST=true|false|1|0         do not sign S3 requests\n"
+    "  TACOZIP_HTTP_RETRIES (0-100, default 4)    retries of a failed request\n"
+    "  TACOZIP_HTTP_BACKOFF_MS (1-60000, 100)     first retry delay, doubled each time\n"
+    "  TACOZIP_HTTP_MAX_BACKOFF_MS (1-600000, 5000)  cap of a delay (and Retry-After)\n"
+    "  TACOZIP_HTTP_CONNECT_TIMEOUT_MS (100-600000, 10000)\n"
+    "  TACOZIP_HTTP_STALL_TIMEOUT_S (1-3600, 30)  give up a transfer stalled this long\n"
+    "  TACOZIP_HTTP_PARALLEL (1-64, 8)            parallel requests of a batched read\n"
+    "  TACOZIP_HTTP_MAX_SKIP (bytes, 0-2^40, 1 MiB)  bytes a server ignoring Range may\n"
+    "                                             send before the wanted ones\n"
+    "  TACOZIP_CA_BUNDLE (or CURL_CA_BUNDLE, AWS_CA_BUNDLE)  CA certificates file\n"
+    "See docs/remote.md.  SOURCE_DATE_EPOCH sets the member times of create/append.\n"
     "\n"
     "Run 'tacozip COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 failure (or invalid archive), 2 usage error.\n";
 
-static const char *HELP_CREATE =
+static const char *const HELP_CREATE =
     "Usage: tacozip create OUT [OPTIONS] FILE|DIR [--as NAME] ...\n"
     "\n"
     "Write a new TACO archive OUT: TACO_HEADER first, then each FILE STORED in the\n"
@@ -97,13 +90,16 @@ static const char *HELP_CREATE =
     "followed by '--as NAME'.  A DIR is added recursively, depth first, each\n"
     "directory's entries in byte order of their names, with names relative to\n"
     "the DIR's parent ('data/a/b.bin').  The order is the same on every run.\n"
-    "The write is atomic: a temporary file beside OUT is fsynced and renamed;\n"
-    "on failure OUT is left as it was.\n"
+    "The first argument that is not an option is OUT.  The write is atomic: a\n"
+    "temporary file beside OUT is fsynced and renamed; on failure OUT is left as\n"
+    "it was.\n"
     "\n"
     "Options:\n"
     "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7; default one 0:0)\n"
-    "  -T, --files-from LIST      read 'SOURCE' or 'SOURCE<TAB>NAME' lines from LIST ('-': stdin)\n"
-    "      --as NAME              archive name for the preceding FILE\n"
+    "  -T, --files-from LIST      read 'SOURCE' or 'SOURCE<TAB>NAME' lines from LIST\n"
+    "                             ('-': stdin), in the place of the option (repeatable)\n"
+    "      --as NAME              archive name for the FILE given before it (not a DIR\n"
+    "                             or a LIST; other options may come in between)\n"
     "      --align N              align member data to N bytes (power of two <= 32768)\n"
     "      --mtime SECONDS        timestamp for all members (default: file times;\n"
     "                             SOURCE_DATE_EPOCH is honoured too)\n"
@@ -118,42 +114,70 @@ static const char *HELP_CREATE =
     "Default layout: member i's data starts at 157 + sum over earlier members of\n"
     "(30 + name length + size), +20 for members of 4 GiB - 1 bytes or more.\n";
 
-static const char *HELP_APPEND =
+static const char *const HELP_APPEND =
     "Usage: tacozip append ARCHIVE [OPTIONS] FILE|DIR [--as NAME] ...\n"
     "\n"
     "Add members to an existing archive.  Existing members are not moved or\n"
     "rewritten: new data goes where the central directory was, followed by a new\n"
     "directory.  On failure the archive is restored to its previous bytes.\n"
+    "Give at least one FILE, DIR or -T LIST.\n"
     "\n"
-    "Options: -T/--files-from, --as, --align, --mtime, --no-fsync, --progress, as for create.\n";
+    "Options (as for create):\n"
+    "  -T, --files-from LIST  read 'SOURCE' or 'SOURCE<TAB>NAME' lines from LIST\n"
+    "      --as NAME          archive name for the FILE given before it\n"
+    "      --align N          align new member data to N bytes (power of two <= 32768)\n"
+    "      --mtime SECONDS    timestamp for the new members (SOURCE_DATE_EPOCH too)\n"
+    "      --no-fsync         skip fsync (faster, not durable)\n"
+    "      --progress         show a progress bar; --no-progress hides it\n"
+    "  -h, --help             this help\n";
 
-static const char *HELP_HEADER =
+static const char *const HELP_HEADER =
     "Usage: tacozip header ARCHIVE [--json]\n"
     "\n"
-    "Print the TACO header entries, one 'OFFSET LENGTH' line each (one 157-byte read).\n";
+    "Print the TACO header entries, one 'OFFSET LENGTH' line each (one 157-byte read;\n"
+    "for a URL, exactly one request).\n"
+    "  --json      print {\"count\": N, \"entries\": [[OFFSET, LENGTH], ...]}\n"
+    "  -h, --help  this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static const char *HELP_UPDATE =
-    "Usage: tacozip update ARCHIVE -e OFFSET:LENGTH [-e ...]\n"
+static const char *const HELP_UPDATE =
+    "Usage: tacozip update ARCHIVE [-e OFFSET:LENGTH]...\n"
     "\n"
     "Replace the header entries in place.  Only the payload and the two CRCs of\n"
     "TACO_HEADER are written (O(1)).  A file that is not a TACO archive is refused\n"
-    "and left unchanged.  With no -e, the header is set to zero entries.\n";
+    "and left unchanged.  With no -e, the header is set to zero entries.\n"
+    "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7)\n"
+    "  -h, --help                 this help\n";
 
-static const char *HELP_LS =
-    "Usage: tacozip ls ARCHIVE [--json] [--verify-local]\n"
+static const char *const HELP_LS =
+    "Usage: tacozip ls ARCHIVE [--json] [--verify-local] [--index-first] [--stats]\n"
     "\n"
     "List every member: data offset, size, CRC-32 and name.  [offset, offset+size)\n"
     "is the exact byte range holding the member's bytes.\n"
-    "  --verify-local  read every local header instead of deriving offsets\n";
+    "  --json          print a JSON array of {name, offset, size, crc32,\n"
+    "                  header_offset, method}\n"
+    "  --verify-local  read every local header instead of deriving offsets\n"
+    "  --index-first   read the first 16 KiB first (one request with --index)\n"
+    "  --stats         print the HTTP requests and bytes received to stderr\n"
+    "  -h, --help      this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static const char *HELP_CAT =
-    "Usage: tacozip cat ARCHIVE MEMBER [--range A-B]\n"
+static const char *const HELP_CAT =
+    "Usage: tacozip cat ARCHIVE MEMBER [--range A-B] [--index-first] [--stats]\n"
     "\n"
-    "Write a member to standard output.  --range A-B writes bytes A to B inclusive\n"
-    "of the member (like HTTP Range); 'A-' goes to the end.  Put '--' before a\n"
-    "MEMBER whose name starts with '-'.\n";
+    "Write a member to standard output.  Put '--' before a MEMBER whose name\n"
+    "starts with '-'.\n"
+    "  --range A-B    write bytes A to B inclusive of the member (like HTTP Range);\n"
+    "                 'A-' goes to the end\n"
+    "  --index-first  read the first 16 KiB first (one request with --index)\n"
+    "  --stats        print the HTTP requests and bytes received to stderr\n"
+    "  -h, --help     this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static const char *HELP_EXTRACT =
+static const char *const HELP_EXTRACT =
     "Usage: tacozip extract ARCHIVE [-C DIR] [--overwrite] [--skip-header] [MEMBER...]\n"
     "\n"
     "Extract all members, or those named, into DIR (default '.').  Each file's\n"
@@ -162,33 +186,368 @@ static const char *HELP_EXTRACT =
     "  -C DIR         destination directory (created if missing)\n"
     "  --overwrite    replace existing files (default: refuse)\n"
     "  --skip-header  do not write the TACO_HEADER member\n"
-    "  --progress     show a progress bar\n";
+    "  --progress     show a progress bar (default: when stderr is a terminal and\n"
+    "                 the archive is large); --no-progress hides it\n"
+    "  --index-first  read the first 16 KiB first (one request with --index)\n"
+    "  --stats        print the HTTP requests and bytes received to stderr\n"
+    "  -h, --help     this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static const char *HELP_SPAN =
+static const char *const HELP_SPAN =
     "Usage: tacozip span ARCHIVE [--data-only] [--prefix P] [--json] [MEMBER...]\n"
     "\n"
     "Print 'OFFSET:LENGTH' of the smallest byte range covering the members named\n"
     "and/or all members whose name starts with P, local headers included (so the\n"
     "range alone suffices to recover them).  Use the output with -e.\n"
-    "  --data-only  start at the first data byte instead of the local header\n"
-    "  --json       print {\"offset\": O, \"length\": L, \"members\": N}\n";
+    "  --data-only    start at the first data byte instead of the local header\n"
+    "  --prefix P     also cover every member whose name starts with P\n"
+    "  --json         print {\"offset\": O, \"length\": L, \"members\": N}\n"
+    "  --index-first  read the first 16 KiB first (one request with --index)\n"
+    "  --stats        print the HTTP requests and bytes received to stderr\n"
+    "  -h, --help     this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static const char *HELP_VALIDATE =
+static const char *const HELP_VALIDATE =
     "Usage: tacozip validate ARCHIVE [--level quick|normal|deep] [--json]\n"
     "\n"
-    "  quick   the 157 header bytes\n"
-    "  normal  + end records and central directory, TACO_HEADER first at 0 (default)\n"
-    "  deep    + header CRCs, every local header, every member's CRC-32, no overlaps\n"
-    "Exit status 0 if valid, 1 if not (the code and reason are printed).\n";
+    "  --level quick   the 157 header bytes\n"
+    "  --level normal  + end records and central directory, TACO_HEADER first at 0\n"
+    "                  (the default)\n"
+    "  --level deep    + header CRCs, every local header, every member's CRC-32, no\n"
+    "                  overlaps\n"
+    "  --json          print {\"valid\": B, \"code\": C, \"level\": L, \"message\": M}\n"
+    "  -h, --help      this help\n"
+    "Exit status 0 if valid, 1 if not (the code and reason are printed).\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.\n";
 
-static int want_help(int argc, char **argv, const char *text) {
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) break;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(text, stdout);
-            return 1;
-        }
+static const char *const HELP_VERSION =
+    "Usage: tacozip version\n"
+    "\n"
+    "Print the version of the library and the command.\n";
+
+static const char *const HELP_HELP =
+    "Usage: tacozip help [COMMAND]\n"
+    "\n"
+    "Print the list of commands, or the help of COMMAND.\n";
+
+/* ---- the run's context ------------------------------------------------- */
+
+struct cmd_spec;
+
+typedef struct cli_ctx {
+    const struct cmd_spec *cmd; /* the command being run */
+    unsigned read_flags;        /* --index-first */
+    int show_stats;             /* --stats */
+    int remote_ready;           /* "remote" holds the settings from the environment */
+    tacozip_remote_options remote;
+    char shown[1024];           /* display name of the command's archive */
+} cli_ctx;
+
+/* A usage error of the current command: message, hint; returns 2. */
+static int usage(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage(const cli_ctx *ctx, const char *fmt, ...);
+
+/* Out of memory: message; returns 1. */
+static int nomem(void) {
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return EXIT_FAIL;
+}
+
+/* A library failure.  The library's messages about a path or URL start with
+ * its display name and ": ", so they are printed as they are; a message that
+ * does not (or no message at all) is prefixed with the display name "name". */
+static int fail(int code, const tacozip_error *err, const char *name) {
+    const char *msg = err && err->message[0] ? err->message : NULL;
+    size_t nl = name ? strlen(name) : 0;
+    if (msg && (!name || (!strncmp(msg, name, nl) && msg[nl] == ':')))
+        fprintf(stderr, "%s: %s (%s)\n", prog, msg, tacozip_strerror(code));
+    else if (msg)
+        fprintf(stderr, "%s: %s: %s (%s)\n", prog, name, msg, tacozip_strerror(code));
+    else
+        fprintf(stderr, "%s: %s: %s\n", prog, name ? name : "error", tacozip_strerror(code));
+    return EXIT_FAIL;
+}
+
+/* ---- the argument parser ----------------------------------------------- */
+
+/* One option of a command.  "name" is the long name without "--" (or
+ * NULL), "short_name" the one-letter alias (or 0).  Options that take an
+ * argument accept "--name VALUE", "--name=VALUE", "-x VALUE" and "-xVALUE".
+ * A non-repeatable option that takes an argument may be given once. */
+typedef struct {
+    int id;
+    const char *name;
+    char short_name;
+    int takes_arg;
+    int repeatable;
+    const char *metavar; /* for messages: "OFFSET:LENGTH" */
+} opt_spec;
+
+#define POS_ANY (-1)
+
+/* One parsed item, in command-line order: an option (its id and argument)
+ * or a positional argument (id OPT_POSITIONAL). */
+typedef struct {
+    int id;
+    const char *value; /* argument, positional text, or NULL for a flag */
+} arg_item;
+
+typedef struct {
+    arg_item *items;
+    size_t n;
+    const char **pos; /* the positional arguments alone, in order */
+    size_t npos;
+} parsed_args;
+
+typedef int (*cmd_fn)(cli_ctx *ctx, const parsed_args *a);
+
+typedef struct cmd_spec {
+    const char *name;
+    const char *alias; /* another name (ls: list), or NULL */
+    const char *help;
+    const opt_spec *opts; /* terminated by id 0 */
+    int min_pos, max_pos; /* max POS_ANY: unlimited */
+    const char *pos_usage; /* for "needs ..." messages */
+    cmd_fn run;
+} cmd_spec;
+
+enum {
+    OPT_POSITIONAL = -1,
+    OPT_END = 0,
+    OPT_HELP = 1,
+    OPT_ENTRY,
+    OPT_FILES_FROM,
+    OPT_AS,
+    OPT_ALIGN,
+    OPT_MTIME,
+    OPT_NO_FSYNC,
+    OPT_INDEX,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_JSON,
+    OPT_VERIFY_LOCAL,
+    OPT_INDEX_FIRST,
+    OPT_STATS,
+    OPT_RANGE,
+    OPT_DIR,
+    OPT_OVERWRITE,
+    OPT_SKIP_HEADER,
+    OPT_DATA_ONLY,
+    OPT_PREFIX,
+    OPT_LEVEL,
+};
+
+#define O_HELP {OPT_HELP, "help", 'h', 0, 1, NULL}
+#define O_JSON {OPT_JSON, "json", 0, 0, 1, NULL}
+#define O_INDEX_FIRST {OPT_INDEX_FIRST, "index-first", 0, 0, 1, NULL}
+#define O_STATS {OPT_STATS, "stats", 0, 0, 1, NULL}
+#define O_PROGRESS {OPT_PROGRESS, "progress", 0, 0, 1, NULL}, {OPT_NO_PROGRESS, "no-progress", 0, 0, 1, NULL}
+#define O_WRITE                                                                                                \
+    {OPT_FILES_FROM, "files-from", 'T', 1, 1, "LIST"}, {OPT_AS, "as", 0, 1, 1, "NAME"},                         \
+        {OPT_ALIGN, "align", 0, 1, 0, "N"}, {OPT_MTIME, "mtime", 0, 1, 0, "SECONDS"},                          \
+        {OPT_NO_FSYNC, "no-fsync", 0, 0, 1, NULL}, O_PROGRESS
+#define O_ENTRY {OPT_ENTRY, "entry", 'e', 1, 1, "OFFSET:LENGTH"}
+#define O_LAST {OPT_END, NULL, 0, 0, 0, NULL}
+
+static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "index", 0, 0, 1, NULL}, O_LAST};
+static const opt_spec OPTS_APPEND[] = {O_HELP, O_WRITE, O_LAST};
+static const opt_spec OPTS_HEADER[] = {O_HELP, O_JSON, O_LAST};
+static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_LAST};
+static const opt_spec OPTS_LS[] = {O_HELP, O_JSON, {OPT_VERIFY_LOCAL, "verify-local", 0, 0, 1, NULL},
+                                   O_INDEX_FIRST, O_STATS, O_LAST};
+static const opt_spec OPTS_CAT[] = {O_HELP, {OPT_RANGE, "range", 0, 1, 0, "A-B"}, O_INDEX_FIRST, O_STATS, O_LAST};
+static const opt_spec OPTS_EXTRACT[] = {O_HELP,
+                                        {OPT_DIR, NULL, 'C', 1, 0, "DIR"},
+                                        {OPT_OVERWRITE, "overwrite", 0, 0, 1, NULL},
+                                        {OPT_SKIP_HEADER, "skip-header", 0, 0, 1, NULL},
+                                        O_PROGRESS,
+                                        O_INDEX_FIRST,
+                                        O_STATS,
+                                        O_LAST};
+static const opt_spec OPTS_SPAN[] = {O_HELP, {OPT_DATA_ONLY, "data-only", 0, 0, 1, NULL},
+                                     {OPT_PREFIX, "prefix", 0, 1, 0, "P"}, O_JSON, O_INDEX_FIRST, O_STATS, O_LAST};
+static const opt_spec OPTS_VALIDATE[] = {O_HELP, {OPT_LEVEL, "level", 0, 1, 0, "quick|normal|deep"}, O_JSON, O_LAST};
+static const opt_spec OPTS_NONE[] = {O_HELP, O_LAST};
+
+static int usage(const cli_ctx *ctx, const char *fmt, ...) {
+    const char *cmd = ctx && ctx->cmd ? ctx->cmd->name : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s%s%s: ", prog, cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee '%s%s%s --help'\n", prog, cmd ? " " : "", cmd ? cmd : "");
+    return EXIT_USAGE;
+}
+
+static void free_parsed(parsed_args *a) {
+    free(a->items);
+    free(a->pos);
+    memset(a, 0, sizeof *a);
+}
+
+/* Render an option for messages: "--name" or "-x". */
+static const char *opt_label(const opt_spec *o, char *buf, size_t cap) {
+    if (o->name) snprintf(buf, cap, "--%s", o->name);
+    else snprintf(buf, cap, "-%c", o->short_name);
+    return buf;
+}
+
+/* Parse argv[first..argc) for command "spec" into "out".  Returns 0, or an
+ * exit status: EXIT_OK after printing the help (-h/--help anywhere before
+ * "--" wins over any other problem), EXIT_USAGE after a usage message (the
+ * first problem found), EXIT_FAIL when out of memory. */
+static int parse_args(cli_ctx *ctx, int argc, char **argv, int first, parsed_args *out) {
+    const cmd_spec *spec = ctx->cmd;
+    memset(out, 0, sizeof *out);
+    size_t cap = (size_t)(argc > first ? argc - first : 1);
+    out->items = malloc(cap * sizeof *out->items);
+    out->pos = malloc(cap * sizeof *out->pos);
+    if (!out->items || !out->pos) {
+        free_parsed(out);
+        return nomem();
     }
+    char problem[512] = "";
+    int help = 0, seen[64] = {0};
+#define PROBLEM(...) (problem[0] ? (void)0 : (void)snprintf(problem, sizeof problem, __VA_ARGS__))
+    int end_opts = 0;
+    for (int i = first; i < argc; i++) {
+        const char *s = argv[i];
+        if (end_opts || s[0] != '-' || !s[1]) { /* positional ("-" alone too) */
+            out->items[out->n++] = (arg_item){OPT_POSITIONAL, s};
+            out->pos[out->npos++] = s;
+            continue;
+        }
+        if (!strcmp(s, "--")) {
+            end_opts = 1;
+            continue;
+        }
+        const opt_spec *o = NULL;
+        const char *value = NULL;
+        int inline_value = 0;
+        char label[80];
+        if (s[1] == '-') { /* --name or --name=value */
+            const char *eq = strchr(s + 2, '=');
+            size_t len = eq ? (size_t)(eq - (s + 2)) : strlen(s + 2);
+            for (const opt_spec *p = spec->opts; p->id; p++)
+                if (p->name && strlen(p->name) == len && !strncmp(p->name, s + 2, len)) o = p;
+            if (eq) value = eq + 1, inline_value = 1;
+            if (!o) {
+                PROBLEM("unknown option '%.*s'", (int)(len + 2), s);
+                continue;
+            }
+        } else { /* -x, -xVALUE */
+            for (const opt_spec *p = spec->opts; p->id; p++)
+                if (p->short_name && p->short_name == s[1]) o = p;
+            if (!o) {
+                PROBLEM("unknown option '-%c'%s%s%s", s[1], s[2] ? " (in '" : "", s[2] ? s : "", s[2] ? "')" : "");
+                continue;
+            }
+            if (s[2]) {
+                if (!o->takes_arg) {
+                    PROBLEM("option '-%c' takes no argument (in '%s')", s[1], s);
+                    continue;
+                }
+                value = s + 2, inline_value = 1;
+            }
+        }
+        /* messages name the option as it was typed */
+        if (s[1] == '-') snprintf(label, sizeof label, "--%s", o->name);
+        else opt_label(&(opt_spec){.short_name = s[1]}, label, sizeof label);
+        if (o->id == OPT_HELP) {
+            if (inline_value) PROBLEM("option '%s' takes no argument", label);
+            help = 1;
+            continue;
+        }
+        if (!o->takes_arg && inline_value) {
+            PROBLEM("option '%s' takes no argument", label);
+            continue;
+        }
+        if (o->takes_arg && !inline_value) {
+            if (i + 1 >= argc) {
+                PROBLEM("option '%s' needs an argument (%s)", label, o->metavar);
+                continue;
+            }
+            value = argv[++i];
+        }
+        if (o->takes_arg && !o->repeatable && seen[o->id]) {
+            PROBLEM("option '%s' given more than once", label);
+            continue;
+        }
+        seen[o->id] = 1;
+        out->items[out->n++] = (arg_item){o->id, value};
+    }
+#undef PROBLEM
+    if (help) {
+        fputs(spec->help, stdout);
+        free_parsed(out);
+        return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+    }
+    if (!problem[0] && (int)out->npos < spec->min_pos)
+        snprintf(problem, sizeof problem, "%s %s", out->npos ? "too few arguments: needs" : "needs", spec->pos_usage);
+    if (!problem[0] && spec->max_pos != POS_ANY && (int)out->npos > spec->max_pos)
+        snprintf(problem, sizeof problem, "unexpected argument '%s' (takes %s)", out->pos[spec->max_pos],
+                 spec->pos_usage);
+    if (problem[0]) {
+        free_parsed(out);
+        return usage(ctx, "%s", problem);
+    }
+    return 0;
+}
+
+/* The last value of option "id", or NULL; whether a flag was given. */
+static const char *opt_value(const parsed_args *a, int id) {
+    const char *v = NULL;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->items[i].id == id) v = a->items[i].value;
+    return v;
+}
+
+static int has_opt(const parsed_args *a, int id) {
+    for (size_t i = 0; i < a->n; i++)
+        if (a->items[i].id == id) return 1;
+    return 0;
+}
+
+/* ---- value parsing (usage errors) -------------------------------------- */
+
+/* A decimal unsigned 64-bit number; returns 0, or EXIT_USAGE after a message
+ * naming "what". */
+static int parse_u64(const cli_ctx *ctx, const char *s, const char *what, uint64_t *out) {
+    char *end;
+    errno = 0;
+    if (!*s || *s < '0' || *s > '9') return usage(ctx, "invalid %s '%s'", what, s);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return usage(ctx, "invalid %s '%s'", what, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_entry(const cli_ctx *ctx, const char *s, taco_meta_array_t *m) {
+    const char *colon = strchr(s, ':');
+    if (!colon) return usage(ctx, "entry '%s' is not OFFSET:LENGTH", s);
+    if (m->count >= TACO_HEADER_MAX_ENTRIES)
+        return usage(ctx, "at most %d entries fit in the header", TACO_HEADER_MAX_ENTRIES);
+    char *off = strndup(s, (size_t)(colon - s));
+    if (!off) return nomem();
+    int rc = parse_u64(ctx, off, "entry offset", &m->entries[m->count].offset);
+    free(off);
+    if (!rc) rc = parse_u64(ctx, colon + 1, "entry length", &m->entries[m->count].length);
+    if (!rc) m->count++;
+    return rc;
+}
+
+/* All -e/--entry options, in order. */
+static int parse_entries(const cli_ctx *ctx, const parsed_args *a, taco_meta_array_t *m) {
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->items[i].id == OPT_ENTRY) {
+            int rc = parse_entry(ctx, a->items[i].value, m);
+            if (rc) return rc;
+        }
     return 0;
 }
 
@@ -237,27 +596,23 @@ static int progress_cb(void *user, uint64_t done, uint64_t total, uint64_t files
     return 0;
 }
 
-/* ---- argument helpers -------------------------------------------------- */
-
-static uint64_t parse_u64(const char *s, const char *what) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') die_usage("invalid %s '%s'", what, s);
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) die_usage("invalid %s '%s'", what, s);
-    return v;
+static void progress_start(progress_state *ps, const char *label) {
+    ps->on = 1;
+    ps->start = ps->last = now_s();
+    ps->label = label;
 }
 
-static void parse_entry(const char *s, taco_meta_array_t *m) {
-    const char *colon = strchr(s, ':');
-    if (!colon) die_usage("entry '%s' is not OFFSET:LENGTH", s);
-    if (m->count >= TACO_HEADER_MAX_ENTRIES) die_usage("at most %d entries fit in the header", TACO_HEADER_MAX_ENTRIES);
-    char *off = strndup(s, (size_t)(colon - s));
-    m->entries[m->count].offset = parse_u64(off, "entry offset");
-    m->entries[m->count].length = parse_u64(colon + 1, "entry length");
-    m->count++;
-    free(off);
+/* -1 auto, 0 --no-progress, 1 --progress (the last one given wins). */
+static int progress_choice(const parsed_args *a) {
+    int p = -1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->items[i].id == OPT_PROGRESS) p = 1;
+        else if (a->items[i].id == OPT_NO_PROGRESS) p = 0;
+    }
+    return p;
 }
+
+/* ---- file lists for create / append ------------------------------------ */
 
 /* A growable list of (source, name) pairs. */
 typedef struct {
@@ -265,68 +620,102 @@ typedef struct {
     size_t n, cap;
 } file_list;
 
-static void fl_add(file_list *l, char *src, char *name) {
+static void free_files(file_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->src[i]), free(l->name[i]);
+    free(l->src);
+    free(l->name);
+    memset(l, 0, sizeof *l);
+}
+
+/* Take ownership of "src" and "name" (freed on failure too).  0 or
+ * EXIT_FAIL (out of memory). */
+static int fl_add(file_list *l, char *src, char *name) {
+    if (!src || !name) {
+        free(src), free(name);
+        return nomem();
+    }
     if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->src = realloc(l->src, l->cap * sizeof *l->src);
-        l->name = realloc(l->name, l->cap * sizeof *l->name);
-        if (!l->src || !l->name) {
-            fprintf(stderr, "%s: out of memory\n", prog);
-            exit(1);
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **s = realloc(l->src, cap * sizeof *s);
+        if (s) l->src = s;
+        char **n = s ? realloc(l->name, cap * sizeof *n) : NULL;
+        if (n) l->name = n;
+        if (!s || !n) {
+            free(src), free(name);
+            return nomem();
         }
+        l->cap = cap;
     }
     l->src[l->n] = src;
     l->name[l->n] = name;
     l->n++;
+    return 0;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+static char *join(const char *a, const char *b) {
+    char *p = NULL;
+    return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
+}
+
 /* Add the regular files under "dir" (path) with names "prefix/...", sorted
- * byte-wise for a deterministic order. */
+ * byte-wise for a deterministic order.  Returns 0 or EXIT_FAIL (a message
+ * was printed; on a file-system error the walk goes on, to report all). */
 static int add_dir(file_list *l, const char *dir, const char *prefix) {
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
+    int rc = 0, oom = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while (!oom && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            names = realloc(names, cap * sizeof *names);
-            if (!names) exit(1);
+            size_t nc = cap ? cap * 2 : 64;
+            char **p = realloc(names, nc * sizeof *names);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            names = p, cap = nc;
         }
-        names[n++] = xstrdup(de->d_name);
+        if (!(names[n] = strdup(de->d_name))) oom = 1;
+        else n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
-    int rc = 0;
+    if (oom) rc = nomem();
+    else qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
-        char *path = NULL, *name = NULL;
-        if (asprintf(&path, "%s/%s", dir, names[i]) < 0 || asprintf(&name, "%s/%s", prefix, names[i]) < 0) exit(1);
+        if (oom) {
+            free(names[i]);
+            continue;
+        }
+        char *path = join(dir, names[i]), *name = join(prefix, names[i]);
         struct stat st;
-        if (lstat(path, &st) != 0) {
+        if (!path || !name) {
+            free(path), free(name);
+            oom = 1, rc = nomem();
+        } else if (lstat(path, &st) != 0) {
             fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
-            rc = 1;
+            free(path), free(name);
+            rc = EXIT_FAIL;
         } else if (S_ISDIR(st.st_mode)) {
             rc |= add_dir(l, path, name);
-            free(path);
-            free(name);
+            free(path), free(name);
         } else if (S_ISREG(st.st_mode)) {
-            fl_add(l, path, name);
+            if (fl_add(l, path, name)) oom = 1, rc = EXIT_FAIL;
         } else {
             fprintf(stderr, "%s: skipping %s (not a regular file or directory)\n", prog, path);
-            free(path);
-            free(name);
+            free(path), free(name);
         }
         free(names[i]);
     }
     free(names);
-    return rc;
+    return rc ? EXIT_FAIL : 0;
 }
 
 static const char *base_name(const char *p) {
@@ -334,51 +723,62 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
-/* Add a FILE or DIR argument. */
-static int add_path(file_list *l, const char *arg) {
+/* Add a FILE or DIR argument; *is_file tells which it was. */
+static int add_path(file_list *l, const char *arg, int *is_file) {
     struct stat st;
+    *is_file = 0;
     if (stat(arg, &st) != 0) {
         fprintf(stderr, "%s: %s: %s\n", prog, arg, strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
     if (S_ISDIR(st.st_mode)) {
-        char *d = xstrdup(arg);
+        char *d = strdup(arg);
+        if (!d) return nomem();
         size_t k = strlen(d);
         while (k > 1 && d[k - 1] == '/') d[--k] = '\0';
         const char *b = base_name(d);
-        int rc = (!strcmp(b, ".") || !strcmp(b, "..") || !*b)
-                     ? (fprintf(stderr, "%s: give directories by name, not '%s'\n", prog, arg), 1)
-                     : add_dir(l, d, b);
+        int rc;
+        if (!strcmp(b, ".") || !strcmp(b, "..") || !*b) {
+            fprintf(stderr, "%s: give directories by name, not '%s'\n", prog, arg);
+            rc = EXIT_FAIL;
+        } else {
+            rc = add_dir(l, d, b);
+        }
         free(d);
         return rc;
     }
-    fl_add(l, xstrdup(arg), xstrdup(base_name(arg)));
-    return 0;
+    *is_file = 1;
+    return fl_add(l, strdup(arg), strdup(base_name(arg)));
 }
 
 static int read_list(file_list *l, const char *listfile) {
     FILE *f = strcmp(listfile, "-") ? fopen(listfile, "r") : stdin;
     if (!f) {
         fprintf(stderr, "%s: %s: %s\n", prog, listfile, strerror(errno));
-        return 1;
+        return EXIT_FAIL;
     }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
+    int rc = 0;
+    while (!rc && (n = getline(&line, &cap, f)) > 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (n == 0) continue;
         char *tab = strchr(line, '\t');
         if (tab) {
             *tab = '\0';
-            fl_add(l, xstrdup(line), xstrdup(tab + 1));
+            rc = fl_add(l, strdup(line), strdup(tab + 1));
         } else {
-            fl_add(l, xstrdup(line), xstrdup(base_name(line)));
+            rc = fl_add(l, strdup(line), strdup(base_name(line)));
         }
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "%s: %s: %s\n", prog, listfile, strerror(errno));
+        rc = EXIT_FAIL;
     }
     free(line);
     if (f != stdin) fclose(f);
-    return 0;
+    return rc;
 }
 
 typedef struct {
@@ -388,45 +788,79 @@ typedef struct {
     int progress; /* -1 auto, 0 off, 1 on */
 } write_args;
 
-static int parse_write_args(int argc, char **argv, int first, write_args *a, int allow_entries) {
+/* Options and files of create/append.  The first positional (OUT or
+ * ARCHIVE) is skipped.  Returns 0, EXIT_USAGE or EXIT_FAIL (messages
+ * printed); a.files is freed by the caller in every case. */
+static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_args *a) {
     memset(a, 0, sizeof *a);
-    a->progress = -1;
+    a->progress = progress_choice(pa);
+    /* 1. values, before touching any file */
+    uint64_t v = 0;
     const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) a->opts.mtime = (int64_t)parse_u64(sde, "SOURCE_DATE_EPOCH");
-    int rc = 0, end_opts = 0;
-    for (int i = first; i < argc; i++) {
-        const char *s = argv[i];
-        if (!end_opts && s[0] == '-' && s[1]) {
-            if (!strcmp(s, "--")) end_opts = 1;
-            else if (allow_entries && (!strcmp(s, "-e") || !strcmp(s, "--entry"))) {
-                if (++i >= argc) die_usage("%s needs OFFSET:LENGTH", s);
-                parse_entry(argv[i], &a->meta);
-            } else if (!strcmp(s, "--as")) {
-                if (++i >= argc) die_usage("--as needs a NAME");
-                if (a->files.n == 0) die_usage("--as must follow a FILE");
-                free(a->files.name[a->files.n - 1]);
-                a->files.name[a->files.n - 1] = xstrdup(argv[i]);
-            } else if (!strcmp(s, "-T") || !strcmp(s, "--files-from")) {
-                if (++i >= argc) die_usage("%s needs a LIST file", s);
-                rc |= read_list(&a->files, argv[i]);
-            } else if (!strcmp(s, "--align")) {
-                if (++i >= argc) die_usage("--align needs N");
-                uint64_t v = parse_u64(argv[i], "alignment");
-                if (v > 32768 || (v & (v - 1))) die_usage("--align must be a power of two <= 32768");
-                a->opts.alignment = (uint32_t)v;
-            } else if (!strcmp(s, "--mtime")) {
-                if (++i >= argc) die_usage("--mtime needs SECONDS");
-                a->opts.mtime = (int64_t)parse_u64(argv[i], "mtime");
-            } else if (!strcmp(s, "--no-fsync")) a->opts.no_fsync = 1;
-            else if (allow_entries && !strcmp(s, "--index")) a->opts.index = 1;
-            else if (!strcmp(s, "--progress")) a->progress = 1;
-            else if (!strcmp(s, "--no-progress")) a->progress = 0;
-            else die_usage("unknown option '%s'", s);
-        } else {
-            rc |= add_path(&a->files, s);
+    if (sde && *sde) {
+        if (parse_u64(ctx, sde, "SOURCE_DATE_EPOCH", &v)) return EXIT_USAGE;
+        a->opts.mtime = (int64_t)v;
+    }
+    int rc = parse_entries(ctx, pa, &a->meta);
+    if (rc) return rc;
+    const char *s;
+    if ((s = opt_value(pa, OPT_ALIGN))) {
+        if (parse_u64(ctx, s, "alignment", &v)) return EXIT_USAGE;
+        if (v > 32768 || (v & (v - 1))) return usage(ctx, "--align must be a power of two <= 32768, not '%s'", s);
+        a->opts.alignment = (uint32_t)v;
+    }
+    if ((s = opt_value(pa, OPT_MTIME))) {
+        if (parse_u64(ctx, s, "mtime", &v)) return EXIT_USAGE;
+        if (v > INT64_MAX) return usage(ctx, "invalid mtime '%s'", s);
+        a->opts.mtime = (int64_t)v;
+    }
+    a->opts.no_fsync = has_opt(pa, OPT_NO_FSYNC);
+    a->opts.index = has_opt(pa, OPT_INDEX);
+    /* 2. where each --as goes: the FILE positional before it */
+    int seen_first = 0, can_rename = 0;
+    for (size_t i = 0; i < pa->n; i++) {
+        int id = pa->items[i].id;
+        if (id == OPT_POSITIONAL) can_rename = seen_first, seen_first = 1;
+        else if (id == OPT_FILES_FROM) can_rename = 0;
+        else if (id == OPT_AS) {
+            if (!can_rename) return usage(ctx, "--as %s must follow a FILE", pa->items[i].value);
+            can_rename = 0;
         }
     }
-    return rc;
+    /* 3. the files, in order */
+    int fs_rc = 0, last_file = 0;
+    seen_first = 0;
+    for (size_t i = 0; i < pa->n; i++) {
+        const arg_item *it = &pa->items[i];
+        if (it->id == OPT_POSITIONAL) {
+            if (!seen_first) {
+                seen_first = 1;
+                continue;
+            }
+            size_t before = a->files.n;
+            rc = add_path(&a->files, it->value, &last_file);
+            last_file = last_file && a->files.n == before + 1;
+        } else if (it->id == OPT_FILES_FROM) {
+            rc = read_list(&a->files, it->value);
+            last_file = 0;
+        } else if (it->id == OPT_AS) {
+            if (!last_file) {
+                if (fs_rc) continue; /* the FILE itself failed: reported already */
+                return usage(ctx, "--as %s follows a directory, not a FILE", it->value);
+            }
+            char *name = strdup(it->value);
+            if (!name) return nomem();
+            free(a->files.name[a->files.n - 1]);
+            a->files.name[a->files.n - 1] = name;
+            last_file = 0;
+            rc = 0;
+        } else {
+            continue;
+        }
+        if (rc) fs_rc = EXIT_FAIL, last_file = 0;
+    }
+    if (fs_rc) fprintf(stderr, "%s: nothing written\n", prog);
+    return fs_rc;
 }
 
 static void setup_progress(write_args *a, progress_state *ps, const char *label) {
@@ -438,89 +872,117 @@ static void setup_progress(write_args *a, progress_state *ps, const char *label)
         struct stat st;
         if (stat(a->files.src[i], &st) == 0) total += (uint64_t)st.st_size;
     }
-    int on = a->progress == 1 ||
-             (a->progress == -1 && isatty(2) && (total > (256u << 20) || a->files.n > 2000));
+    int on = a->progress == 1 || total > (256u << 20) || a->files.n > 2000;
     if (!on) return;
-    ps->on = 1;
-    ps->start = ps->last = now_s();
-    ps->label = label;
+    progress_start(ps, label);
     a->opts.progress = progress_cb;
     a->opts.progress_user = ps;
 }
 
-static void free_files(file_list *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->src[i]), free(l->name[i]);
-    free(l->src);
-    free(l->name);
+/* ---- opening and reading archives: the one place ----------------------- */
+
+/* The remote settings, read from the environment once per run.  Returns 0
+ * or EXIT_USAGE (a malformed variable, named in the message). */
+static int remote_settings(cli_ctx *ctx) {
+    if (ctx->remote_ready) return 0;
+    char msg[512];
+    if (cli_remote_options_from_env(&ctx->remote, msg, sizeof msg) != 0) return usage(ctx, "%s", msg);
+    ctx->remote_ready = 1;
+    return 0;
+}
+
+/* Open "path" (a local path or URL) with the run's flags and remote
+ * settings.  Returns 0, or an exit status after a message. */
+static int open_archive(cli_ctx *ctx, const char *path, unsigned flags, tacozip_archive **ar) {
+    *ar = NULL;
+    int rc = remote_settings(ctx);
+    if (rc) return rc;
+    tacozip_error err = {0};
+    rc = tacozip_open_ex(path, flags | ctx->read_flags, ar, &err); /* TODO(remote options): see below */
+    if (rc) {
+        *ar = NULL;
+        return fail(rc, &err, ctx->shown);
+    }
+    return 0;
+}
+
+/* Close, printing the request count of a remote archive with --stats. */
+static void close_archive(const cli_ctx *ctx, tacozip_archive *ar) {
+    uint64_t req, bytes;
+    if (ctx->show_stats && ar && tacozip_remote_stats(ar, &req, &bytes) == TACOZ_OK)
+        fprintf(stderr, "%s: %" PRIu64 " requests, %" PRIu64 " bytes received\n", prog, req, bytes);
+    tacozip_close(ar);
+}
+
+/* Read the header of "path" (one 157-byte read).  Returns 0 or an exit
+ * status after a message. */
+static int read_header(cli_ctx *ctx, const char *path, taco_meta_array_t *m) {
+    int rc = remote_settings(ctx);
+    if (rc) return rc;
+    tacozip_error err = {0};
+    rc = tacozip_read_header_ex(path, m, &err);
+    return rc ? fail(rc, &err, ctx->shown) : 0;
+}
+
+/* Validate "path": the library's verdict (0 or a code) with "err" filled;
+ * a usage problem with the settings is returned as *status. */
+static int validate_archive(cli_ctx *ctx, const char *path, int level, tacozip_error *err, int *status) {
+    *status = remote_settings(ctx);
+    if (*status) return 0;
+    return tacozip_validate_ex(path, level, err);
+}
+
+/* The read options every reading command takes: --index-first, --stats. */
+static void read_options(cli_ctx *ctx, const parsed_args *a) {
+    if (has_opt(a, OPT_INDEX_FIRST)) ctx->read_flags |= TACOZIP_OPEN_INDEX_FIRST;
+    ctx->show_stats = has_opt(a, OPT_STATS);
 }
 
 /* ---- commands ---------------------------------------------------------- */
 
-static int cmd_create(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_CREATE)) return 0;
-    if (argc < 3) die_usage("create needs OUT and FILES");
-    const char *out = argv[2];
+static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
+    const char *out = pa->pos[0];
     write_args a;
-    if (parse_write_args(argc, argv, 3, &a, 1)) {
-        fprintf(stderr, "%s: nothing written\n", prog);
+    int rc = collect_write_args(ctx, pa, &a);
+    if (rc) {
         free_files(&a.files);
-        return 1;
+        return rc;
     }
     if (a.meta.count == 0) a.meta.count = 1; /* default: one (0,0) entry, as the original */
     progress_state ps = {0};
     setup_progress(&a, &ps, "create");
     tacozip_error err = {0};
-    int rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
-                               &a.meta, &a.opts, &err);
+    rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
+                           &a.meta, &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
-    return rc ? fail(rc, &err, out) : 0;
+    return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
-static int cmd_append(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_APPEND)) return 0;
-    if (argc < 4) die_usage("append needs ARCHIVE and FILES");
-    const char *zip = argv[2];
+static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
+    const char *zip = pa->pos[0];
+    if (pa->npos < 2 && !has_opt(pa, OPT_FILES_FROM)) return usage(ctx, "needs ARCHIVE and FILES (or -T LIST)");
     write_args a;
-    if (parse_write_args(argc, argv, 3, &a, 0)) {
-        fprintf(stderr, "%s: nothing written\n", prog);
+    int rc = collect_write_args(ctx, pa, &a);
+    if (rc) {
         free_files(&a.files);
-        return 1;
+        return rc;
     }
     progress_state ps = {0};
     setup_progress(&a, &ps, "append");
     tacozip_error err = {0};
-    int rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
-                               &a.opts, &err);
+    rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
+                           &a.opts, &err);
+    if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
-    return rc ? fail(rc, &err, zip) : 0;
+    return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
-static int has_flag(int argc, char **argv, int first, const char *flag) {
-    for (int i = first; i < argc; i++)
-        if (!strcmp(argv[i], flag)) return 1;
-    return 0;
-}
-
-static void check_known(int argc, char **argv, int first, const char *const *known) {
-    for (int i = first; i < argc; i++) {
-        if (argv[i][0] != '-' || !argv[i][1]) continue;
-        int ok = 0;
-        for (const char *const *k = known; *k; k++) ok |= !strcmp(argv[i], *k);
-        if (!ok) die_usage("unknown option '%s'", argv[i]);
-    }
-}
-
-static int cmd_header(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_HEADER)) return 0;
-    static const char *const known[] = {"--json", NULL};
-    check_known(argc, argv, 2, known);
-    if (argc < 3 || argv[2][0] == '-') die_usage("header needs ARCHIVE");
+static int cmd_header(cli_ctx *ctx, const parsed_args *pa) {
     taco_meta_array_t m;
-    tacozip_error err = {0};
-    int rc = tacozip_read_header_ex(argv[2], &m, &err);
-    if (rc) return fail(rc, &err, shown(argv[2]));
-    if (has_flag(argc, argv, 3, "--json")) {
+    int rc = read_header(ctx, pa->pos[0], &m);
+    if (rc) return rc;
+    if (has_opt(pa, OPT_JSON)) {
         printf("{\"count\": %u, \"entries\": [", m.count);
         for (int i = 0; i < m.count; i++)
             printf("%s[%" PRIu64 ", %" PRIu64 "]", i ? ", " : "", m.entries[i].offset, m.entries[i].length);
@@ -528,63 +990,26 @@ static int cmd_header(int argc, char **argv) {
     } else {
         for (int i = 0; i < m.count; i++) printf("%" PRIu64 " %" PRIu64 "\n", m.entries[i].offset, m.entries[i].length);
     }
-    return 0;
+    return fflush(stdout) ? EXIT_FAIL : 0;
 }
 
-static int cmd_update(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_UPDATE)) return 0;
-    if (argc < 3 || argv[2][0] == '-') die_usage("update needs ARCHIVE");
-    taco_meta_array_t m = {0};
-    for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "--entry")) {
-            if (++i >= argc) die_usage("-e needs OFFSET:LENGTH");
-            parse_entry(argv[i], &m);
-        } else {
-            die_usage("unexpected argument '%s'", argv[i]);
-        }
-    }
+static int cmd_update(cli_ctx *ctx, const parsed_args *pa) {
+    taco_meta_array_t m;
+    int rc = parse_entries(ctx, pa, &m);
+    if (rc) return rc;
     tacozip_error err = {0};
-    int rc = tacozip_update_header_ex(argv[2], &m, &err);
-    return rc ? fail(rc, &err, argv[2]) : 0;
+    rc = tacozip_update_header_ex(pa->pos[0], &m, &err);
+    return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
-/* Options every reading command takes: --index-first, --stats. */
-static unsigned read_flags;
-static int show_stats;
-
-static int read_option(const char *arg) {
-    if (!strcmp(arg, "--index-first")) return read_flags |= TACOZIP_OPEN_INDEX_FIRST, 1;
-    if (!strcmp(arg, "--stats")) return show_stats = 1, 1;
-    return 0;
-}
-
-static int open_archive(const char *path, unsigned flags, tacozip_archive **ar) {
-    tacozip_error err = {0};
-    int rc = tacozip_open_ex(path, flags | read_flags, ar, &err);
-    if (rc) fail(rc, &err, "cannot open archive");
-    return rc;
-}
-
-/* Close, printing the request count of a remote archive with --stats. */
-static void close_archive(tacozip_archive *ar) {
-    uint64_t req, bytes;
-    if (show_stats && ar && tacozip_remote_stats(ar, &req, &bytes) == TACOZ_OK)
-        fprintf(stderr, "%s: %" PRIu64 " requests, %" PRIu64 " bytes received\n", prog, req, bytes);
-    tacozip_close(ar);
-}
-
-static int cmd_ls(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_LS)) return 0;
-    static const char *const known[] = {"--json", "--verify-local", "--index-first", "--stats", NULL};
-    check_known(argc, argv, 2, known);
-    if (argc < 3 || argv[2][0] == '-') die_usage("ls needs ARCHIVE");
-    int json = has_flag(argc, argv, 3, "--json");
-    for (int i = 3; i < argc; i++) read_option(argv[i]);
+static int cmd_ls(cli_ctx *ctx, const parsed_args *pa) {
+    read_options(ctx, pa);
+    int json = has_opt(pa, OPT_JSON);
     tacozip_archive *ar;
-    if (open_archive(argv[2], has_flag(argc, argv, 3, "--verify-local") ? TACOZIP_OPEN_VERIFY_LOCAL : 0, &ar)) return 1;
+    int rc = open_archive(ctx, pa->pos[0], has_opt(pa, OPT_VERIFY_LOCAL) ? TACOZIP_OPEN_VERIFY_LOCAL : 0, &ar);
+    if (rc) return rc;
     size_t n = tacozip_count(ar);
-    static char obuf[1 << 16];
-    setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (json) printf("[");
     for (size_t i = 0; i < n; i++) {
         tacozip_member m;
@@ -600,66 +1025,63 @@ static int cmd_ls(int argc, char **argv) {
         }
     }
     if (json) printf("\n]\n");
-    close_archive(ar);
-    return fflush(stdout) == 0 ? 0 : 1;
+    close_archive(ctx, ar);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 }
 
-static int cmd_cat(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_CAT)) return 0;
-    const char *zip = NULL, *member = NULL, *range = NULL;
-    int end_opts = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!end_opts && !strcmp(argv[i], "--")) end_opts = 1;
-        else if (!end_opts && !strcmp(argv[i], "--range")) {
-            if (++i >= argc) die_usage("--range needs A-B");
-            range = argv[i];
-        } else if (!end_opts && read_option(argv[i])) {
-        } else if (!end_opts && argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
-        else if (!zip) zip = argv[i];
-        else if (!member) member = argv[i];
-        else die_usage("unexpected argument '%s'", argv[i]);
+/* "A-B" or "A-" into *a, *b (b = UINT64_MAX for "A-"). */
+static int parse_range(const cli_ctx *ctx, const char *range, uint64_t *a, uint64_t *b) {
+    const char *dash = strchr(range, '-');
+    if (!dash || dash == range) return usage(ctx, "--range must be A-B or A-, not '%s'", range);
+    char *as = strndup(range, (size_t)(dash - range));
+    if (!as) return nomem();
+    int rc = parse_u64(ctx, as, "range start", a);
+    free(as);
+    if (rc) return rc;
+    *b = UINT64_MAX;
+    if (dash[1]) {
+        if ((rc = parse_u64(ctx, dash + 1, "range end", b))) return rc;
+        if (*b < *a) return usage(ctx, "range end before its start in '%s'", range);
     }
-    if (!zip || !member) die_usage("cat needs ARCHIVE and MEMBER");
+    return 0;
+}
+
+static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
+    read_options(ctx, pa);
+    const char *member = pa->pos[1], *range = opt_value(pa, OPT_RANGE);
+    uint64_t a = 0, b = UINT64_MAX;
+    int rc = range ? parse_range(ctx, range, &a, &b) : 0;
+    if (rc) return rc;
     tacozip_archive *ar;
-    if (open_archive(zip, 0, &ar)) return 1;
+    if ((rc = open_archive(ctx, pa->pos[0], 0, &ar))) return rc;
     size_t idx;
     if (tacozip_find(ar, member, (size_t)-1, &idx) != TACOZ_OK) {
-        fprintf(stderr, "%s: %s: no member named '%s'\n", prog, shown(zip), member);
-        close_archive(ar);
-        return 1;
+        fprintf(stderr, "%s: %s: no member named '%s'\n", prog, ctx->shown, member);
+        close_archive(ctx, ar);
+        return EXIT_FAIL;
     }
     tacozip_member m;
     tacozip_member_at(ar, idx, &m);
-    uint64_t a = 0, b = m.size ? m.size - 1 : 0;
-    if (range) {
-        const char *dash = strchr(range, '-');
-        if (!dash || dash == range) die_usage("--range must be A-B or A-");
-        char *as = strndup(range, (size_t)(dash - range));
-        a = parse_u64(as, "range start");
-        free(as);
-        if (dash[1]) {
-            b = parse_u64(dash + 1, "range end");
-            if (b < a) die_usage("range end before its start");
-        }
-        if (a >= m.size) {
-            fprintf(stderr, "%s: range starts at %" PRIu64 ", past the member's %" PRIu64 " bytes\n", prog, a, m.size);
-            close_archive(ar);
-            return 1;
-        }
-        if (b >= m.size) b = m.size - 1;
+    if (range && a >= m.size) {
+        fprintf(stderr, "%s: %s: range starts at %" PRIu64 ", past the %" PRIu64 " bytes of '%s'\n", prog, ctx->shown,
+                a, m.size, member);
+        close_archive(ctx, ar);
+        return EXIT_FAIL;
     }
-    int rc = TACOZ_OK;
+    if (m.size && b >= m.size) b = m.size - 1;
+    rc = TACOZ_OK;
+    int status = 0;
     if (m.size) {
         size_t cap = 1 << 20;
-        unsigned char *buf = xmalloc(cap);
-        for (uint64_t off = a; off <= b && rc == TACOZ_OK;) {
+        unsigned char *buf = malloc(cap);
+        if (!buf) status = nomem();
+        for (uint64_t off = a; buf && off <= b && rc == TACOZ_OK;) {
             size_t want = b - off + 1 < cap ? (size_t)(b - off + 1) : cap, got = 0;
             rc = tacozip_read_member(ar, idx, off, buf, want, &got);
             if (rc == TACOZ_OK && fwrite(buf, 1, got, stdout) != got) {
                 fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
-                free(buf);
-                close_archive(ar);
-                return 1;
+                status = EXIT_FAIL;
+                break;
             }
             off += got;
             if (got == 0) break;
@@ -669,84 +1091,61 @@ static int cmd_cat(int argc, char **argv) {
     if (rc) {
         tacozip_error e = {rc, ""};
         snprintf(e.message, sizeof e.message, "%s", tacozip_last_error(ar));
-        fail(rc, &e, shown(zip));
+        status = fail(rc, &e, ctx->shown);
     }
-    close_archive(ar);
-    return rc || fflush(stdout) ? 1 : 0;
+    close_archive(ctx, ar);
+    if (fflush(stdout) && !status) {
+        fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
+        status = EXIT_FAIL;
+    }
+    return status;
 }
 
-static int cmd_extract(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_EXTRACT)) return 0;
-    const char *zip = NULL, *dest = ".";
-    unsigned flags = 0;
-    int progress = -1;
-    char **names = xmalloc((size_t)argc * sizeof *names);
-    size_t n = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-C")) {
-            if (++i >= argc) die_usage("-C needs DIR");
-            dest = argv[i];
-        } else if (read_option(argv[i])) {
-        } else if (!strcmp(argv[i], "--overwrite")) flags |= TACOZIP_EXTRACT_OVERWRITE;
-        else if (!strcmp(argv[i], "--skip-header")) flags |= TACOZIP_EXTRACT_SKIP_HEADER;
-        else if (!strcmp(argv[i], "--progress")) progress = 1;
-        else if (!strcmp(argv[i], "--no-progress")) progress = 0;
-        else if (argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
-        else if (!zip) zip = argv[i];
-        else names[n++] = argv[i];
-    }
-    if (!zip) die_usage("extract needs ARCHIVE");
+static int cmd_extract(cli_ctx *ctx, const parsed_args *pa) {
+    read_options(ctx, pa);
+    const char *dest = opt_value(pa, OPT_DIR);
+    if (!dest) dest = ".";
+    unsigned flags = (has_opt(pa, OPT_OVERWRITE) ? TACOZIP_EXTRACT_OVERWRITE : 0) |
+                     (has_opt(pa, OPT_SKIP_HEADER) ? TACOZIP_EXTRACT_SKIP_HEADER : 0);
+    int progress = progress_choice(pa);
+    size_t n = pa->npos - 1;
     tacozip_archive *ar;
-    if (open_archive(zip, 0, &ar)) {
-        free(names);
-        return 1;
-    }
+    int rc = open_archive(ctx, pa->pos[0], 0, &ar);
+    if (rc) return rc;
     progress_state ps = {0};
-    if (progress == 1 || (progress == -1 && isatty(2) && tacozip_archive_size(ar) > (256u << 20))) {
-        ps.on = 1;
-        ps.start = ps.last = now_s();
-        ps.label = "extract";
-    }
+    if (progress == 1 || (progress == -1 && isatty(2) && tacozip_archive_size(ar) > (256u << 20)))
+        progress_start(&ps, "extract");
     tacozip_error err = {0};
-    int rc = tacozip_extract(ar, dest, n ? (const char *const *)names : NULL, n, flags, ps.on ? progress_cb : NULL,
-                             &ps, &err);
-    close_archive(ar);
-    free(names);
-    return rc ? fail(rc, &err, shown(zip)) : 0;
+    rc = tacozip_extract(ar, dest, n ? pa->pos + 1 : NULL, n, flags, ps.on ? progress_cb : NULL, &ps, &err);
+    if (ps.on && rc) fputc('\n', stderr);
+    close_archive(ctx, ar);
+    return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
-static int cmd_span(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_SPAN)) return 0;
-    const char *zip = NULL, *prefix = NULL;
-    unsigned flags = 0;
-    int json = 0;
-    char **names = xmalloc((size_t)argc * sizeof *names);
-    size_t n = 0;
-    for (int i = 2; i < argc; i++) {
-        if (read_option(argv[i])) continue;
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--data-only")) flags |= TACOZIP_SPAN_DATA_ONLY;
-        else if (!strcmp(argv[i], "--prefix")) {
-            if (++i >= argc) die_usage("--prefix needs P");
-            prefix = argv[i];
-        } else if (argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
-        else if (!zip) zip = argv[i];
-        else names[n++] = argv[i];
-    }
-    if (!zip || (!n && !prefix)) die_usage("span needs ARCHIVE and MEMBERS or --prefix");
+static int cmd_span(cli_ctx *ctx, const parsed_args *pa) {
+    read_options(ctx, pa);
+    const char *prefix = opt_value(pa, OPT_PREFIX);
+    unsigned flags = has_opt(pa, OPT_DATA_ONLY) ? TACOZIP_SPAN_DATA_ONLY : 0;
+    int json = has_opt(pa, OPT_JSON);
+    const char *const *names = pa->pos + 1;
+    size_t n = pa->npos - 1;
+    if (!n && !prefix) return usage(ctx, "needs MEMBERS or --prefix P");
     tacozip_archive *ar;
-    if (open_archive(zip, 0, &ar)) {
-        free(names);
-        return 1;
-    }
+    int rc = open_archive(ctx, pa->pos[0], 0, &ar);
+    if (rc) return rc;
     size_t count = tacozip_count(ar), k = 0;
-    size_t *idx = xmalloc((n + count) * sizeof *idx);
-    int rc = 0;
+    size_t *idx = malloc((n + count + 1) * sizeof *idx);
+    if (!idx) {
+        close_archive(ctx, ar);
+        return nomem();
+    }
     for (size_t i = 0; i < n; i++) {
         if (tacozip_find(ar, names[i], (size_t)-1, &idx[k]) != TACOZ_OK) {
-            fprintf(stderr, "%s: %s: no member named '%s'\n", prog, shown(zip), names[i]);
-            rc = 1;
-        } else k++;
+            fprintf(stderr, "%s: %s: no member named '%s'\n", prog, ctx->shown, names[i]);
+            rc = EXIT_FAIL;
+        } else {
+            k++;
+        }
     }
     if (prefix) {
         size_t plen = strlen(prefix);
@@ -757,8 +1156,8 @@ static int cmd_span(int argc, char **argv) {
         }
     }
     if (!rc && k == 0) {
-        fprintf(stderr, "%s: %s: no member matches\n", prog, shown(zip));
-        rc = 1;
+        fprintf(stderr, "%s: %s: no member matches\n", prog, ctx->shown);
+        rc = EXIT_FAIL;
     }
     if (!rc) {
         uint64_t off, len;
@@ -769,74 +1168,107 @@ static int cmd_span(int argc, char **argv) {
             printf("%" PRIu64 ":%" PRIu64 "\n", off, len);
     }
     free(idx);
-    free(names);
-    close_archive(ar);
+    close_archive(ctx, ar);
+    if (fflush(stdout) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
-static int cmd_validate(int argc, char **argv) {
-    if (want_help(argc, argv, HELP_VALIDATE)) return 0;
-    const char *zip = NULL;
-    int level = TACOZIP_VALIDATE_NORMAL, json = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--level")) {
-            if (++i >= argc) die_usage("--level needs quick, normal or deep");
-            if (!strcmp(argv[i], "quick")) level = TACOZIP_VALIDATE_QUICK;
-            else if (!strcmp(argv[i], "normal")) level = TACOZIP_VALIDATE_NORMAL;
-            else if (!strcmp(argv[i], "deep")) level = TACOZIP_VALIDATE_DEEP;
-            else die_usage("unknown level '%s' (quick, normal or deep)", argv[i]);
-        } else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) die_usage("unknown option '%s'", argv[i]);
-        else if (!zip) zip = argv[i];
-        else die_usage("unexpected argument '%s'", argv[i]);
-    }
-    if (!zip) die_usage("validate needs ARCHIVE");
-    tacozip_error err = {0};
-    int rc = tacozip_validate_ex(zip, level, &err);
+static int cmd_validate(cli_ctx *ctx, const parsed_args *pa) {
     static const char *const lv[] = {"quick", "normal", "deep"};
-    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, shown(zip)); /* unreadable: an error, not a verdict */
+    int level = TACOZIP_VALIDATE_NORMAL, json = has_opt(pa, OPT_JSON);
+    const char *ls = opt_value(pa, OPT_LEVEL);
+    if (ls) {
+        if (!strcmp(ls, "quick")) level = TACOZIP_VALIDATE_QUICK;
+        else if (!strcmp(ls, "normal")) level = TACOZIP_VALIDATE_NORMAL;
+        else if (!strcmp(ls, "deep")) level = TACOZIP_VALIDATE_DEEP;
+        else return usage(ctx, "unknown level '%s' (quick, normal or deep)", ls);
+    }
+    tacozip_error err = {0};
+    int status;
+    int rc = validate_archive(ctx, pa->pos[0], level, &err, &status);
+    if (status) return status;
+    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, ctx->shown); /* unreadable: an error, not a verdict */
     if (json) {
         printf("{\"valid\": %s, \"code\": %d, \"level\": \"%s\", \"message\": ", rc ? "false" : "true", rc, lv[level]);
         const char *msg = rc ? (err.message[0] ? err.message : tacozip_strerror(rc)) : "valid";
         json_str(stdout, msg, strlen(msg));
         printf("}\n");
     } else if (rc == 0) {
-        printf("%s: valid (%s)\n", shown(zip), lv[level]);
+        printf("%s: valid (%s)\n", ctx->shown, lv[level]);
     } else {
-        printf("%s: INVALID (code %d: %s)%s%s\n", shown(zip), rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "",
+        printf("%s: INVALID (code %d: %s)%s%s\n", ctx->shown, rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "",
                err.message);
     }
-    return rc ? 1 : 0;
+    if (fflush(stdout)) return EXIT_FAIL;
+    return rc ? EXIT_FAIL : 0;
 }
 
-#ifdef TACOZIP_CLI_AS_FUNCTION
-int tacozip_cli_main(int argc, char **argv); /* the Python package's script */
-int tacozip_cli_main(int argc, char **argv) {
-#else
+static int cmd_version(cli_ctx *ctx, const parsed_args *pa) {
+    (void)ctx, (void)pa;
+    printf("tacozip %s\n", tacozip_get_version());
+    return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
+static int cmd_help(cli_ctx *ctx, const parsed_args *pa);
+
+static const cmd_spec COMMANDS[] = {
+    {"create", NULL, HELP_CREATE, OPTS_CREATE, 1, POS_ANY, "OUT (and FILES)", cmd_create},
+    {"append", NULL, HELP_APPEND, OPTS_APPEND, 1, POS_ANY, "ARCHIVE and FILES", cmd_append},
+    {"header", NULL, HELP_HEADER, OPTS_HEADER, 1, 1, "ARCHIVE", cmd_header},
+    {"update", NULL, HELP_UPDATE, OPTS_UPDATE, 1, 1, "ARCHIVE", cmd_update},
+    {"ls", "list", HELP_LS, OPTS_LS, 1, 1, "ARCHIVE", cmd_ls},
+    {"cat", NULL, HELP_CAT, OPTS_CAT, 2, 2, "ARCHIVE and MEMBER", cmd_cat},
+    {"extract", NULL, HELP_EXTRACT, OPTS_EXTRACT, 1, POS_ANY, "ARCHIVE", cmd_extract},
+    {"span", NULL, HELP_SPAN, OPTS_SPAN, 1, POS_ANY, "ARCHIVE and MEMBERS or --prefix P", cmd_span},
+    {"validate", NULL, HELP_VALIDATE, OPTS_VALIDATE, 1, 1, "ARCHIVE", cmd_validate},
+    {"version", NULL, HELP_VERSION, OPTS_NONE, 0, 0, "no arguments", cmd_version},
+    {"help", NULL, HELP_HELP, OPTS_NONE, 0, 1, "at most a COMMAND", cmd_help},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static const cmd_spec *find_command(const char *name) {
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(name, COMMANDS[i].name) || (COMMANDS[i].alias && !strcmp(name, COMMANDS[i].alias)))
+            return &COMMANDS[i];
+    return NULL;
+}
+
+static int cmd_help(cli_ctx *ctx, const parsed_args *pa) {
+    const char *text = HELP_MAIN;
+    if (pa->npos) {
+        const cmd_spec *c = find_command(pa->pos[0]);
+        if (!c) return usage(ctx, "unknown command '%s'", pa->pos[0]);
+        text = c->help;
+    }
+    fputs(text, stdout);
+    return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
 int main(int argc, char **argv) {
-#endif
     if (argc < 2) {
         fputs(HELP_MAIN, stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        fputs(HELP_MAIN, stdout);
-        return 0;
-    }
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("tacozip %s\n", tacozip_get_version());
-        return 0;
-    }
-    if (!strcmp(cmd, "create")) return cmd_create(argc, argv);
-    if (!strcmp(cmd, "append")) return cmd_append(argc, argv);
-    if (!strcmp(cmd, "header")) return cmd_header(argc, argv);
-    if (!strcmp(cmd, "update")) return cmd_update(argc, argv);
-    if (!strcmp(cmd, "ls") || !strcmp(cmd, "list")) return cmd_ls(argc, argv);
-    if (!strcmp(cmd, "cat")) return cmd_cat(argc, argv);
-    if (!strcmp(cmd, "extract")) return cmd_extract(argc, argv);
-    if (!strcmp(cmd, "span")) return cmd_span(argc, argv);
-    if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
-    die_usage("unknown command '%s'", cmd);
-    return EXIT_USAGE;
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) name = "help";
+    else if (!strcmp(name, "--version")) name = "version";
+    cli_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cmd = find_command(name);
+    if (!ctx.cmd) return usage(NULL, "unknown command '%s'", name);
+    parsed_args pa;
+    int rc = parse_args(&ctx, argc, argv, 2, &pa);
+    if (rc || !pa.items) return rc; /* help printed, or a usage error */
+    if (pa.npos && ctx.cmd->run != cmd_help && ctx.cmd->run != cmd_version)
+        tacozip_display_name(pa.pos[0], ctx.shown, sizeof ctx.shown);
+    rc = ctx.cmd->run(&ctx, &pa);
+    free_parsed(&pa);
+    return rc;
 }
+
+/* Until the top-level CMakeLists.txt builds the command from
+ * cli/CMakeLists.txt (which compiles remote_env.c separately and defines
+ * TACOZIP_CLI_SEPARATE_SOURCES), the build compiles this file alone. */
+#ifndef TACOZIP_CLI_SEPARATE_SOURCES
+#include "remote_env.c"
+#endif
