@@ -257,18 +257,31 @@ static int nomem(void) {
 }
 
 /* A library failure.  The library's messages about a path or URL start with
- * its display name and ": ", so they are printed as they are; a message that
- * does not (or no message at all) is prefixed with the display name "name". */
+ * its display name and ": ", so they are printed as they are, after
+ * "tacozip: " and before the code's description.  "name" (the display name
+ * of the path the function was given) is added only when the message does
+ * not start with it, or there is no message. */
 static int fail(int code, const tacozip_error *err, const char *name) {
     const char *msg = err && err->message[0] ? err->message : NULL;
-    size_t nl = name ? strlen(name) : 0;
-    if (msg && (!name || (!strncmp(msg, name, nl) && msg[nl] == ':')))
+    size_t nl = strlen(name);
+    if (msg && !strncmp(msg, name, nl) && msg[nl] == ':')
         fprintf(stderr, "%s: %s (%s)\n", prog, msg, tacozip_strerror(code));
     else if (msg)
         fprintf(stderr, "%s: %s: %s (%s)\n", prog, name, msg, tacozip_strerror(code));
     else
-        fprintf(stderr, "%s: %s: %s\n", prog, name ? name : "error", tacozip_strerror(code));
+        fprintf(stderr, "%s: %s: %s\n", prog, name, tacozip_strerror(code));
     return EXIT_FAIL;
+}
+
+/* A failure of create/append, functions given several paths: the message
+ * names the one at fault (the archive or a source); "name" (the archive)
+ * only when there is no message. */
+static int fail_write(int code, const tacozip_error *err, const char *name) {
+    if (err && err->message[0]) {
+        fprintf(stderr, "%s: %s (%s)\n", prog, err->message, tacozip_strerror(code));
+        return EXIT_FAIL;
+    }
+    return fail(code, err, name);
 }
 
 /* ---- the argument parser ----------------------------------------------- */
@@ -389,13 +402,6 @@ static void free_parsed(parsed_args *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* Render an option for messages: "--name" or "-x". */
-static const char *opt_label(const opt_spec *o, char *buf, size_t cap) {
-    if (o->name) snprintf(buf, cap, "--%s", o->name);
-    else snprintf(buf, cap, "-%c", o->short_name);
-    return buf;
-}
-
 /* Parse argv[first..argc) for command "spec" into "out".  Returns 0, or an
  * exit status: EXIT_OK after printing the help (-h/--help anywhere before
  * "--" wins over any other problem), EXIT_USAGE after a usage message (the
@@ -456,7 +462,7 @@ static int parse_args(cli_ctx *ctx, int argc, char **argv, int first, parsed_arg
         }
         /* messages name the option as it was typed */
         if (s[1] == '-') snprintf(label, sizeof label, "--%s", o->name);
-        else opt_label(&(opt_spec){.short_name = s[1]}, label, sizeof label);
+        else snprintf(label, sizeof label, "-%c", s[1]);
         if (o->id == OPT_HELP) {
             if (inline_value) PROBLEM("option '%s' takes no argument", label);
             help = 1;
@@ -956,7 +962,7 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
                            &a.meta, &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
-    return rc ? fail(rc, &err, ctx->shown) : 0;
+    return rc ? fail_write(rc, &err, ctx->shown) : 0;
 }
 
 static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
@@ -975,7 +981,7 @@ static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
                            &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
-    return rc ? fail(rc, &err, ctx->shown) : 0;
+    return rc ? fail_write(rc, &err, ctx->shown) : 0;
 }
 
 static int cmd_header(cli_ctx *ctx, const parsed_args *pa) {
