@@ -55,7 +55,9 @@ static const char *const HELP_MAIN =
     "  help [COMMAND]          this help, or the help of COMMAND\n"
     "\n"
     "Options and arguments may be given in any order; '--' ends the options (for\n"
-    "names starting with '-'); '--opt=VALUE' and '--opt VALUE' are the same.\n"
+    "names starting with '-'); '--opt=VALUE' and '--opt VALUE' are the same, as are\n"
+    "'-x VALUE' and '-xVALUE'.  An option taking a VALUE may be given once unless\n"
+    "its help says it repeats.\n"
     "\n"
     "ARCHIVE may be a local path or an http://, https:// or s3://bucket/key URL for\n"
     "every command that reads (header, ls, cat, extract, span, validate).  ls, cat,\n"
@@ -402,10 +404,11 @@ static void free_parsed(parsed_args *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* Parse argv[first..argc) for command "spec" into "out".  Returns 0, or an
- * exit status: EXIT_OK after printing the help (-h/--help anywhere before
- * "--" wins over any other problem), EXIT_USAGE after a usage message (the
- * first problem found), EXIT_FAIL when out of memory. */
+/* Parse argv[first..argc) for the command ctx->cmd into "out".  Returns 0
+ * with out->items set: run the command.  Otherwise out is empty and the
+ * return value is the exit status: 0 after printing the help (-h/--help
+ * anywhere before "--" wins over any other problem), EXIT_USAGE after a
+ * usage message (the first problem found), EXIT_FAIL when out of memory. */
 static int parse_args(cli_ctx *ctx, int argc, char **argv, int first, parsed_args *out) {
     const cmd_spec *spec = ctx->cmd;
     memset(out, 0, sizeof *out);
