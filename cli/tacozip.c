@@ -469,7 +469,7 @@ static int cmd_create(int argc, char **argv) {
     if (a.meta.count == 0) a.meta.count = 1; /* default: one (0,0) entry, as the original */
     progress_state ps = {0};
     setup_progress(&a, &ps, "create");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
                                &a.meta, &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
@@ -489,7 +489,7 @@ static int cmd_append(int argc, char **argv) {
     }
     progress_state ps = {0};
     setup_progress(&a, &ps, "append");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
                                &a.opts, &err);
     free_files(&a.files);
@@ -517,7 +517,7 @@ static int cmd_header(int argc, char **argv) {
     check_known(argc, argv, 2, known);
     if (argc < 3 || argv[2][0] == '-') die_usage("header needs ARCHIVE");
     taco_meta_array_t m;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_read_header_ex(argv[2], &m, &err);
     if (rc) return fail(rc, &err, shown(argv[2]));
     if (has_flag(argc, argv, 3, "--json")) {
@@ -543,7 +543,7 @@ static int cmd_update(int argc, char **argv) {
             die_usage("unexpected argument '%s'", argv[i]);
         }
     }
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_update_header_ex(argv[2], &m, &err);
     return rc ? fail(rc, &err, argv[2]) : 0;
 }
@@ -559,7 +559,7 @@ static int read_option(const char *arg) {
 }
 
 static int open_archive(const char *path, unsigned flags, tacozip_archive **ar) {
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_open_ex(path, flags | read_flags, ar, &err);
     if (rc) fail(rc, &err, "cannot open archive");
     return rc;
@@ -587,7 +587,7 @@ static int cmd_ls(int argc, char **argv) {
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     if (json) printf("[");
     for (size_t i = 0; i < n; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(ar, i, &m);
         if (json) {
             printf("%s\n  {\"name\": ", i ? "," : "");
@@ -628,7 +628,7 @@ static int cmd_cat(int argc, char **argv) {
         close_archive(ar);
         return 1;
     }
-    tacozip_member m;
+    tacozip_member m = TACOZIP_MEMBER_INIT;
     tacozip_member_at(ar, idx, &m);
     uint64_t a = 0, b = m.size ? m.size - 1 : 0;
     if (range) {
@@ -649,12 +649,13 @@ static int cmd_cat(int argc, char **argv) {
         if (b >= m.size) b = m.size - 1;
     }
     int rc = TACOZ_OK;
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     if (m.size) {
         size_t cap = 1 << 20;
         unsigned char *buf = xmalloc(cap);
         for (uint64_t off = a; off <= b && rc == TACOZ_OK;) {
             size_t want = b - off + 1 < cap ? (size_t)(b - off + 1) : cap, got = 0;
-            rc = tacozip_read_member(ar, idx, off, buf, want, &got);
+            rc = tacozip_read_member_ex(ar, idx, off, buf, want, &got, &rerr);
             if (rc == TACOZ_OK && fwrite(buf, 1, got, stdout) != got) {
                 fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
                 free(buf);
@@ -666,11 +667,7 @@ static int cmd_cat(int argc, char **argv) {
         }
         free(buf);
     }
-    if (rc) {
-        tacozip_error e = {rc, ""};
-        snprintf(e.message, sizeof e.message, "%s", tacozip_last_error(ar));
-        fail(rc, &e, shown(zip));
-    }
+    if (rc) fail(rc, &rerr, shown(zip));
     close_archive(ar);
     return rc || fflush(stdout) ? 1 : 0;
 }
@@ -707,7 +704,7 @@ static int cmd_extract(int argc, char **argv) {
         ps.start = ps.last = now_s();
         ps.label = "extract";
     }
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_extract(ar, dest, n ? (const char *const *)names : NULL, n, flags, ps.on ? progress_cb : NULL,
                              &ps, &err);
     close_archive(ar);
@@ -751,7 +748,7 @@ static int cmd_span(int argc, char **argv) {
     if (prefix) {
         size_t plen = strlen(prefix);
         for (size_t i = 0; i < count; i++) {
-            tacozip_member m;
+            tacozip_member m = TACOZIP_MEMBER_INIT;
             tacozip_member_at(ar, i, &m);
             if (m.name_len >= plen && !memcmp(m.name, prefix, plen)) idx[k++] = i;
         }
@@ -791,7 +788,7 @@ static int cmd_validate(int argc, char **argv) {
         else die_usage("unexpected argument '%s'", argv[i]);
     }
     if (!zip) die_usage("validate needs ARCHIVE");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_validate_ex(zip, level, &err);
     static const char *const lv[] = {"quick", "normal", "deep"};
     if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, shown(zip)); /* unreadable: an error, not a verdict */
