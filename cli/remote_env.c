@@ -1,7 +1,8 @@
 /* remote_env.c - environment variables -> tacozip_remote_options, for the
- * tacozip command (see remote_env.h).  Ranges and defaults are those of
- * docs/remote.md.  A variable that is unset or empty keeps the default; any
- * other value must be valid, or the run is refused (usage error). */
+ * tacozip command (see remote_env.h).  Ranges are those of docs/remote.md.
+ * A variable that is unset or empty leaves its field 0/NULL, the library's
+ * default; any other value must be valid, or the run is refused (usage
+ * error). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -37,9 +38,9 @@ static int refuse(char *errbuf, size_t cap, const char *fmt, ...) {
 }
 
 /* A whole decimal number lo..hi in variable "name" (unset/empty: *out
- * unchanged).  0 or -1 with the message. */
+ * and *set unchanged).  0 or -1 with the message. */
 static int env_number(const char *name, unsigned long long lo, unsigned long long hi, unsigned long long *out,
-                      char *errbuf, size_t cap) {
+                      int *set, char *errbuf, size_t cap) {
     const char *v = env(name);
     if (!v) return 0;
     char *end;
@@ -48,6 +49,7 @@ static int env_number(const char *name, unsigned long long lo, unsigned long lon
     if (*v < '0' || *v > '9' || errno || *end || x < lo || x > hi)
         return refuse(errbuf, cap, "%s='%s' is not a whole number from %llu to %llu", name, v, lo, hi);
     *out = x;
+    *set = 1;
     return 0;
 }
 
@@ -63,57 +65,62 @@ static int env_bool(const char *name, int *out, char *errbuf, size_t cap) {
 int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t cap) {
     if (errbuf && cap) errbuf[0] = '\0';
     memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
+    o->struct_size = sizeof *o; /* every field 0/NULL: the library's default */
 
-    /* HTTP behaviour: defaults, then the variables */
-    struct {
+    /* HTTP behaviour.  Unset or empty: the library's default (0 in "o"). */
+    enum { RETRIES, BACKOFF, MAX_BACKOFF, CONNECT, STALL, PARALLEL, MAX_SKIP, NUM };
+    static const struct {
         const char *name;
-        unsigned long long lo, hi, value;
-    } num[] = {
-        {"TACOZIP_HTTP_RETRIES", 0, 100, 4},
-        {"TACOZIP_HTTP_BACKOFF_MS", 1, 60000, 100},
-        {"TACOZIP_HTTP_MAX_BACKOFF_MS", 1, 600000, 5000},
-        {"TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 100, 600000, 10000},
-        {"TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600, 30},
-        {"TACOZIP_HTTP_PARALLEL", 1, 64, 8},
-        {"TACOZIP_HTTP_MAX_SKIP", 0, 1ull << 40, 1u << 20},
+        unsigned long long lo, hi;
+    } spec[NUM] = {
+        [RETRIES] = {"TACOZIP_HTTP_RETRIES", 0, 100},
+        [BACKOFF] = {"TACOZIP_HTTP_BACKOFF_MS", 1, 60000},
+        [MAX_BACKOFF] = {"TACOZIP_HTTP_MAX_BACKOFF_MS", 1, 600000},
+        [CONNECT] = {"TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 100, 600000},
+        [STALL] = {"TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600},
+        [PARALLEL] = {"TACOZIP_HTTP_PARALLEL", 1, 64},
+        /* 0 ("no skipping at all") has no tacozip_remote_options value: 0
+         * there means the default of 1 MiB */
+        [MAX_SKIP] = {"TACOZIP_HTTP_MAX_SKIP", 1, 1ull << 40},
     };
-    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
-        if (env_number(num[i].name, num[i].lo, num[i].hi, &num[i].value, errbuf, cap)) return -1;
-    o->retries = (int)num[0].value;
-    o->backoff_ms = (long)num[1].value;
-    o->max_backoff_ms = (long)num[2].value;
-    o->connect_timeout_ms = (long)num[3].value;
-    o->stall_timeout_s = (long)num[4].value;
-    o->parallel = (int)num[5].value;
-    o->max_skip = (uint64_t)num[6].value;
+    unsigned long long v[NUM];
+    int set[NUM];
+    for (int i = 0; i < NUM; i++) {
+        v[i] = 0, set[i] = 0;
+        if (env_number(spec[i].name, spec[i].lo, spec[i].hi, &v[i], &set[i], errbuf, cap)) return -1;
+    }
+    if (set[RETRIES]) o->retries = v[RETRIES] ? (int)v[RETRIES] : TACOZIP_NO_RETRIES;
+    o->backoff_ms = (long)v[BACKOFF];
+    o->max_backoff_ms = (long)v[MAX_BACKOFF];
+    o->connect_timeout_ms = (long)v[CONNECT];
+    o->stall_timeout_s = (long)v[STALL];
+    o->parallel = (int)v[PARALLEL];
+    o->max_skip = (uint64_t)v[MAX_SKIP];
 
-    const char *which, *v;
+    const char *which, *s;
     /* CA certificates: the first of three variables */
-    v = env2("TACOZIP_CA_BUNDLE", "CURL_CA_BUNDLE", &which);
-    if (!v) v = env("AWS_CA_BUNDLE"), which = "AWS_CA_BUNDLE";
-    if (v && strlen(v) >= 512) return refuse(errbuf, cap, "%s is longer than 511 bytes", which);
-    o->ca_bundle = v;
+    s = env2("TACOZIP_CA_BUNDLE", "CURL_CA_BUNDLE", &which);
+    if (!s) s = env("AWS_CA_BUNDLE"), which = "AWS_CA_BUNDLE";
+    o->ca_bundle = s;
 
     /* S3 */
-    v = env2("AWS_REGION", "AWS_DEFAULT_REGION", &which);
-    if (v) {
-        /* it becomes part of a host name and of the signature scope */
-        if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(v) ||
-            strlen(v) > 64)
-            return refuse(errbuf, cap, "%s='%s' is not a region name (letters, digits, '-')", which, v);
-    }
-    o->aws_region = v;
-    v = env2("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", &which);
-    if (v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+    s = env2("AWS_REGION", "AWS_DEFAULT_REGION", &which);
+    /* it becomes part of a host name and of the signature scope */
+    if (s && (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(s) ||
+              strlen(s) > 64))
+        return refuse(errbuf, cap, "%s='%s' is not a region name (letters, digits, '-')", which, s);
+    o->region = s;
+    s = env2("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", &which);
+    if (s && strncasecmp(s, "http://", 7) && strncasecmp(s, "https://", 8)) {
         char shown[256];
-        tacozip_display_name(v, shown, sizeof shown);
+        tacozip_display_name(s, shown, sizeof shown);
         return refuse(errbuf, cap, "%s='%s' is not an http:// or https:// URL", which, shown);
     }
-    o->aws_endpoint_url = v;
-    o->aws_access_key_id = env("AWS_ACCESS_KEY_ID");
-    o->aws_secret_access_key = env("AWS_SECRET_ACCESS_KEY");
-    o->aws_session_token = env("AWS_SESSION_TOKEN");
-    if (env_bool("AWS_NO_SIGN_REQUEST", &o->aws_no_sign_request, errbuf, cap)) return -1;
+    o->endpoint_url = s;
+    o->s3_addressing = TACOZIP_S3_AUTO; /* path style with an endpoint, else virtual host */
+    o->access_key_id = env("AWS_ACCESS_KEY_ID");
+    o->secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+    o->session_token = env("AWS_SESSION_TOKEN");
+    if (env_bool("AWS_NO_SIGN_REQUEST", &o->unsigned_requests, errbuf, cap)) return -1;
     return 0;
 }

@@ -9,21 +9,6 @@
 
 #include "tacozip.h"
 
-/* PROVISIONAL, until include/tacozip.h on main declares the library's
- * remote options (then this block goes away). */
-#include <stdint.h>
-typedef struct tacozip_remote_options {
-    size_t size; /* sizeof (tacozip_remote_options) */
-    int retries;
-    long backoff_ms, max_backoff_ms, connect_timeout_ms, stall_timeout_s;
-    int parallel;
-    uint64_t max_skip;
-    const char *ca_bundle;
-    const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
-    const char *aws_region, *aws_endpoint_url;
-    int aws_no_sign_request;
-} tacozip_remote_options;
-
 /*
  * cli_remote_options_from_env() fills "o" from the environment: the
  * library's defaults, then every variable that is set and not empty.

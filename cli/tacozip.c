@@ -76,7 +76,7 @@ static const char *const HELP_MAIN =
     "  TACOZIP_HTTP_CONNECT_TIMEOUT_MS (100-600000, 10000)\n"
     "  TACOZIP_HTTP_STALL_TIMEOUT_S (1-3600, 30)  give up a transfer stalled this long\n"
     "  TACOZIP_HTTP_PARALLEL (1-64, 8)            parallel requests of a batched read\n"
-    "  TACOZIP_HTTP_MAX_SKIP (bytes, 0-2^40, 1 MiB)  bytes a server ignoring Range may\n"
+    "  TACOZIP_HTTP_MAX_SKIP (bytes, 1-2^40, 1 MiB)  bytes a server ignoring Range may\n"
     "                                             send before the wanted ones\n"
     "  TACOZIP_CA_BUNDLE (or CURL_CA_BUNDLE, AWS_CA_BUNDLE)  CA certificates file\n"
     "See docs/remote.md.  SOURCE_DATE_EPOCH sets the member times of create/append.\n"
@@ -906,8 +906,8 @@ static int open_archive(cli_ctx *ctx, const char *path, unsigned flags, tacozip_
     *ar = NULL;
     int rc = remote_settings(ctx);
     if (rc) return rc;
-    tacozip_error err = {0};
-    rc = tacozip_open_ex(path, flags | ctx->read_flags, ar, &err); /* TODO(remote options): see below */
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    rc = tacozip_open_remote(path, flags | ctx->read_flags, &ctx->remote, ar, &err);
     if (rc) {
         *ar = NULL;
         return fail(rc, &err, ctx->shown);
@@ -923,22 +923,39 @@ static void close_archive(const cli_ctx *ctx, tacozip_archive *ar) {
     tacozip_close(ar);
 }
 
-/* Read the header of "path" (one 157-byte read).  Returns 0 or an exit
- * status after a message. */
+/* A byte source for "path" with the run's remote settings: the library's
+ * code (0 or a failure, "err" filled); a usage problem with the settings is
+ * returned as *status instead. */
+static int open_source(cli_ctx *ctx, const char *path, tacozip_source **src, tacozip_error *err, int *status) {
+    *src = NULL;
+    *status = remote_settings(ctx);
+    if (*status) return 0;
+    int rc = tacozip_source_open(path, &ctx->remote, src, err);
+    if (rc) *src = NULL;
+    return rc;
+}
+
+/* Read the header of "path" (one 157-byte read; one request for a URL).
+ * Returns 0 or an exit status after a message. */
 static int read_header(cli_ctx *ctx, const char *path, taco_meta_array_t *m) {
-    int rc = remote_settings(ctx);
-    if (rc) return rc;
-    tacozip_error err = {0};
-    rc = tacozip_read_header_ex(path, m, &err);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_source *src;
+    int status, rc = open_source(ctx, path, &src, &err, &status);
+    if (status) return status;
+    if (rc == TACOZ_OK) rc = tacozip_read_header_source(src, m, &err);
+    tacozip_source_close(src);
     return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
 /* Validate "path": the library's verdict (0 or a code) with "err" filled;
  * a usage problem with the settings is returned as *status. */
 static int validate_archive(cli_ctx *ctx, const char *path, int level, tacozip_error *err, int *status) {
-    *status = remote_settings(ctx);
+    tacozip_source *src;
+    int rc = open_source(ctx, path, &src, err, status);
     if (*status) return 0;
-    return tacozip_validate_ex(path, level, err);
+    if (rc == TACOZ_OK) rc = tacozip_validate_source(src, level, err);
+    tacozip_source_close(src);
+    return rc;
 }
 
 /* The read options every reading command takes: --index-first, --stats. */
@@ -960,7 +977,7 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
     if (a.meta.count == 0) a.meta.count = 1; /* default: one (0,0) entry, as the original */
     progress_state ps = {0};
     setup_progress(&a, &ps, "create");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
                            &a.meta, &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
@@ -979,7 +996,7 @@ static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
     }
     progress_state ps = {0};
     setup_progress(&a, &ps, "append");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
                            &a.opts, &err);
     if (ps.on && rc) fputc('\n', stderr);
@@ -1006,7 +1023,7 @@ static int cmd_update(cli_ctx *ctx, const parsed_args *pa) {
     taco_meta_array_t m;
     int rc = parse_entries(ctx, pa, &m);
     if (rc) return rc;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     rc = tacozip_update_header_ex(pa->pos[0], &m, &err);
     return rc ? fail(rc, &err, ctx->shown) : 0;
 }
@@ -1021,7 +1038,7 @@ static int cmd_ls(cli_ctx *ctx, const parsed_args *pa) {
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     if (json) printf("[");
     for (size_t i = 0; i < n; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(ar, i, &m);
         if (json) {
             printf("%s\n  {\"name\": ", i ? "," : "");
@@ -1069,7 +1086,7 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
         close_archive(ctx, ar);
         return EXIT_FAIL;
     }
-    tacozip_member m;
+    tacozip_member m = TACOZIP_MEMBER_INIT;
     tacozip_member_at(ar, idx, &m);
     if (range && a >= m.size) {
         fprintf(stderr, "%s: %s: range starts at %" PRIu64 ", past the %" PRIu64 " bytes of '%s'\n", prog, ctx->shown,
@@ -1080,13 +1097,14 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
     if (m.size && b >= m.size) b = m.size - 1;
     rc = TACOZ_OK;
     int status = 0;
+    tacozip_error err = TACOZIP_ERROR_INIT;
     if (m.size) {
         size_t cap = 1 << 20;
         unsigned char *buf = malloc(cap);
         if (!buf) status = nomem();
         for (uint64_t off = a; buf && off <= b && rc == TACOZ_OK;) {
             size_t want = b - off + 1 < cap ? (size_t)(b - off + 1) : cap, got = 0;
-            rc = tacozip_read_member(ar, idx, off, buf, want, &got);
+            rc = tacozip_read_member_ex(ar, idx, off, buf, want, &got, &err);
             if (rc == TACOZ_OK && fwrite(buf, 1, got, stdout) != got) {
                 fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
                 status = EXIT_FAIL;
@@ -1097,11 +1115,7 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
         }
         free(buf);
     }
-    if (rc) {
-        tacozip_error e = {rc, ""};
-        snprintf(e.message, sizeof e.message, "%s", tacozip_last_error(ar));
-        status = fail(rc, &e, ctx->shown);
-    }
+    if (rc) status = fail(rc, &err, ctx->shown);
     close_archive(ctx, ar);
     if (fflush(stdout) && !status) {
         fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
@@ -1124,7 +1138,7 @@ static int cmd_extract(cli_ctx *ctx, const parsed_args *pa) {
     progress_state ps = {0};
     if (progress == 1 || (progress == -1 && isatty(2) && tacozip_archive_size(ar) > (256u << 20)))
         progress_start(&ps, "extract");
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     rc = tacozip_extract(ar, dest, n ? pa->pos + 1 : NULL, n, flags, ps.on ? progress_cb : NULL, &ps, &err);
     if (ps.on && rc) fputc('\n', stderr);
     close_archive(ctx, ar);
@@ -1159,7 +1173,7 @@ static int cmd_span(cli_ctx *ctx, const parsed_args *pa) {
     if (prefix) {
         size_t plen = strlen(prefix);
         for (size_t i = 0; i < count; i++) {
-            tacozip_member m;
+            tacozip_member m = TACOZIP_MEMBER_INIT;
             tacozip_member_at(ar, i, &m);
             if (m.name_len >= plen && !memcmp(m.name, prefix, plen)) idx[k++] = i;
         }
@@ -1192,7 +1206,7 @@ static int cmd_validate(cli_ctx *ctx, const parsed_args *pa) {
         else if (!strcmp(ls, "deep")) level = TACOZIP_VALIDATE_DEEP;
         else return usage(ctx, "unknown level '%s' (quick, normal or deep)", ls);
     }
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int status;
     int rc = validate_archive(ctx, pa->pos[0], level, &err, &status);
     if (status) return status;

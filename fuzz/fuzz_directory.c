@@ -41,7 +41,7 @@ static void walk(tacozip_archive *ar, size_t size) {
     if (!all) return;
     unsigned char buf[512];
     for (size_t i = 0; i < n; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         all[i] = i;
         if (tacozip_member_at(ar, i, &m) != TACOZ_OK) abort();
         if (!m.name || m.name_len == 0 || strlen(m.name) != m.name_len) abort();
@@ -107,7 +107,7 @@ static int open_as_file(const uint8_t *data, size_t size, unsigned flags) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
     tacozip_archive *ar = NULL;
-    tacozip_error err;
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc = tacozip_open_ex(path, flags, &ar, &err);
     if (rc == TACOZ_OK) {
         walk(ar, size);
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t f = 0; f < sizeof flag_sets / sizeof flag_sets[0]; f++) {
         unsigned flags = flag_sets[f];
         tacozip_archive *ar = (tacozip_archive *)1;
-        tacozip_error err;
+        tacozip_error err = TACOZIP_ERROR_INIT;
         memset(&err, 0, sizeof err);
         int rc = tacozip_open_memory(data, size, flags, &ar, &err);
         if (rc > 0) abort();

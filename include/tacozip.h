@@ -9,28 +9,54 @@
  * This header is the whole public interface and its manual.  It is organised
  * in the order a user meets things:
  *
- *   1. Constants and error codes
+ *   1. Constants, error codes, the error record, sized structs
  *   2. The TACO header (parse, serialize, read, update)
  *   3. Writing archives (create, append)
- *   4. Reading archives (open, member index, byte ranges, extraction)
- *   5. Validation
- *   6. Miscellaneous (version, error strings, CRC-32)
+ *   4. Byte sources (files, memory, HTTP(S)/S3, caller-supplied)
+ *   5. Reading archives (open, member index, byte ranges, extraction)
+ *   6. Validation
+ *   7. Miscellaneous (version, error strings, CRC-32, display names)
+ *   8. Changes in 1.1
  *
  * Conventions that hold for every function unless its comment says
  * otherwise:
  *
  *   - Functions return an int: TACOZ_OK (0) on success, a negative code
  *     (TACOZ_ERR_* or TACOZ_INVALID_*) on failure.  tacozip_strerror() turns
- *     any code into a sentence.  The library never prints and never exits.
- *   - Functions ending in _ex take an optional "tacozip_error *err"; when it
- *     is not NULL it receives the code and a message that names the file,
- *     member or structure at fault.  Passing NULL is always allowed.
+ *     any code into a sentence.  The library never prints, never exits and
+ *     never reads environment variables.
+ *   - Every fallible function that can say more than its code takes an
+ *     optional "tacozip_error *err" (functions without it have an _ex form
+ *     that has it).  When "err" is not NULL and a call fails, err->code is
+ *     the returned code and err->message a sentence.  Passing NULL is always
+ *     allowed.  There is no per-archive or per-thread "last error": the
+ *     message belongs to the caller's record, so threads never see each
+ *     other's messages.
+ *   - Messages: a function given a path or URL starts its message with that
+ *     path's display name (tacozip_display_name(): no credentials, no query
+ *     string) and ": ".  A function given an open archive or source starts
+ *     it with the display name the source was opened under.  Member names
+ *     appear in double quotes.
  *   - Paths are UTF-8 byte strings as given to the operating system.
  *     Member names are UTF-8 and stored as given.
- *   - There is no global mutable state.  Distinct objects may be used from
- *     distinct threads at the same time; one tacozip_archive may be read by
- *     several threads at once (reads use pread()), but must not be closed
- *     while another thread uses it.
+ *   - There is no global mutable state (libcurl's one-time global
+ *     initialisation is done once, thread-safely, on first remote use).
+ *     Distinct objects may be used from distinct threads at the same time;
+ *     one tacozip_archive may be read by several threads at once, but must
+ *     not be closed while another thread uses it.
+ *
+ * Sized structs.  Structs that the library reads (tacozip_write_options,
+ * tacozip_remote_options, tacozip_source_callbacks) or fills (tacozip_error,
+ * tacozip_member) begin with "uint32_t struct_size", so that later versions can add
+ * fields at their end without breaking programs built against this one:
+ *   - set it to sizeof the struct (the *_INIT macros do), or leave it 0: 0
+ *     means "the 1.1 layout", so "tacozip_write_options o = {0};" and
+ *     designated initialisers that leave struct_size out keep working;
+ *   - the library reads or writes no field past "struct_size" bytes;
+ *   - a non-zero struct_size smaller than the 1.1 layout is refused with
+ *     TACOZ_ERR_PARAM (a tacozip_error with such a size is not written).
+ *   A struct must be initialised (a tacozip_error left uninitialised on the
+ *   stack may hold any struct_size); TACOZIP_ERROR_INIT does it.
  *
  * Compatibility: every function of the original tacozip C library
  * (tacozip_create, tacozip_read_header, tacozip_parse_header,
@@ -61,10 +87,12 @@ extern "C" {
 /* 1. Constants and error codes                                             */
 /* ======================================================================== */
 
+/* The one version number of the project: CMake and the Python build read
+ * it from this line. */
+#define TACOZIP_VERSION_STRING "1.1.0"
 #define TACOZIP_VERSION_MAJOR 1
-#define TACOZIP_VERSION_MINOR 0
+#define TACOZIP_VERSION_MINOR 1
 #define TACOZIP_VERSION_PATCH 0
-#define TACOZIP_VERSION_STRING "1.0.0"
 
 /* Size of the TACO_HEADER member (local header + name + payload). */
 #define TACO_HEADER_SIZE 157
@@ -86,12 +114,17 @@ extern "C" {
 #define TACOZ_ERR_TOO_LARGE (-7)      /* a size does not fit the format */
 /* General error codes added by this implementation. */
 #define TACOZ_ERR_NOMEM (-8)          /* memory allocation failed */
-#define TACOZ_ERR_UNSUPPORTED (-9)    /* compressed, encrypted or split member */
+#define TACOZ_ERR_UNSUPPORTED (-9)    /* the member is compressed or encrypted (only STORED members are read) */
+#define TACOZ_ERR_COMPRESSED TACOZ_ERR_UNSUPPORTED /* the same code under a clearer name */
 #define TACOZ_ERR_UNSAFE_PATH (-40)   /* member name would escape the destination */
 #define TACOZ_ERR_CANCELLED (-41)     /* the progress callback asked to stop */
 #define TACOZ_ERR_CHANGED (-42)       /* a source (file or remote object) changed while read */
 #define TACOZ_ERR_NETWORK (-43)       /* network or server failure (after retries) */
 #define TACOZ_ERR_RANGE_IGNORED (-44) /* the server ignores Range requests */
+#define TACOZ_ERR_SPLIT (-45)         /* multi-disk (split) archive */
+#define TACOZ_ERR_INDEXED (-46)       /* append to an archive with an embedded TACO_INDEX */
+#define TACOZ_ERR_NO_REMOTE (-47)     /* a URL, but this build has no libcurl */
+#define TACOZ_ERR_NOT_REMOTE (-48)    /* a remote-only request on a local archive */
 
 /* Validation results (values shared with the original library).  Functions
  * that parse an archive return these too when the archive is malformed, so
@@ -125,15 +158,18 @@ extern "C" {
 
 /* validate() levels. */
 #define TACOZIP_VALIDATE_QUICK 0  /* header bytes only: one 157-byte read */
-#define TACOZIP_VALIDATE_NORMAL 1 /* + end records and central directory */
-#define TACOZIP_VALIDATE_DEEP 2   /* + header CRCs, every member's CRC,
-                                     local headers, no overlaps */
+#define TACOZIP_VALIDATE_NORMAL 1 /* + end records, central directory, no overlaps */
+#define TACOZIP_VALIDATE_DEEP 2   /* + header CRCs, every local header,
+                                     every member's CRC, TACO_INDEX */
 
-/* Optional detailed error: code plus a message naming what is at fault. */
+/* The error record (sized: see the top of this file).  Fill-in only on
+ * failure; a successful call leaves it as it was. */
 typedef struct tacozip_error {
-    int code;
-    char message[512];
+    uint32_t struct_size; /* sizeof(tacozip_error), or 0 for the 1.1 layout */
+    int code;           /* the code the call returned */
+    char message[512];  /* NUL-terminated sentence */
 } tacozip_error;
+#define TACOZIP_ERROR_INIT {sizeof(tacozip_error), 0, {0}}
 
 /* ======================================================================== */
 /* 2. The TACO header                                                       */
@@ -167,6 +203,7 @@ typedef struct {
  *
  * Returns TACOZ_OK and fills "out"; TACOZ_ERR_PARAM for NULL arguments or
  * len < 157; TACOZ_ERR_INVALID_HEADER for any malformed field.
+ * Thread safety: pure function.
  */
 TACOZIP_API int tacozip_parse_header(const unsigned char *buf, size_t len,
                                      taco_meta_array_t *out);
@@ -186,25 +223,28 @@ TACOZIP_API int tacozip_serialize_header(const taco_meta_array_t *in,
  * tacozip_read_header() reads the header of the archive at "zip_path" with
  * one 157-byte read and decodes it as tacozip_parse_header() does.
  * "zip_path" may be an http(s):// or s3:// URL: then exactly one request
- * (Range: bytes=0-156) is made.  The _ex form also gives a message.
+ * (Range: bytes=0-156) is made, with default remote options (anonymous; see
+ * tacozip_read_header_source() for credentials and settings).
  *
  * Returns TACOZ_OK; TACOZ_ERR_IO if the file cannot be opened or is shorter
- * than 157 bytes; TACOZ_ERR_INVALID_HEADER if it is not a TACO archive.
+ * than 157 bytes; TACOZ_ERR_INVALID_HEADER if it is not a TACO archive;
+ * for a URL also TACOZ_ERR_NETWORK, TACOZ_ERR_RANGE_IGNORED,
+ * TACOZ_ERR_NO_REMOTE.
  */
 TACOZIP_API int tacozip_read_header(const char *zip_path, taco_meta_array_t *out);
 TACOZIP_API int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip_error *err);
 
 /*
- * tacozip_update_header() replaces the header payload of an existing TACO
- * archive in place.  It writes exactly three places: the payload (offset
- * 41), the CRC in the local header (offset 14) and the CRC in TACO_HEADER's
- * central-directory record; then fsyncs.  Cost is O(1) in the archive size
- * (it reads the end records to find the directory record).
+ * tacozip_update_header() replaces the header payload of an existing local
+ * TACO archive in place.  It writes exactly three places: the payload
+ * (offset 41), the CRC in the local header (offset 14) and the CRC in
+ * TACO_HEADER's central-directory record; then fsyncs.  Cost is O(1) in the
+ * archive size (it reads the end records to find the directory record).
  *
  * Before writing anything it checks that the file is a TACO archive whose
  * directory lists TACO_HEADER first at offset 0; if not, the file is left
  * unchanged and a TACOZ_INVALID_* code (or TACOZ_ERR_INVALID_HEADER) is
- * returned.  TACOZ_ERR_PARAM if in->count > 7.
+ * returned.  TACOZ_ERR_PARAM if in->count > 7 or the path is a URL.
  *
  * Not atomic against a crash between the three writes (a crash leaves a
  * CRC mismatch that validate DEEP reports); two threads or processes must
@@ -222,29 +262,33 @@ TACOZIP_API int tacozip_update_header_ex(const char *zip_path, const taco_meta_a
  * Progress callback for long operations.  "done_bytes" of "total_bytes" of
  * member data have been processed, "done_files" of "total_files" members
  * are complete.  Return 0 to continue, non-zero to cancel: the operation
- * then fails with TACOZ_ERR_CANCELLED and leaves no partial output.
- * Called at most every 4 MiB of data and after each member.
+ * then fails with TACOZ_ERR_CANCELLED (what a cancel leaves is said by each
+ * function).  Called at most every 4 MiB of data and after each member, in
+ * the thread that called the operation.
  */
 typedef int (*tacozip_progress_fn)(void *user, uint64_t done_bytes, uint64_t total_bytes,
                                    uint64_t done_files, uint64_t total_files);
 
 /*
- * Options for tacozip_create_ex() and tacozip_append_ex().  Zero-initialise
- * ("tacozip_write_options o = {0};") for the defaults, which give exactly
- * the layout tacotoolbox predicts: data offset of member i =
- * 157 + sum over earlier members of (30 + name length + size), plus 20 for
- * the ZIP64 extra of members >= 0xFFFFFFFF bytes.
+ * Options for tacozip_create_ex() and tacozip_append_ex() (sized: see the
+ * top of this file).  Zero-initialise ("tacozip_write_options o = {0};")
+ * for the defaults, which give exactly the layout tacotoolbox predicts:
+ * data offset of member i = 157 + sum over earlier members of (30 + name
+ * length + size), plus 20 for the ZIP64 extra of members >= 0xFFFFFFFF
+ * bytes.
  */
 typedef struct tacozip_write_options {
+    uint32_t struct_size; /* sizeof(tacozip_write_options), or 0 for the 1.1 layout */
     /* Align every member's data (not TACO_HEADER's) to this many bytes,
      * using a 0xD935 extra field in the local header.  0 or 1: no
      * alignment (the default layout).  Otherwise a power of two <= 32768. */
     uint32_t alignment;
     /* Skip fsync() of the file and its directory (faster, not durable). */
     int no_fsync;
-    /* DOS timestamp for members, as Unix seconds; 0 = each source file's
-     * modification time (TACO_HEADER: the current time, or
-     * SOURCE_DATE_EPOCH-like fixed value when this is set). */
+    /* DOS timestamp for every member, as Unix seconds, converted in UTC
+     * (so the bytes do not depend on the local time zone); 0 = each source
+     * file's modification time in local time, and the current time for
+     * TACO_HEADER. */
     int64_t mtime;
     /* Progress callback (may be NULL) and its user pointer. */
     tacozip_progress_fn progress;
@@ -255,6 +299,7 @@ typedef struct tacozip_write_options {
      * layout: member offsets then follow the index, not the default rule. */
     int index;
 } tacozip_write_options;
+#define TACOZIP_WRITE_OPTIONS_INIT {sizeof(tacozip_write_options), 0, 0, 0, 0, 0, 0}
 
 /*
  * tacozip_create() writes a new TACO archive at "zip_path": TACO_HEADER
@@ -265,17 +310,19 @@ typedef struct tacozip_write_options {
  * 65,535 or more entries).
  *
  * Creation is atomic: data goes to a temporary file beside "zip_path",
- * which is fsynced and renamed over it.  On any failure nothing is left
- * under "zip_path" and an existing file there is untouched.
+ * which is fsynced and renamed over it.  On any failure, cancel included,
+ * the temporary file is removed, nothing is left under "zip_path" and an
+ * existing file there is untouched.
  *
  * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL arguments, count > 7, empty or
- * over-long name, a name that is absolute or has a ".." component);
- * TACOZ_ERR_EXISTS (two members with the same name, or a member named
- * TACO_HEADER); TACOZ_ERR_IO (a source is missing or unreadable, the
- * output cannot be written; as the original, a missing source is an I/O
- * error, not TACOZ_ERR_NOT_FOUND, which is about members);
- * TACOZ_ERR_CHANGED (a source changed size while read); TACOZ_ERR_NOMEM;
- * TACOZ_ERR_CANCELLED.
+ * over-long name, a name that is absolute or has a ".." component, bad
+ * options); TACOZ_ERR_EXISTS (two members with the same name, or a member
+ * named TACO_HEADER or TACO_INDEX); TACOZ_ERR_IO (a source is missing or
+ * unreadable, the output cannot be written; as the original, a missing
+ * source is an I/O error, not TACOZ_ERR_NOT_FOUND, which is about members);
+ * TACOZ_ERR_CHANGED (a source changed size while read); TACOZ_ERR_TOO_LARGE;
+ * TACOZ_ERR_NOMEM; TACOZ_ERR_CANCELLED.
+ * Thread safety: distinct output paths may be written concurrently.
  */
 TACOZIP_API int tacozip_create(const char *zip_path, const char *const *src_files,
                                const char *const *arc_files, size_t num_files,
@@ -286,36 +333,193 @@ TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_f
                                   const tacozip_write_options *opts, tacozip_error *err);
 
 /*
- * tacozip_append_ex() adds members to an existing archive without rewriting
- * existing data: the new members are written where the old central
- * directory began, followed by a new directory holding old and new
+ * tacozip_append_ex() adds members to an existing local archive without
+ * rewriting existing data: the new members are written where the old
+ * central directory began, followed by a new directory holding old and new
  * records.  TACO_HEADER and its entries are unchanged.
  *
- * On failure the file is restored to its previous bytes (truncated to its
- * old length, old directory rewritten) before returning.  A crash of the
- * process in the middle can leave the archive without a directory; keep a
- * copy if that matters.
+ * On failure (cancel included) the file is restored to its previous bytes
+ * (truncated to its old length, old directory rewritten) before returning.
+ * A crash of the process in the middle can leave the archive without a
+ * directory; keep a copy if that matters.
  *
- * Returns TACOZ_OK, the codes of tacozip_create_ex(), or a TACOZ_INVALID_*
- * code if "zip_path" is not a readable archive.  TACOZ_ERR_EXISTS if a new
- * name is already in the archive.
+ * Returns TACOZ_OK, the codes of tacozip_create_ex(), a TACOZ_INVALID_*
+ * code if "zip_path" is not a readable archive, TACOZ_ERR_EXISTS if a new
+ * name is already in the archive, TACOZ_ERR_INDEXED if the archive has an
+ * embedded TACO_INDEX (appending would make it stale), TACOZ_ERR_PARAM for
+ * a URL.
  */
 TACOZIP_API int tacozip_append_ex(const char *zip_path, const char *const *src_files,
                                   const char *const *arc_files, size_t num_files,
                                   const tacozip_write_options *opts, tacozip_error *err);
 
 /* ======================================================================== */
-/* 4. Reading archives                                                      */
+/* 4. Byte sources                                                          */
+/* ======================================================================== */
+
+/*
+ * A byte source is what an archive is read from: a local file, a buffer in
+ * memory, an http(s):// or s3:// object (libcurl), or callbacks supplied by
+ * the caller (any other storage: a Python file object, an fsspec file, a
+ * cloud SDK).  Sources are reference-counted: tacozip_open_source() takes a
+ * reference of its own, so the caller may close its handle right after.
+ */
+typedef struct tacozip_source tacozip_source;
+
+/* One byte range: "length" bytes at archive offset "offset" go to "buf"
+ * (caller-owned, at least "length" bytes). */
+typedef struct tacozip_range {
+    uint64_t offset;
+    uint64_t length;
+    void *buf;
+} tacozip_range;
+
+/* S3 addressing styles (tacozip_remote_options.s3_addressing). */
+#define TACOZIP_S3_AUTO 0    /* path style with an endpoint_url, else virtual host */
+#define TACOZIP_S3_PATH 1    /* https://endpoint/bucket/key */
+#define TACOZIP_S3_VIRTUAL 2 /* https://bucket.endpoint/key */
+
+/* tacozip_remote_options.retries: no retries at all. */
+#define TACOZIP_NO_RETRIES (-1)
+
+/*
+ * Settings of one remote source (sized: see the top of this file).  Every
+ * field may be left 0/NULL for its default.  The library copies what it
+ * needs at open: the strings need not outlive the call.  It reads no
+ * environment variables: the command and the Python package fill these from
+ * the usual AWS_* variables when their caller gives none (docs/remote.md).
+ */
+typedef struct tacozip_remote_options {
+    uint32_t struct_size;          /* sizeof(tacozip_remote_options), or 0 for the 1.1 layout */
+    /* S3 credentials.  Without a key and secret, requests are unsigned. */
+    const char *access_key_id;
+    const char *secret_access_key;
+    const char *session_token;     /* sent as x-amz-security-token */
+    const char *region;            /* default "us-east-1" */
+    /* An S3-compatible endpoint (e.g. "http://127.0.0.1:9000"); NULL: AWS. */
+    const char *endpoint_url;
+    int s3_addressing;             /* TACOZIP_S3_AUTO / _PATH / _VIRTUAL */
+    int unsigned_requests;         /* non-zero: never sign, even with a key */
+    /* Timeouts: connecting (default 10,000 ms), and a transfer that moves
+     * no byte for this long is cut and retried (default 30 s). */
+    long connect_timeout_ms;
+    long stall_timeout_s;
+    /* Retries of a failed request (reset, timeout, 5xx, 429, short body):
+     * default 4; TACOZIP_NO_RETRIES for none.  Backoff starts at
+     * backoff_ms (default 100) and doubles up to max_backoff_ms (default
+     * 5,000); a Retry-After header is honoured up to that cap. */
+    int retries;
+    long backoff_ms;
+    long max_backoff_ms;
+    /* Requests in flight at once for read_ranges / read_members (default 8,
+     * at most 64). */
+    int parallel;
+    /* Ranges at most this many bytes apart are fetched in one request when
+     * TACOZIP_DEFAULT_GAP is passed as max_gap (default 1 MiB). */
+    uint64_t coalesce_gap;
+    /* A server that ignores Range (answers 200) is read on only when the
+     * wanted bytes start within this many bytes (default 1 MiB); beyond it
+     * the read fails with TACOZ_ERR_RANGE_IGNORED. */
+    uint64_t max_skip;
+    /* CA bundle file for TLS verification (NULL: the system's). */
+    const char *ca_bundle;
+    /* Extra request headers, "Name: value", NULL-terminated list (may be
+     * NULL).  Like credentials, they are not sent to another host after a
+     * redirect. */
+    const char *const *headers;
+} tacozip_remote_options;
+
+/*
+ * Callbacks of a caller-supplied source (sized: see the top of this file).
+ * "user" is the pointer given to tacozip_source_new().  Each function
+ * returns TACOZ_OK or a negative code, and may fill "err" (never NULL when
+ * the library calls) with a message.  The library calls them from the
+ * threads that call its reading functions: if the archive is read from
+ * several threads, they run concurrently, and they must be safe for that.
+ */
+typedef struct tacozip_source_callbacks {
+    uint32_t struct_size; /* sizeof(tacozip_source_callbacks), or 0 for the 1.1 layout */
+    /* Required: the total size in bytes (called once, at tacozip_source_new). */
+    int (*get_size)(void *user, uint64_t *size, tacozip_error *err);
+    /* Required: exactly "len" bytes at "offset" into "buf" (never past the size). */
+    int (*read_at)(void *user, uint64_t offset, void *buf, size_t len, tacozip_error *err);
+    /* Optional (NULL: read_at per range): several ranges at once, for
+     * sources that can fetch them in parallel.  Ranges are coalesced by the
+     * library before this is called. */
+    int (*read_ranges)(void *user, tacozip_range *ranges, size_t n, tacozip_error *err);
+    /* Optional: an identity of the bytes (an ETag, a version id) written
+     * into "buf" ("cap" bytes, NUL-terminated), or "" if unknown. */
+    int (*identity)(void *user, char *buf, size_t cap);
+    /* Optional: called once when the last reference to the source goes. */
+    void (*close)(void *user);
+} tacozip_source_callbacks;
+
+/*
+ * tacozip_source_open() opens "path_or_url": a local file, or an http://,
+ * https:// or s3://bucket/key URL (schemes are matched without regard to
+ * case).  "remote" (may be NULL: defaults, anonymous) holds the settings of
+ * a URL; it is ignored for local files.  Opening a URL makes no request:
+ * the first read does.  Only http and https are spoken, in requests and in
+ * redirects (a redirect to any other scheme fails with TACOZ_ERR_NETWORK).
+ *
+ * Returns TACOZ_OK and "*out" (one reference); TACOZ_ERR_IO (missing or
+ * unreadable file); TACOZ_ERR_PARAM (a malformed URL, bad options);
+ * TACOZ_ERR_NO_REMOTE (a URL in a build without libcurl); TACOZ_ERR_NOMEM.
+ */
+TACOZIP_API int tacozip_source_open(const char *path_or_url, const tacozip_remote_options *remote,
+                                    tacozip_source **out, tacozip_error *err);
+
+/*
+ * tacozip_source_memory() makes a source of "len" bytes at "data" (not
+ * copied: they must outlive every archive opened on the source).
+ */
+TACOZIP_API int tacozip_source_memory(const void *data, size_t len, tacozip_source **out,
+                                      tacozip_error *err);
+
+/*
+ * tacozip_source_new() makes a source of caller-supplied callbacks ("cb" is
+ * copied; "name" is copied and used in messages, NULL: "<callbacks>").
+ * It calls cb->get_size once.  On failure cb->close is not called.
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM (read_at or get_size missing, bad
+ * size); the code of get_size; TACOZ_ERR_NOMEM.
+ */
+TACOZIP_API int tacozip_source_new(const tacozip_source_callbacks *cb, void *user, const char *name,
+                                   tacozip_source **out, tacozip_error *err);
+
+/* tacozip_source_close() drops the caller's reference (NULL is allowed). */
+TACOZIP_API void tacozip_source_close(tacozip_source *src);
+
+/*
+ * tacozip_source_identity() writes what identifies the bytes of the source
+ * ("cap" bytes, NUL-terminated): a remote object's ETag once a response
+ * has given one, a callback source's identity(), else "".  Returns the
+ * length written.
+ */
+TACOZIP_API size_t tacozip_source_identity(tacozip_source *src, char *buf, size_t cap);
+
+/*
+ * tacozip_source_read() reads exactly "len" bytes at "offset".  A remote
+ * source learns its size from its first response; before that a read is
+ * checked only by the server.  TACOZ_INVALID_FILE_SIZE if the range passes
+ * the end; TACOZ_ERR_IO; the network codes.
+ */
+TACOZIP_API int tacozip_source_read(tacozip_source *src, uint64_t offset, void *buf, size_t len,
+                                    tacozip_error *err);
+
+/* ======================================================================== */
+/* 5. Reading archives                                                      */
 /* ======================================================================== */
 
 /* An open archive: its central directory parsed into a member index.
- * Opaque; create with tacozip_open(), free with tacozip_close(). */
+ * Opaque; create with tacozip_open*(), free with tacozip_close(). */
 typedef struct tacozip_archive tacozip_archive;
 
-/* One member as the index knows it.  "name" points into the archive object
- * and stays valid until tacozip_close(); it is NUL-terminated and
- * "name_len" bytes long. */
+/* One member as the index knows it (sized: see the top of this file; set
+ * "struct_size" before tacozip_member_at() fills it).  "name" points into the
+ * archive object and stays valid until tacozip_close(); it is
+ * NUL-terminated and "name_len" bytes long. */
 typedef struct tacozip_member {
+    uint32_t struct_size;   /* sizeof(tacozip_member), or 0 for the 1.1 layout */
     const char *name;
     size_t name_len;
     uint64_t header_offset; /* local file header */
@@ -328,37 +532,54 @@ typedef struct tacozip_member {
     uint32_t dos_datetime;  /* DOS time (low 16 bits) and date (high 16) */
     uint32_t external_attr;
 } tacozip_member;
+#define TACOZIP_MEMBER_INIT {sizeof(tacozip_member), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
-/* Flags for tacozip_open_ex(). */
+/* Flags for tacozip_open_ex() and friends. */
 #define TACOZIP_OPEN_VERIFY_LOCAL 1u /* read every local header at open */
 #define TACOZIP_OPEN_INDEX_FIRST 2u  /* first read the first 16 KiB: header + TACO_INDEX */
 
 /*
- * tacozip_open() opens the archive at "path" and parses its end records
- * (ZIP32 and ZIP64) and central directory, with bounds checks on every
- * field.  Data offsets are derived from the directory when the members are
- * laid out back to back (every archive tacozip writes, without reading any
- * local header); otherwise, or with TACOZIP_OPEN_VERIFY_LOCAL, the local
- * headers are read.  Reading a member always checks its local header.
+ * tacozip_open_source() opens the archive held by "src" (a reference is
+ * taken; the caller still closes its own) and parses its end records (ZIP32
+ * and ZIP64) and central directory, with bounds checks on every field.
+ * Data offsets are derived from the directory when the members are laid
+ * out back to back (every archive tacozip writes, without reading any local
+ * header); otherwise, or with TACOZIP_OPEN_VERIFY_LOCAL, the local headers
+ * are read.  The first read of a member's data always checks its local
+ * header against the directory.
  *
  * Archives written by other tools are accepted; TACO_HEADER need not be
  * present (tacozip_archive_header() then fails).
  *
- * "path" may also be an http://, https:// or s3://bucket/key URL (see
- * docs/remote.md): the index then costs one request for the last 65 KiB
- * (end records, and the directory when it fits) and at most one more for
- * the directory.  With TACOZIP_OPEN_INDEX_FIRST the first request is for the
- * first 16 KiB instead: for an archive written with the index option, the
- * member list comes from TACO_INDEX and that one request (two if the index
- * is larger) is all; for others the end records are then read as usual.
+ * A remote source costs one request for the last 65 KiB (end records, and
+ * the directory when it fits) and at most one more for the directory.  With
+ * TACOZIP_OPEN_INDEX_FIRST the first request is for the first 16 KiB
+ * instead: for an archive written with the index option, the member list
+ * comes from TACO_INDEX and that one request (two if the index is larger)
+ * is all; for others the end records are then read as usual.  The TACO
+ * header of a local or small archive is read at open; that of a larger
+ * remote archive on the first tacozip_archive_header() call (one request,
+ * made once, under the archive's lock).
  *
- * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO (missing or unreadable
- * file); TACOZ_ERR_NOMEM; TACOZ_ERR_UNSUPPORTED (split archive); or the
- * TACOZ_INVALID_* code of the first malformed structure.
+ * Returns TACOZ_OK and sets "*out"; TACOZ_ERR_IO; TACOZ_ERR_NOMEM;
+ * TACOZ_ERR_SPLIT (split archive); the network codes; or the
+ * TACOZ_INVALID_* code of the first malformed structure (overlapping
+ * members included).
+ */
+TACOZIP_API int tacozip_open_source(tacozip_source *src, unsigned flags, tacozip_archive **out,
+                                    tacozip_error *err);
+
+/*
+ * tacozip_open_ex() is tacozip_source_open(path, NULL) + tacozip_open_source();
+ * tacozip_open_remote() the same with remote settings.  tacozip_open() has
+ * no flags and no message.  The codes are those of both.
  */
 TACOZIP_API int tacozip_open(const char *path, tacozip_archive **out);
 TACOZIP_API int tacozip_open_ex(const char *path, unsigned flags, tacozip_archive **out,
                                 tacozip_error *err);
+TACOZIP_API int tacozip_open_remote(const char *path_or_url, unsigned flags,
+                                    const tacozip_remote_options *remote, tacozip_archive **out,
+                                    tacozip_error *err);
 
 /*
  * tacozip_open_memory() opens an archive held in memory.  The buffer is not
@@ -370,8 +591,11 @@ TACOZIP_API int tacozip_open_memory(const void *data, size_t len, unsigned flags
 /* tacozip_close() frees the archive object (NULL is allowed). */
 TACOZIP_API void tacozip_close(tacozip_archive *ar);
 
-/* Number of members, TACO_HEADER included; archive file size; and whether
- * ZIP64 end records are present. */
+/* The archive's source (borrowed: valid until tacozip_close()). */
+TACOZIP_API tacozip_source *tacozip_archive_source(const tacozip_archive *ar);
+
+/* Number of members, TACO_HEADER included; archive size in bytes; and
+ * whether ZIP64 end records are present. */
 TACOZIP_API size_t tacozip_count(const tacozip_archive *ar);
 TACOZIP_API uint64_t tacozip_archive_size(const tacozip_archive *ar);
 TACOZIP_API int tacozip_archive_format(const tacozip_archive *ar);
@@ -380,17 +604,22 @@ TACOZIP_API void tacozip_directory_range(const tacozip_archive *ar, uint64_t *of
                                          uint64_t *size);
 
 /*
- * tacozip_archive_header() decodes the TACO_HEADER of an open archive (read
- * once at open).  TACOZ_ERR_INVALID_HEADER if the archive has none.
+ * tacozip_archive_header() decodes the TACO_HEADER of an open archive (see
+ * tacozip_open_source() for when it is read).  TACOZ_ERR_INVALID_HEADER if
+ * the archive has none; for a remote archive read now, the network codes.
+ * Thread safety: may be called from several threads (one reads, the others
+ * wait for it).
  */
 TACOZIP_API int tacozip_archive_header(const tacozip_archive *ar, taco_meta_array_t *out);
+TACOZIP_API int tacozip_archive_header_ex(const tacozip_archive *ar, taco_meta_array_t *out,
+                                          tacozip_error *err);
 
 /*
  * tacozip_member_at() fills "out" with member "index" (0 <= index <
- * tacozip_count(), in directory order).  TACOZ_ERR_PARAM if out of range.
+ * tacozip_count(), in directory order).  TACOZ_ERR_PARAM if out of range
+ * or out->struct_size is wrong.
  */
-TACOZIP_API int tacozip_member_at(const tacozip_archive *ar, size_t index,
-                                  tacozip_member *out);
+TACOZIP_API int tacozip_member_at(const tacozip_archive *ar, size_t index, tacozip_member *out);
 
 /*
  * tacozip_find() looks a member up by exact name ("name_len" bytes; pass
@@ -417,41 +646,44 @@ TACOZIP_API int tacozip_span(const tacozip_archive *ar, const size_t *indices, s
 
 /*
  * tacozip_read_at() reads "len" raw bytes of the archive at "offset".
- * TACOZ_ERR_PARAM if the range passes the end of the archive; TACOZ_ERR_IO.
+ * TACOZ_ERR_PARAM if the range passes the end of the archive; TACOZ_ERR_IO;
+ * the network codes.
  */
 TACOZIP_API int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf, size_t len);
+TACOZIP_API int tacozip_read_at_ex(tacozip_archive *ar, uint64_t offset, void *buf, size_t len,
+                                   tacozip_error *err);
 
 /*
  * tacozip_read_member() reads up to "len" bytes of member "index" starting
  * at "offset" within the member, sets "*nread" (short only at the member's
  * end).  The first read of a member checks its local header against the
- * directory (TACOZ_INVALID_LFH if they disagree).  TACOZ_ERR_UNSUPPORTED
- * for compressed or encrypted members.
+ * directory (TACOZ_INVALID_LFH if they disagree): a remote read near the
+ * start of the data fetches the header in the same request, one further in
+ * fetches it in a parallel request.  TACOZ_ERR_UNSUPPORTED for compressed
+ * or encrypted members.
  */
 TACOZIP_API int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset,
                                     void *buf, size_t len, size_t *nread);
+TACOZIP_API int tacozip_read_member_ex(tacozip_archive *ar, size_t index, uint64_t offset,
+                                       void *buf, size_t len, size_t *nread, tacozip_error *err);
 
-/* One range for tacozip_read_ranges(): "length" bytes at archive offset
- * "offset" go to "buf" (caller-owned, at least "length" bytes). */
-typedef struct tacozip_range {
-    uint64_t offset;
-    uint64_t length;
-    void *buf;
-} tacozip_range;
-
-/* Pass as "max_gap" for the default coalescing gap (1 MiB, as obstore). */
+/* Pass as "max_gap" for the default coalescing gap (the source's
+ * coalesce_gap setting: 1 MiB unless set, as obstore). */
 #define TACOZIP_DEFAULT_GAP UINT64_MAX
 
 /*
  * tacozip_read_ranges() reads several byte ranges of the archive.  Ranges
  * whose gap is at most "max_gap" bytes are merged into one request (up to
  * 64 MiB each); for a remote archive the requests run in parallel (up to
- * TACOZIP_HTTP_PARALLEL, default 8) on reused connections, multiplexed over
- * HTTP/2 where the server offers it.  Ranges may be given in any order and
- * may overlap.  Returns TACOZ_OK, TACOZ_ERR_PARAM (a range past the end or
- * without a buffer), or the first failure (tacozip_last_error() says more).
+ * the "parallel" setting, default 8) on reused connections, multiplexed
+ * over HTTP/2 where the server offers it; a caller-supplied source gets
+ * them through its read_ranges callback.  Ranges may be given in any order
+ * and may overlap.  Returns TACOZ_OK, TACOZ_ERR_PARAM (a range past the end
+ * or without a buffer), or the first failure.
  */
 TACOZIP_API int tacozip_read_ranges(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap);
+TACOZIP_API int tacozip_read_ranges_ex(tacozip_archive *ar, tacozip_range *ranges, size_t n,
+                                       uint64_t max_gap, tacozip_error *err);
 
 /*
  * tacozip_read_members() reads whole members "indices[0..n)" into "bufs[i]"
@@ -461,11 +693,13 @@ TACOZIP_API int tacozip_read_ranges(tacozip_archive *ar, tacozip_range *ranges, 
  */
 TACOZIP_API int tacozip_read_members(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs,
                                      uint64_t max_gap);
+TACOZIP_API int tacozip_read_members_ex(tacozip_archive *ar, const size_t *indices, size_t n,
+                                        void *const *bufs, uint64_t max_gap, tacozip_error *err);
 
 /*
  * tacozip_remote_stats() reports how many HTTP requests an archive opened
- * from a URL has made and how many body bytes they returned, since it was
- * opened.  TACOZ_ERR_UNSUPPORTED (and zeros) for local archives.
+ * from a URL has made and how many body bytes they returned, since its
+ * source was opened.  TACOZ_ERR_NOT_REMOTE (and zeros) for other sources.
  */
 TACOZIP_API int tacozip_remote_stats(const tacozip_archive *ar, uint64_t *requests, uint64_t *bytes);
 
@@ -474,6 +708,7 @@ TACOZIP_API int tacozip_remote_stats(const tacozip_archive *ar, uint64_t *reques
  * TACOZ_INVALID_CRC_MEMBER on mismatch.
  */
 TACOZIP_API int tacozip_verify_member(tacozip_archive *ar, size_t index);
+TACOZIP_API int tacozip_verify_member_ex(tacozip_archive *ar, size_t index, tacozip_error *err);
 
 /* Flags for tacozip_extract(). */
 #define TACOZIP_EXTRACT_OVERWRITE 1u    /* replace existing files */
@@ -489,26 +724,21 @@ TACOZIP_API int tacozip_verify_member(tacozip_archive *ar, size_t index);
  * drive letter or a NUL, or would resolve through an existing symbolic link
  * outside "dest_dir", is refused with TACOZ_ERR_UNSAFE_PATH before any file
  * is written.  Each file is written to a temporary name, its CRC-32
- * checked (TACOZ_INVALID_CRC_MEMBER on mismatch, file removed), then
- * renamed into place.  Existing files are not replaced unless
- * TACOZIP_EXTRACT_OVERWRITE is given (TACOZ_ERR_EXISTS).
+ * checked (TACOZ_INVALID_CRC_MEMBER on mismatch), then renamed into place.
+ * Existing files are not replaced unless TACOZIP_EXTRACT_OVERWRITE is given
+ * (TACOZ_ERR_EXISTS).
+ *
+ * On any failure, cancel by "progress" included, the files this call
+ * created are removed again (files it replaced under
+ * TACOZIP_EXTRACT_OVERWRITE stay replaced; directories it created stay).
  */
 TACOZIP_API int tacozip_extract(tacozip_archive *ar, const char *dest_dir,
                                 const char *const *names, size_t n, unsigned flags,
                                 tacozip_progress_fn progress, void *progress_user,
                                 tacozip_error *err);
 
-/*
- * tacozip_last_error() returns the message of the last failure of a read
- * function (tacozip_read_at, tacozip_read_member, tacozip_verify_member) on
- * "ar", from whichever thread failed last (empty string if none).  The
- * pointer stays valid until tacozip_close(); the text may change when
- * another read on "ar" fails.
- */
-TACOZIP_API const char *tacozip_last_error(const tacozip_archive *ar);
-
 /* ======================================================================== */
-/* 5. Validation                                                            */
+/* 6. Validation                                                            */
 /* ======================================================================== */
 
 /*
@@ -522,42 +752,89 @@ TACOZIP_API int tacozip_detect_format(const char *zip_path);
  * tacozip_validate() checks the archive at "zip_path" and returns
  * TACOZ_VALID (0) or the TACOZ_INVALID_* code of the first problem found
  * (TACOZ_ERR_IO if the file cannot be read, TACOZ_ERR_PARAM for a bad
- * level).  Levels:
+ * level, the network codes for a URL).  Levels:
  *   QUICK  : the 157 header bytes (signature, name, sizes, count).
  *   NORMAL : QUICK + end records and central directory in bounds, entry
- *            counts consistent, TACO_HEADER listed first at offset 0.
+ *            counts consistent, TACO_HEADER listed first at offset 0, and
+ *            no member overlapping another or the directory (as far as
+ *            the directory shows: local headers are read only where the
+ *            layout does not prove the data offsets).
  *   DEEP   : NORMAL + both header CRCs + every local header agrees with the
- *            directory + every member's data CRC-32 + no member overlaps
- *            another or the directory.  Reads the whole archive.
+ *            directory + TACO_INDEX agrees with the directory + every
+ *            member's data CRC-32.  Reads the whole archive.
  */
 TACOZIP_API int tacozip_validate(const char *zip_path, int level);
 TACOZIP_API int tacozip_validate_ex(const char *zip_path, int level, tacozip_error *err);
+
+/*
+ * The same on a source: tacozip_read_header_source() (one 157-byte read),
+ * tacozip_validate_source().  Use these with tacozip_source_open() to give
+ * remote settings, or with tacozip_source_new() for other storage.
+ */
+TACOZIP_API int tacozip_read_header_source(tacozip_source *src, taco_meta_array_t *out, tacozip_error *err);
+TACOZIP_API int tacozip_validate_source(tacozip_source *src, int level, tacozip_error *err);
 
 /* tacozip_validate_error_string() describes a validation code. */
 TACOZIP_API const char *tacozip_validate_error_string(int code);
 
 /* ======================================================================== */
-/* 6. Miscellaneous                                                         */
+/* 7. Miscellaneous                                                         */
 /* ======================================================================== */
 
-/* tacozip_get_version() returns the library version, e.g. "1.0.0". */
+/* tacozip_get_version() returns the library version, e.g. "1.1.0". */
 TACOZIP_API const char *tacozip_get_version(void);
 
 /* tacozip_strerror() describes any code of this header (static string). */
 TACOZIP_API const char *tacozip_strerror(int code);
 
 /*
+ * tacozip_error_name() returns the macro name of a code without its
+ * "TACOZ_" prefix ("ERR_IO", "INVALID_LFH", "OK"), or NULL for an unknown
+ * code.  With tacozip_strerror() it lets bindings take every code and
+ * message from the library.  Codes run from 0 down to -99.
+ */
+TACOZIP_API const char *tacozip_error_name(int code);
+
+/*
  * tacozip_display_name() writes "path" as it may be shown in messages and
  * logs into "out" ("cap" bytes, always NUL-terminated): local paths as
- * they are, URLs without user:password@ and without the query string
- * (which may hold a presigned signature).  The library's own messages
- * already use this form.
+ * they are, URLs without user:password@ (the last '@' before the host ends
+ * them) and without the query string or fragment (which may hold a
+ * presigned signature).  The library's own messages already use this form.
  */
 TACOZIP_API void tacozip_display_name(const char *path, char *out, size_t cap);
+
+/* tacozip_is_url() is 1 if "path" starts with http://, https:// or s3://
+ * (in any case), else 0. */
+TACOZIP_API int tacozip_is_url(const char *path);
 
 /* tacozip_crc32() updates the CRC-32 (ZIP polynomial) "crc" with "len"
  * bytes at "data"; start with crc = 0. */
 TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ======================================================================== */
+/* 8. Changes in 1.1                                                        */
+/* ======================================================================== */
+/*
+ * - Errors: the _ex reads (read_at, read_member, read_ranges, read_members,
+ *   verify_member, archive_header) take a tacozip_error; tacozip_last_error()
+ *   is gone.  TACOZ_ERR_UNSUPPORTED now only means a compressed or
+ *   encrypted member; split archives (TACOZ_ERR_SPLIT), append to an indexed
+ *   archive (TACOZ_ERR_INDEXED), a URL without libcurl (TACOZ_ERR_NO_REMOTE)
+ *   and remote statistics of a local archive (TACOZ_ERR_NOT_REMOTE) have
+ *   codes of their own.  tacozip_error_name() names every code.
+ * - Sized structs: tacozip_error, tacozip_write_options and tacozip_member
+ *   begin with "struct_size" (so do the new tacozip_remote_options and
+ *   tacozip_source_callbacks).
+ * - Remote settings per source (tacozip_remote_options), no environment
+ *   variables read by the library; http and https only, redirects
+ *   included; credentials and extra headers not sent to another host.
+ * - Byte sources are public: tacozip_source_open/_memory/_new, and
+ *   tacozip_open_source / tacozip_read_header_source /
+ *   tacozip_validate_source on them.
+ * - DOS times from tacozip_write_options.mtime are UTC.
+ * The nine functions of the original library are unchanged.
+ */
 
 #ifdef __cplusplus
 }

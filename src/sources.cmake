@@ -1,6 +1,17 @@
-# The library's source files (owned by src/; the top-level CMakeLists.txt
-# includes this file).  Paths are relative to the project root.
+# The library's source files, layer by layer (see src/README.md); the
+# top-level CMakeLists.txt includes this file.  Paths are relative to the
+# project root.
 set(TACOZIP_SOURCES
-  src/archive.c src/crc.c src/error.c src/extract.c src/header.c src/index.c src/names.c
-  src/remote.c src/source.c src/validate.c src/writer.c src/zipread.c)
+  # common: byte order, errors, CRC-32, deflate, names, DOS time, I/O, URLs
+  src/common/error.c src/common/crc.c src/common/deflate.c src/common/names.c
+  src/common/dostime.c src/common/io.c src/common/url.c
+  # byte sources
+  src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c
+  # ZIP records, end records, central directory
+  src/zip/records.c src/zip/end.c src/zip/directory.c
+  # TACO header and index
+  src/taco/header.c src/taco/index.c
+  # reader and writer
+  src/reader/open.c src/reader/read.c src/reader/extract.c src/reader/validate.c
+  src/writer/create.c src/writer/update.c)
 set(TACOZIP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR})

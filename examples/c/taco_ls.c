@@ -24,13 +24,13 @@ int main(int argc, char **argv) {
                hdr.entries[i].length);
 
     tacozip_archive *ar;
-    tacozip_error err;
+    tacozip_error err = TACOZIP_ERROR_INIT;
     if ((rc = tacozip_open_ex(argv[1], 0, &ar, &err)) != TACOZ_OK) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
     for (size_t i = 0; i < tacozip_count(ar); i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(ar, i, &m);
         printf("%10" PRIu64 " %10" PRIu64 " %08x %s\n", m.data_offset, m.size, m.crc32, m.name);
     }

@@ -216,7 +216,7 @@ static PyObject *py_read_header(PyObject *self, PyObject *arg) {
     const char *path = path_arg(arg, &hold);
     if (!path) return NULL;
     taco_meta_array_t m;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_ex(path, &m, &err);
     Py_END_ALLOW_THREADS
@@ -233,7 +233,7 @@ static PyObject *py_update_header(PyObject *self, PyObject *args) {
     if (entries_arg(e, &m)) return NULL;
     const char *path = path_arg(p, &hold);
     if (!path) return NULL;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = tacozip_update_header_ex(path, &m, &err);
     Py_END_ALLOW_THREADS
@@ -277,7 +277,7 @@ static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
     py_progress pp = {progress, 0};
     tacozip_write_options o = {.alignment = alignment, .no_fsync = !do_fsync, .mtime = mtime, .index = index};
     if (progress != Py_None) o.progress = progress_trampoline, o.progress_user = &pp;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     if (append)
@@ -311,7 +311,7 @@ static PyObject *py_validate(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O|i", &p, &level)) return NULL;
     const char *path = path_arg(p, &hold);
     if (!path) return NULL;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = tacozip_validate_ex(path, level, &err);
     Py_END_ALLOW_THREADS
@@ -368,7 +368,7 @@ static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pp", kwlist, &p, &verify, &index_first)) return -1;
     const char *path = path_arg(p, &hold);
     if (!path) return -1;
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     tacozip_archive *ar = NULL;
     int rc;
     unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
@@ -457,7 +457,7 @@ static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     PyObject *l = PyList_New((Py_ssize_t)n);
     if (!l) return NULL;
     for (size_t i = 0; i < n; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(self->ar, i, &m);
         PyObject *t = member_tuple(&m);
         if (!t) {
@@ -544,6 +544,7 @@ static PyObject *archive_span(ArchiveObject *self, PyObject *args) {
 
 /* read_at(offset, length) -> bytes of the archive */
 static PyObject *archive_read_at(ArchiveObject *self, PyObject *args) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     unsigned long long off, len;
     if (!PyArg_ParseTuple(args, "KK", &off, &len)) return NULL;
     tacozip_archive *ar = acquire(self);
@@ -560,11 +561,11 @@ static PyObject *archive_read_at(ArchiveObject *self, PyObject *args) {
         return NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_at(ar, off, PyBytes_AS_STRING(b), (size_t)len);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_at_ex(ar, off, PyBytes_AS_STRING(b), (size_t)len, &rerr);
     Py_END_ALLOW_THREADS
     if (rc) {
         Py_DECREF(b);
-        raise_code(rc, tacozip_last_error(ar));
+        raise_code(rc, rerr.message);
         release(self);
         return NULL;
     }
@@ -574,6 +575,7 @@ static PyObject *archive_read_at(ArchiveObject *self, PyObject *args) {
 
 /* readinto_member(index, offset, buffer) -> bytes read */
 static PyObject *archive_readinto_member(ArchiveObject *self, PyObject *args) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     Py_ssize_t index;
     unsigned long long off;
     Py_buffer view;
@@ -591,23 +593,24 @@ static PyObject *archive_readinto_member(ArchiveObject *self, PyObject *args) {
     }
     size_t got = 0;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member(ar, (size_t)index, off, view.buf, (size_t)view.len, &got);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member_ex(ar, (size_t)index, off, view.buf, (size_t)view.len, &got, &rerr);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    if (rc) raise_code(rc, tacozip_last_error(ar));
+    if (rc) raise_code(rc, rerr.message);
     release(self);
     return rc ? NULL : PyLong_FromSize_t(got);
 }
 
 /* read_member(index, offset=0, length=-1) -> bytes */
 static PyObject *archive_read_member(ArchiveObject *self, PyObject *args) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     Py_ssize_t index;
     unsigned long long off = 0;
     long long length = -1;
     if (!PyArg_ParseTuple(args, "n|KL", &index, &off, &length)) return NULL;
     tacozip_archive *ar = acquire(self);
     if (!ar) return NULL;
-    tacozip_member m;
+    tacozip_member m = TACOZIP_MEMBER_INIT;
     if (index < 0 || tacozip_member_at(ar, (size_t)index, &m) != TACOZ_OK) {
         release(self);
         PyErr_SetString(PyExc_IndexError, "member index out of range");
@@ -626,11 +629,11 @@ static PyObject *archive_read_member(ArchiveObject *self, PyObject *args) {
     }
     size_t got = 0;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member(ar, (size_t)index, off, PyBytes_AS_STRING(b), (size_t)want, &got);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member_ex(ar, (size_t)index, off, PyBytes_AS_STRING(b), (size_t)want, &got, &rerr);
     Py_END_ALLOW_THREADS
     if (rc) {
         Py_DECREF(b);
-        raise_code(rc, tacozip_last_error(ar));
+        raise_code(rc, rerr.message);
         release(self);
         return NULL;
     }
@@ -639,6 +642,7 @@ static PyObject *archive_read_member(ArchiveObject *self, PyObject *args) {
 }
 
 static PyObject *archive_verify(ArchiveObject *self, PyObject *arg) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     Py_ssize_t index = PyLong_AsSsize_t(arg);
     if (index == -1 && PyErr_Occurred()) return NULL;
     tacozip_archive *ar = acquire(self);
@@ -649,9 +653,9 @@ static PyObject *archive_verify(ArchiveObject *self, PyObject *arg) {
         return NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_verify_member(ar, (size_t)index);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_verify_member_ex(ar, (size_t)index, &rerr);
     Py_END_ALLOW_THREADS
-    if (rc) raise_code(rc, tacozip_last_error(ar));
+    if (rc) raise_code(rc, rerr.message);
     release(self);
     if (rc) return NULL;
     Py_RETURN_NONE;
@@ -677,7 +681,7 @@ static PyObject *archive_extract(ArchiveObject *self, PyObject *args, PyObject *
         return NULL;
     }
     unsigned flags = (overwrite ? TACOZIP_EXTRACT_OVERWRITE : 0) | (skip ? TACOZIP_EXTRACT_SKIP_HEADER : 0);
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = tacozip_extract(ar, dest, names == Py_None ? NULL : na.v, (size_t)na.n, flags, NULL,
                                                 NULL, &err);
@@ -694,6 +698,7 @@ static uint64_t gap_arg(long long g) { return g < 0 ? TACOZIP_DEFAULT_GAP : (uin
 
 /* read_ranges([(offset, length), ...], max_gap=-1) -> [bytes, ...] */
 static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     PyObject *seq;
     long long gap = -1;
     if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
@@ -731,11 +736,11 @@ static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
         return NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_ranges(ar, rg, (size_t)n, gap_arg(gap));
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_ranges_ex(ar, rg, (size_t)n, gap_arg(gap), &rerr);
     Py_END_ALLOW_THREADS
     PyMem_Free(rg);
     if (rc) {
-        raise_code(rc, tacozip_last_error(ar));
+        raise_code(rc, rerr.message);
         Py_DECREF(out);
         out = NULL;
     }
@@ -745,6 +750,7 @@ static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
 
 /* read_members([index, ...], max_gap=-1) -> [bytes, ...] */
 static PyObject *archive_read_members(ArchiveObject *self, PyObject *args) {
+    tacozip_error rerr = TACOZIP_ERROR_INIT;
     PyObject *seq;
     long long gap = -1;
     if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
@@ -762,7 +768,7 @@ static PyObject *archive_read_members(ArchiveObject *self, PyObject *args) {
     int ok = idx && bufs && out;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
         idx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(fast, i));
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         if (PyErr_Occurred() || tacozip_member_at(ar, idx[i], &m) != TACOZ_OK) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "member index out of range");
             ok = 0;
@@ -779,9 +785,9 @@ static PyObject *archive_read_members(ArchiveObject *self, PyObject *args) {
     Py_DECREF(fast);
     int rc = 0;
     if (ok) {
-        Py_BEGIN_ALLOW_THREADS rc = tacozip_read_members(ar, idx, (size_t)n, bufs, gap_arg(gap));
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_read_members_ex(ar, idx, (size_t)n, bufs, gap_arg(gap), &rerr);
         Py_END_ALLOW_THREADS
-        if (rc) raise_code(rc, tacozip_last_error(ar));
+        if (rc) raise_code(rc, rerr.message);
     } else if (!PyErr_Occurred()) {
         PyErr_NoMemory();
     }

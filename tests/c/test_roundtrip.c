@@ -62,7 +62,7 @@ static void basic(void) {
     /* the layout tacotoolbox predicts */
     uint64_t predicted = 157;
     for (int i = 0; i < 5; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         CHECK_EQ(tacozip_member_at(ar, (size_t)i + 1, &m), TACOZ_OK);
         CHECK(strcmp(m.name, names[i]) == 0);
         uint64_t nlen = strlen(names[i]);
@@ -95,7 +95,7 @@ static void basic(void) {
     size_t sel[] = {3, 2};
     uint64_t off = 0, len = 0;
     CHECK_EQ(tacozip_span(ar, sel, 2, 0, &off, &len), TACOZ_OK);
-    tacozip_member m2, m3;
+    tacozip_member m2 = TACOZIP_MEMBER_INIT, m3 = TACOZIP_MEMBER_INIT;
     tacozip_member_at(ar, 2, &m2);
     tacozip_member_at(ar, 3, &m3);
     CHECK_EQ(off, m2.header_offset);
@@ -112,7 +112,7 @@ static void basic(void) {
     CHECK_EQ(tacozip_open_memory(whole, fsize, 0, &mem, NULL), TACOZ_OK);
     if (mem) {
         CHECK_EQ(tacozip_count(mem), 6);
-        tacozip_member a, b;
+        tacozip_member a = TACOZIP_MEMBER_INIT, b = TACOZIP_MEMBER_INIT;
         for (size_t i = 0; i < 6; i++) {
             tacozip_member_at(ar, i, &a);
             tacozip_member_at(mem, i, &b);
@@ -125,7 +125,7 @@ static void basic(void) {
     tacozip_archive *v = NULL;
     CHECK_EQ(tacozip_open_ex(zip, TACOZIP_OPEN_VERIFY_LOCAL, &v, NULL), TACOZ_OK);
     if (v) {
-        tacozip_member a, b;
+        tacozip_member a = TACOZIP_MEMBER_INIT, b = TACOZIP_MEMBER_INIT;
         for (size_t i = 0; i < 6; i++) {
             tacozip_member_at(ar, i, &a);
             tacozip_member_at(v, i, &b);
@@ -137,7 +137,7 @@ static void basic(void) {
     /* extraction: all members, bytes identical */
     char dest[128];
     snprintf(dest, sizeof dest, "%s/out", dir);
-    tacozip_error err = {0};
+    tacozip_error err = TACOZIP_ERROR_INIT;
     CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER, NULL, NULL, &err), TACOZ_OK);
     for (int i = 0; i < 5; i++) {
         char p[256];
@@ -179,7 +179,7 @@ static void basic(void) {
     CHECK_EQ(tacozip_count(ar), 8);
     size_t ia;
     CHECK_EQ(tacozip_find(ar, "appended/a", (size_t)-1, &ia), TACOZ_OK);
-    tacozip_member ma;
+    tacozip_member ma = TACOZIP_MEMBER_INIT;
     tacozip_member_at(ar, ia, &ma);
     CHECK_EQ(ma.header_offset, old_cd);
     CHECK(memcmp(after + ma.data_offset, data[2], sizes[2]) == 0);
@@ -213,7 +213,7 @@ static void errors(void) {
     const char *abs_[] = {"/abs"};
     const char *hdr[] = {"TACO_HEADER"};
     const char *missing[] = {src, "/nonexistent/zzz"};
-    tacozip_error err;
+    tacozip_error err = TACOZIP_ERROR_INIT;
     CHECK_EQ(tacozip_create_ex(zip, s1, dup, 2, NULL, NULL, &err), TACOZ_ERR_EXISTS);
     CHECK_EQ(tacozip_create_ex(zip, s1, bad, 1, NULL, NULL, &err), TACOZ_ERR_PARAM);
     CHECK_EQ(tacozip_create_ex(zip, s1, abs_, 1, NULL, NULL, &err), TACOZ_ERR_PARAM);
@@ -256,7 +256,7 @@ static void cancel_and_align(void) {
     const char *nm[] = {"a", "bb", "ccc"};
     int calls = 0;
     tacozip_write_options o = {.progress = cancel_cb, .progress_user = &calls};
-    tacozip_error err;
+    tacozip_error err = TACOZIP_ERROR_INIT;
     CHECK_EQ(tacozip_create_ex(zip, s, nm, 3, NULL, &o, &err), TACOZ_ERR_CANCELLED);
     CHECK(access(zip, F_OK) != 0);
     tacozip_write_options al = {.alignment = 4096};
@@ -265,7 +265,7 @@ static void cancel_and_align(void) {
     tacozip_archive *ar = NULL;
     CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
     for (size_t i = 1; ar && i < 4; i++) {
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(ar, i, &m);
         CHECK_EQ(m.data_offset % 4096, 0);
         CHECK_EQ(tacozip_verify_member(ar, i), TACOZ_OK);
@@ -302,7 +302,7 @@ static void large_index(void) {
             size_t idx;
             if (tacozip_find(ar, names[i], (size_t)-1, &idx) == TACOZ_OK) {
                 found++;
-                tacozip_member m;
+                tacozip_member m = TACOZIP_MEMBER_INIT;
                 tacozip_member_at(ar, idx, &m);
                 const uint64_t rec = 30 + strlen(names[0]) + 3; /* every name has the same length */
                 right += idx == (size_t)i + 1 && m.data_offset == 157 + (uint64_t)i * rec + rec - 3;

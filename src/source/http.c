@@ -1,4 +1,4 @@
-/* remote.c - byte sources over HTTP(S) and S3, with libcurl.
+/* http.c - byte sources over HTTP(S) and S3, with libcurl.
  *
  * Each read is one GET with a Range header.  The rules that keep a client
  * honest with real servers:
@@ -11,7 +11,12 @@
  *   - the first response's ETag is sent as If-Match on every later request,
  *     and a 412, a different ETag or a different total size means the object
  *     changed: TACOZ_ERR_CHANGED, never bytes mixed from two versions.
- * URLs in messages are stripped of credentials and query strings.
+ * Only http and https are spoken.  Redirects are followed here, not by
+ * libcurl, so that each target is checked: a scheme other than http(s) is
+ * refused, and when the host changes, no credential (S3 signature, session
+ * token, user:password, extra headers) goes with the request.
+ * Messages do not name the URL: the public entry points put the source's
+ * display name (no credentials, no query) in front.
  *
  * Connections are reused through one CURLSH per source (connection cache,
  * DNS, TLS sessions); parallel reads use a curl multi handle and HTTP/2
@@ -26,21 +31,33 @@
 #include <strings.h>
 #include <time.h>
 
-#include "internal.h"
+#include "source.h"
 
 #ifdef TACOZIP_HAVE_CURL
 #include <curl/curl.h>
 
 #define MAX_POOL 16
 
+/* The settings of one source, defaults resolved. */
 typedef struct {
-    tz_source base;
+    int retries;
+    long backoff_ms, max_backoff_ms;
+    long connect_timeout_ms, stall_timeout_s;
+    int parallel;
+    uint64_t max_skip; /* bytes we accept to discard when Range is ignored */
+    char *ca_bundle;
+} http_settings;
+
+#define MAX_REDIRECTS 5
+
+typedef struct {
+    tacozip_source base;
     char *url;              /* request URL (may hold a presigned query) */
-    char *display;          /* URL safe for messages */
+    char *host;             /* scheme://authority of url, lower case, for redirect checks */
     char *userpwd;          /* S3 key:secret, or NULL */
     char *sigv4;            /* "aws:amz:REGION:s3", or NULL */
-    char *token_header;     /* "x-amz-security-token: ...", or NULL */
-    tz_remote_options opt;
+    struct curl_slist *auth_headers; /* session token, extra headers: same host only */
+    http_settings opt;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t lock;   /* pool, etag, stats */
@@ -48,7 +65,7 @@ typedef struct {
     int pool_n;
     char etag[256];
     int size_known;
-    tz_remote_stats stats;
+    tz_source_stats stats;
 } remote_source;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -73,17 +90,32 @@ static void sleep_ms(long ms) {
     }
 }
 
-static char *display_url(const char *url) {
-    size_t cap = strlen(url) + 1;
-    char *out = malloc(cap);
-    if (out) tz_display_name(url, out, cap);
-    return out;
+/* "scheme://authority" of a URL, lower-cased, without userinfo: two URLs
+ * with the same origin may share credentials. */
+static char *origin_of(const char *url) {
+    const char *p = strstr(url, "://");
+    if (!p) return NULL;
+    const char *auth = p + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *host = auth;
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@') host = auth + i + 1;
+    size_t slen = (size_t)(p - url), hlen = alen - (size_t)(host - auth);
+    char *o = malloc(slen + 3 + hlen + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i < slen; i++) o[i] = (char)tolower((unsigned char)url[i]);
+    memcpy(o + slen, "://", 3);
+    for (size_t i = 0; i < hlen; i++) o[slen + 3 + i] = (char)tolower((unsigned char)host[i]);
+    o[slen + 3 + hlen] = '\0';
+    return o;
 }
 
 /* ---- one transfer ---------------------------------------------------------- */
 
 typedef struct {
     remote_source *r;
+    const char *url;     /* where this attempt goes (r->url, or a redirect target) */
+    int foreign;         /* url is on another host than r->url: no credentials */
     uint64_t want_off;   /* first byte asked for */
     uint64_t want_len;   /* bytes asked for (0 with suffix) */
     int suffix;          /* Range: bytes=-want_len */
@@ -192,13 +224,28 @@ static void put_handle(remote_source *r, CURL *h) {
 }
 
 /* Configure "h" for transfer "x" (headers list returned for freeing). */
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85: protocol lists as strings */
+#define SET_PROTOCOLS(h)                                              \
+    do {                                                              \
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");     \
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); \
+    } while (0)
+#else
+#define SET_PROTOCOLS(h)                                                             \
+    do {                                                                             \
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));     \
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)); \
+    } while (0)
+#endif
+
+/* Configure "h" for transfer "x" (headers list returned for freeing). */
 static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range, size_t range_cap) {
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, r->url);
+    curl_easy_setopt(h, CURLOPT_URL, x->url);
+    SET_PROTOCOLS(h);
     curl_easy_setopt(h, CURLOPT_SHARE, r->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* redirects: see do_get() */
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opt.connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for low_speed_time s: give up */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)r->opt.stall_timeout_s);
@@ -206,12 +253,17 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
     curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (r->opt.ca_bundle[0]) curl_easy_setopt(h, CURLOPT_CAINFO, r->opt.ca_bundle);
+    if (r->opt.ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, r->opt.ca_bundle);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tacozip/" TACOZIP_VERSION_STRING);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    if (x->foreign) {
+        /* user:password in a redirect target's own URL would be used by
+         * libcurl; a target on another host gets none of ours */
+        curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    }
     if (x->suffix)
         snprintf(range, range_cap, "-%llu", (unsigned long long)x->want_len);
     else
@@ -226,13 +278,15 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
         hdrs = curl_slist_append(hdrs, im);
     }
     pthread_mutex_unlock(&r->lock);
-    if (r->token_header) hdrs = curl_slist_append(hdrs, r->token_header);
-    if (r->sigv4) {
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, r->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERPWD, r->userpwd);
-        /* S3 wants the payload hash header; an empty GET body */
-        hdrs = curl_slist_append(hdrs,
-                                 "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    if (!x->foreign) {
+        for (struct curl_slist *a = r->auth_headers; a; a = a->next) hdrs = curl_slist_append(hdrs, a->data);
+        if (r->sigv4) {
+            curl_easy_setopt(h, CURLOPT_AWS_SIGV4, r->sigv4);
+            curl_easy_setopt(h, CURLOPT_USERPWD, r->userpwd);
+            /* S3 wants the payload hash header; an empty GET body */
+            hdrs = curl_slist_append(
+                hdrs, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        }
     }
     if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     x->retry_after = -1;
@@ -247,16 +301,15 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
         if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
             cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_PEER_FAILED_VERIFICATION ||
             cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_LOGIN_DENIED) {
-            tz_fail(err, TACOZ_ERR_NETWORK, "%s: %s", r->display, curl_easy_strerror(cc));
+            tz_fail(err, TACOZ_ERR_NETWORK, "%s", curl_easy_strerror(cc));
             return OUT_FAIL;
         }
-        tz_fail(err, TACOZ_ERR_NETWORK, "%s: %s", r->display, curl_easy_strerror(cc));
+        tz_fail(err, TACOZ_ERR_NETWORK, "%s", curl_easy_strerror(cc));
         return OUT_RETRY; /* resets, timeouts, partial files */
     }
     long s = x->status;
     if (s == 412) {
-        tz_fail(err, TACOZ_ERR_CHANGED, "%s: the object changed since it was first read (ETag no longer matches)",
-                r->display);
+        tz_fail(err, TACOZ_ERR_CHANGED, "the object changed since it was first read (ETag no longer matches)");
         return OUT_FAIL;
     }
     if (s == 416 && x->upto && x->cr_unsatisfied && x->cr_total == 0) {
@@ -266,8 +319,7 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
         if (!changed) r->base.size = 0, r->size_known = 1;
         pthread_mutex_unlock(&r->lock);
         if (changed) {
-            tz_fail(err, TACOZ_ERR_CHANGED, "%s: the object changed between two requests (size differs)",
-                    r->display);
+            tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (size differs)");
             return OUT_FAIL;
         }
         x->want_len = 0;
@@ -275,24 +327,23 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     }
     if (s == 416) {
         if (x->cr_unsatisfied)
-            tz_fail(err, TACOZ_ERR_NETWORK, "%s: range %llu+%llu is past the end of the %llu-byte object", r->display,
-                    (unsigned long long)x->want_off, (unsigned long long)x->want_len,
+            tz_fail(err, TACOZ_ERR_NETWORK, "range %llu+%llu is past the end of the %llu-byte object", (unsigned long long)x->want_off, (unsigned long long)x->want_len,
                     (unsigned long long)x->cr_total);
         else
-            tz_fail(err, TACOZ_ERR_NETWORK, "%s: range not satisfiable (HTTP 416)", r->display);
+            tz_fail(err, TACOZ_ERR_NETWORK, "range not satisfiable (HTTP 416)");
         return OUT_FAIL;
     }
     if (s == 429 || s >= 500) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "%s: server answered HTTP %ld", r->display, s);
+        tz_fail(err, TACOZ_ERR_NETWORK, "server answered HTTP %ld", s);
         return OUT_RETRY;
     }
     if (s == 404 || s == 403 || s == 401 || s == 410) {
-        tz_fail(err, TACOZ_ERR_IO, "%s: HTTP %ld%s", r->display, s,
+        tz_fail(err, TACOZ_ERR_IO, "HTTP %ld%s", s,
                 s == 404 ? " (not found)" : s == 410 ? " (gone)" : " (access denied: check credentials)");
         return OUT_FAIL;
     }
     if (s != 200 && s != 206) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "%s: unexpected HTTP %ld", r->display, s);
+        tz_fail(err, TACOZ_ERR_NETWORK, "unexpected HTTP %ld", s);
         return OUT_FAIL;
     }
     /* The object's identity: ETag and total size must not change. */
@@ -306,20 +357,18 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     }
     pthread_mutex_unlock(&r->lock);
     if (changed) {
-        tz_fail(err, TACOZ_ERR_CHANGED, "%s: the object changed between two requests (ETag or size differs)",
-                r->display);
+        tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (ETag or size differs)");
         return OUT_FAIL;
     }
     if (s == 206) {
         if (!x->have_cr) {
-            tz_fail(err, TACOZ_ERR_NETWORK, "%s: 206 answer without Content-Range", r->display);
+            tz_fail(err, TACOZ_ERR_NETWORK, "206 answer without Content-Range");
             return OUT_FAIL;
         }
         if (x->upto) {
             uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
             if (x->cr_first != 0 || x->cr_last + 1 != expect) {
-                tz_fail(err, TACOZ_ERR_NETWORK, "%s: asked for the first %llu bytes, server sent %llu-%llu", r->display,
-                        (unsigned long long)x->want_len, (unsigned long long)x->cr_first,
+                tz_fail(err, TACOZ_ERR_NETWORK, "asked for the first %llu bytes, server sent %llu-%llu", (unsigned long long)x->want_len, (unsigned long long)x->cr_first,
                         (unsigned long long)x->cr_last);
                 return OUT_FAIL;
             }
@@ -327,16 +376,14 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
         } else if (x->suffix) {
             uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
             if (x->cr_last + 1 != x->cr_total || x->cr_last - x->cr_first + 1 != expect) {
-                tz_fail(err, TACOZ_ERR_NETWORK, "%s: server answered bytes %llu-%llu for the last %llu bytes",
-                        r->display, (unsigned long long)x->cr_first, (unsigned long long)x->cr_last,
+                tz_fail(err, TACOZ_ERR_NETWORK, "server answered bytes %llu-%llu for the last %llu bytes", (unsigned long long)x->cr_first, (unsigned long long)x->cr_last,
                         (unsigned long long)x->want_len);
                 return OUT_FAIL;
             }
             x->want_off = x->cr_first;
             x->want_len = expect;
         } else if (x->cr_first != x->want_off || x->cr_last != x->want_off + x->want_len - 1) {
-            tz_fail(err, TACOZ_ERR_NETWORK, "%s: asked for bytes %llu-%llu, server sent %llu-%llu", r->display,
-                    (unsigned long long)x->want_off, (unsigned long long)(x->want_off + x->want_len - 1),
+            tz_fail(err, TACOZ_ERR_NETWORK, "asked for bytes %llu-%llu, server sent %llu-%llu", (unsigned long long)x->want_off, (unsigned long long)(x->want_off + x->want_len - 1),
                     (unsigned long long)x->cr_first, (unsigned long long)x->cr_last);
             return OUT_FAIL;
         }
@@ -344,8 +391,7 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     if (s == 200 && !x->is_200 && x->got == 0 && x->have_cl && x->content_length == 0 && (x->upto || x->suffix))
         x->want_len = 0; /* an empty object sent whole (nginx ignores Range then): no body callback ran */
     if (x->got < x->want_len) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "%s: short body: %llu of %llu bytes", r->display,
-                (unsigned long long)x->got, (unsigned long long)x->want_len);
+        tz_fail(err, TACOZ_ERR_NETWORK, "short body: %llu of %llu bytes", (unsigned long long)x->got, (unsigned long long)x->want_len);
         return OUT_RETRY;
     }
     return OUT_OK;
@@ -399,15 +445,49 @@ static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
     return on_body(data, size, n, x);
 }
 
+static int is_redirect(long s) { return s == 301 || s == 302 || s == 303 || s == 307 || s == 308; }
+
+/* Point transfer "x" at the Location of the redirect answered on "h".
+ * TACOZ_OK, or a failure for a target that is not http(s). */
+static int follow(remote_source *r, xfer *x, CURL *h, char **owned, tacozip_error *err) {
+    char *loc = NULL;
+    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
+    if (!loc || !*loc) return tz_fail(err, TACOZ_ERR_NETWORK, "HTTP %ld redirect without a Location", x->status);
+    tz_scheme sc = tz_url_scheme(loc);
+    if (sc != TZ_HTTP && sc != TZ_HTTPS) {
+        char shown[256];
+        size_t k = strcspn(loc, ":");
+        snprintf(shown, sizeof shown, "%.*s", (int)(k < 32 ? k : 32), loc);
+        return tz_fail(err, TACOZ_ERR_NETWORK, "refusing a redirect to a %s: URL (only http and https are followed)",
+                       shown);
+    }
+    char *copy = tz_strdup(loc), *origin = origin_of(loc);
+    if (!copy || !origin) {
+        free(copy), free(origin);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    x->foreign = strcmp(origin, r->host) != 0;
+    free(origin);
+    free(*owned);
+    *owned = copy;
+    x->url = copy;
+    return TACOZ_OK;
+}
+
 static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
-    tacozip_error local; /* callers may pass NULL: the code must survive */
-    if (!err) err = &local;
+    tacozip_error e = TACOZIP_ERROR_INIT; /* the caller's record may be NULL */
     xfer *x = &xh->x;
-    int attempt = 0;
+    int attempt = 0, redirects = 0, rc = TACOZ_OK;
     long backoff = r->opt.backoff_ms;
+    char *target = NULL; /* a redirect's URL, owned */
+    x->url = r->url;
+    x->foreign = 0;
     for (;;) {
         CURL *h = get_handle(r);
-        if (!h) return tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP handle");
+        if (!h) {
+            rc = tz_fail(&e, TACOZ_ERR_NOMEM, "cannot create an HTTP handle");
+            break;
+        }
         xh->h = h;
         x->got = x->skip = x->body_bytes = 0;
         x->is_200 = x->cut = 0;
@@ -419,20 +499,34 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         CURLcode cc = curl_easy_perform(h);
         if (!x->status) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
         curl_slist_free_all(hdrs);
-        put_handle(r, h);
         pthread_mutex_lock(&r->lock);
         r->stats.requests++;
         r->stats.bytes += x->body_bytes;
         pthread_mutex_unlock(&r->lock);
         if (x->cut == 2) {
-            return tz_fail(err, TACOZ_ERR_RANGE_IGNORED,
-                           "%s: the server ignores Range requests (HTTP 200 for bytes %llu+%llu); refusing to download "
-                           "the whole object to reach them",
-                           r->display, (unsigned long long)x->want_off, (unsigned long long)x->want_len);
+            put_handle(r, h);
+            rc = tz_fail(&e, TACOZ_ERR_RANGE_IGNORED,
+                         "the server ignores Range requests (HTTP 200 for bytes %llu+%llu); refusing to download "
+                         "the whole object to reach them",
+                         (unsigned long long)x->want_off, (unsigned long long)x->want_len);
+            break;
         }
-        int out = judge(r, x, cc, err);
-        if (out == OUT_OK) return TACOZ_OK;
-        if (out == OUT_FAIL || ++attempt > r->opt.retries) return err ? err->code : TACOZ_ERR_NETWORK;
+        if ((cc == CURLE_OK || x->cut == 3) && is_redirect(x->status)) {
+            if (++redirects > MAX_REDIRECTS)
+                rc = tz_fail(&e, TACOZ_ERR_NETWORK, "more than %d redirects", MAX_REDIRECTS);
+            else
+                rc = follow(r, x, h, &target, &e);
+            put_handle(r, h);
+            if (rc) break;
+            continue;
+        }
+        put_handle(r, h);
+        int out = judge(r, x, cc, &e);
+        if (out == OUT_OK) break;
+        if (out == OUT_FAIL || ++attempt > r->opt.retries) {
+            rc = e.code ? e.code : TACOZ_ERR_NETWORK;
+            break;
+        }
         long wait = backoff;
         if (x->retry_after >= 0) wait = x->retry_after * 1000;
         if (wait > r->opt.max_backoff_ms) wait = r->opt.max_backoff_ms;
@@ -442,9 +536,12 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         r->stats.retries++;
         pthread_mutex_unlock(&r->lock);
     }
+    free(target);
+    x->url = NULL;
+    return rc ? tz_fail(err, rc, "%s", e.message) : TACOZ_OK;
 }
 
-static int remote_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+static int remote_read_at(tacozip_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     if (len == 0) return TACOZ_OK;
     xfer_h xh;
@@ -458,7 +555,7 @@ static int remote_read_at(tz_source *s, uint64_t off, void *buf, size_t len, tac
 
 /* Read the first "want" bytes (fewer if the object is shorter); learns
  * the object's size. */
-static int remote_read_head(tz_source *s, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
+static int remote_read_head(tacozip_source *s, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     xfer_h xh;
     memset(&xh, 0, sizeof xh);
@@ -473,7 +570,7 @@ static int remote_read_head(tz_source *s, size_t want, unsigned char *buf, size_
 }
 
 /* Read the last "want" bytes; learns the object's size. */
-static int remote_read_tail(tz_source *s, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
                             tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     xfer_h xh;
@@ -495,7 +592,7 @@ static int remote_read_tail(tz_source *s, size_t want, unsigned char *buf, size_
 
 /* ---- parallel reads ---------------------------------------------------------- */
 
-static int remote_read_many(tz_source *s, tz_range *ranges, size_t n, tacozip_error *err) {
+static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     if (n == 0) return TACOZ_OK;
     if (n == 1) return remote_read_at(s, ranges[0].offset, ranges[0].buf, (size_t)ranges[0].length, err);
@@ -518,6 +615,7 @@ static int remote_read_many(tz_source *s, tz_range *ranges, size_t n, tacozip_er
         while (next < n && running_n < (size_t)r->opt.parallel) {
             xfer_h *xh = &xs[next];
             xh->x.r = r;
+            xh->x.url = r->url;
             xh->x.want_off = ranges[next].offset;
             xh->x.want_len = ranges[next].length;
             xh->x.buf = ranges[next].buf;
@@ -554,7 +652,7 @@ static int remote_read_many(tz_source *s, tz_range *ranges, size_t n, tacozip_er
             r->stats.requests++;
             r->stats.bytes += xh->x.body_bytes;
             pthread_mutex_unlock(&r->lock);
-            tacozip_error e;
+            tacozip_error e = TACOZIP_ERROR_INIT;
             if (xh->x.cut == 2 || judge(r, &xh->x, cc, &e) != OUT_OK) failed[i] = 1;
             running_n--, done_n++;
         }
@@ -569,121 +667,191 @@ static int remote_read_many(tz_source *s, tz_range *ranges, size_t n, tacozip_er
     return rc;
 }
 
-static void remote_destroy(tz_source *s) {
+static void remote_destroy(tacozip_source *s) {
     remote_source *r = (remote_source *)s;
     for (int i = 0; i < r->pool_n; i++) curl_easy_cleanup(r->pool[i]);
     if (r->share) curl_share_cleanup(r->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&r->share_locks[i]);
     pthread_mutex_destroy(&r->lock);
-    free(r->url), free(r->display), free(r->userpwd), free(r->sigv4), free(r->token_header);
+    curl_slist_free_all(r->auth_headers);
+    free(r->url), free(r->host), free(r->userpwd), free(r->sigv4), free(r->opt.ca_bundle);
     free(r);
 }
 
-static int remote_stats(tz_source *s, tz_remote_stats *out) {
+static void remote_stats(tacozip_source *s, tz_source_stats *out) {
     remote_source *r = (remote_source *)s;
     pthread_mutex_lock(&r->lock);
     *out = r->stats;
     pthread_mutex_unlock(&r->lock);
-    return TACOZ_OK;
 }
 
-static const unsigned char *no_view(tz_source *s, uint64_t off, size_t len) {
-    (void)s, (void)off, (void)len;
-    return NULL;
+static size_t remote_identity(tacozip_source *s, char *buf, size_t cap) {
+    remote_source *r = (remote_source *)s;
+    pthread_mutex_lock(&r->lock);
+    snprintf(buf, cap, "%s", r->etag);
+    pthread_mutex_unlock(&r->lock);
+    return strlen(buf);
 }
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
+static const tz_source_ops http_ops = {.read_at = remote_read_at,
+                                       .destroy = remote_destroy,
+                                       .read_tail = remote_read_tail,
+                                       .read_head = remote_read_head,
+                                       .read_many = remote_read_many,
+                                       .stats = remote_stats,
+                                       .identity = remote_identity};
+
+static int set(const char *s) { return s && *s; }
+
+/* Append "s" percent-encoded (RFC 3986 unreserved characters and '/' kept). */
+static size_t pct_encode(char *out, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+    return n;
 }
 
-/* s3://bucket/key -> an https URL, signing settings from the environment. */
-static int s3_url(remote_source *r, const char *url, tacozip_error *err) {
+/* s3://bucket/key -> an https (or endpoint) URL and the signing settings. */
+static int s3_url(remote_source *r, const char *url, const tacozip_remote_options *o, tacozip_error *err) {
     const char *bk = url + 5;
     const char *slash = strchr(bk, '/');
-    if (!slash || slash == bk || !slash[1])
-        return tz_fail(err, TACOZ_ERR_PARAM, "S3 URL must be s3://bucket/key");
+    if (!slash || slash == bk || !slash[1]) return tz_fail(err, TACOZ_ERR_PARAM, "an S3 URL is s3://bucket/key");
     size_t blen = (size_t)(slash - bk);
+    for (size_t i = 0; i < blen; i++)
+        if (!(isalnum((unsigned char)bk[i]) || bk[i] == '-' || bk[i] == '.' || bk[i] == '_'))
+            return tz_fail(err, TACOZ_ERR_PARAM, "S3 bucket names hold only letters, digits, '-', '.' and '_'");
     const char *key = slash + 1;
-    const char *region = getenv("AWS_REGION");
-    if (!region || !*region) region = getenv("AWS_DEFAULT_REGION");
-    if (!region || !*region) region = "us-east-1";
-    const char *endpoint = getenv("AWS_ENDPOINT_URL_S3");
-    if (!endpoint || !*endpoint) endpoint = getenv("AWS_ENDPOINT_URL");
-    size_t cap = strlen(url) + strlen(region) + (endpoint ? strlen(endpoint) : 0) + 64;
+    const char *region = set(o->region) ? o->region : "us-east-1";
+    for (const char *q = region; *q; q++)
+        if (!(isalnum((unsigned char)*q) || *q == '-'))
+            return tz_fail(err, TACOZ_ERR_PARAM, "S3 region \"%.64s\" is not a region name", region);
+    const char *endpoint = set(o->endpoint_url) ? o->endpoint_url : NULL;
+    int path_style = o->s3_addressing == TACOZIP_S3_PATH || (o->s3_addressing == TACOZIP_S3_AUTO && endpoint);
+    size_t cap = 3 * strlen(key) + strlen(region) + (endpoint ? strlen(endpoint) : 0) + blen + 64;
+    char *k = malloc(3 * strlen(key) + 1);
     r->url = malloc(cap);
-    if (!r->url) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    if (endpoint && *endpoint) { /* S3-compatible store: path-style */
+    if (!r->url || !k) {
+        free(k);
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    pct_encode(k, key);
+    if (endpoint) {
+        tz_scheme es = tz_url_scheme(endpoint);
+        if (es != TZ_HTTP && es != TZ_HTTPS) {
+            free(k);
+            return tz_fail(err, TACOZ_ERR_PARAM, "endpoint_url must be an http:// or https:// URL");
+        }
+        const char *auth = strstr(endpoint, "://") + 3;
         size_t el = strlen(endpoint);
         while (el && endpoint[el - 1] == '/') el--;
-        snprintf(r->url, cap, "%.*s/%.*s/%s", (int)el, endpoint, (int)blen, bk, key);
+        if (path_style)
+            snprintf(r->url, cap, "%.*s/%.*s/%s", (int)el, endpoint, (int)blen, bk, k);
+        else
+            snprintf(r->url, cap, "%.*s%.*s.%.*s/%s", (int)(auth - endpoint), endpoint, (int)blen, bk,
+                     (int)(el - (size_t)(auth - endpoint)), auth, k);
+    } else if (path_style) {
+        snprintf(r->url, cap, "https://s3.%s.amazonaws.com/%.*s/%s", region, (int)blen, bk, k);
     } else {
-        snprintf(r->url, cap, "https://%.*s.s3.%s.amazonaws.com/%s", (int)blen, bk, region, key);
+        snprintf(r->url, cap, "https://%.*s.s3.%s.amazonaws.com/%s", (int)blen, bk, region, k);
     }
-    const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
-    const char *nosign = getenv("AWS_NO_SIGN_REQUEST");
-    int unsigned_req = !ak || !*ak || !sk || !*sk || (nosign && (!strcasecmp(nosign, "true") || !strcmp(nosign, "1")));
-    if (!unsigned_req) {
-        size_t n = strlen(ak) + strlen(sk) + 2;
+    free(k);
+    if (!o->unsigned_requests && set(o->access_key_id) && set(o->secret_access_key)) {
+        size_t n = strlen(o->access_key_id) + strlen(o->secret_access_key) + 2;
         r->userpwd = malloc(n);
         r->sigv4 = malloc(strlen(region) + 32);
         if (!r->userpwd || !r->sigv4) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        snprintf(r->userpwd, n, "%s:%s", ak, sk);
+        snprintf(r->userpwd, n, "%s:%s", o->access_key_id, o->secret_access_key);
         snprintf(r->sigv4, strlen(region) + 32, "aws:amz:%s:s3", region);
-        const char *tok = getenv("AWS_SESSION_TOKEN");
-        if (tok && *tok) {
-            size_t tn = strlen(tok) + 32;
-            r->token_header = malloc(tn);
-            if (!r->token_header) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-            snprintf(r->token_header, tn, "x-amz-security-token: %s", tok);
+        if (set(o->session_token)) {
+            size_t tn = strlen(o->session_token) + 32;
+            char *th = malloc(tn);
+            if (!th) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            snprintf(th, tn, "x-amz-security-token: %s", o->session_token);
+            struct curl_slist *l = curl_slist_append(r->auth_headers, th);
+            free(th);
+            if (!l) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            r->auth_headers = l;
         }
     }
     return TACOZ_OK;
 }
 
-static long env_long(const char *name, long dflt, long lo, long hi) {
-    const char *v = getenv(name);
-    if (!v || !*v) return dflt;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > hi) return dflt;
-    return x;
+/* A setting: 0 means the default; otherwise it must lie in [lo, hi]. */
+static int setting(long v, long dflt, long lo, long hi, const char *name, long *out, tacozip_error *err) {
+    if (v == 0) v = dflt;
+    if (v < lo || v > hi)
+        return tz_fail(err, TACOZ_ERR_PARAM, "remote option %s = %ld is outside [%ld, %ld]", name, v, lo, hi);
+    *out = v;
+    return TACOZ_OK;
 }
 
-void tz_remote_default_options(tz_remote_options *o) {
-    memset(o, 0, sizeof *o);
-    o->retries = (int)env_long("TACOZIP_HTTP_RETRIES", 4, 0, 100);
-    o->backoff_ms = env_long("TACOZIP_HTTP_BACKOFF_MS", 100, 1, 60000);
-    o->max_backoff_ms = env_long("TACOZIP_HTTP_MAX_BACKOFF_MS", 5000, 1, 600000);
-    o->connect_timeout_ms = env_long("TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 10000, 100, 600000);
-    o->stall_timeout_s = env_long("TACOZIP_HTTP_STALL_TIMEOUT_S", 30, 1, 3600);
-    o->parallel = (int)env_long("TACOZIP_HTTP_PARALLEL", 8, 1, 64);
-    o->max_skip = (uint64_t)env_long("TACOZIP_HTTP_MAX_SKIP", 1 << 20, 0, 1L << 40);
-    const char *ca = getenv("TACOZIP_CA_BUNDLE");
-    if (!ca || !*ca) ca = getenv("CURL_CA_BUNDLE");
-    if (!ca || !*ca) ca = getenv("AWS_CA_BUNDLE");
-    if (ca && *ca) snprintf(o->ca_bundle, sizeof o->ca_bundle, "%s", ca);
+static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_error *err) {
+    long v = 0;
+    int rc;
+    if (o->retries < TACOZIP_NO_RETRIES || o->retries > 100)
+        return tz_fail(err, TACOZ_ERR_PARAM, "remote option retries = %d is outside [-1, 100]", o->retries);
+    r->opt.retries = o->retries == 0 ? 4 : o->retries == TACOZIP_NO_RETRIES ? 0 : o->retries;
+    if ((rc = setting(o->backoff_ms, 100, 1, 60000, "backoff_ms", &r->opt.backoff_ms, err))) return rc;
+    if ((rc = setting(o->max_backoff_ms, 5000, 1, 600000, "max_backoff_ms", &r->opt.max_backoff_ms, err))) return rc;
+    if ((rc = setting(o->connect_timeout_ms, 10000, 1, 600000, "connect_timeout_ms", &r->opt.connect_timeout_ms, err)))
+        return rc;
+    if ((rc = setting(o->stall_timeout_s, 30, 1, 3600, "stall_timeout_s", &r->opt.stall_timeout_s, err))) return rc;
+    if ((rc = setting(o->parallel, 8, 1, 64, "parallel", &v, err))) return rc;
+    r->opt.parallel = (int)v;
+    r->opt.max_skip = o->max_skip ? o->max_skip : TZ_DEFAULT_GAP;
+    r->base.coalesce_gap = o->coalesce_gap ? o->coalesce_gap : TZ_DEFAULT_GAP;
+    if (o->s3_addressing < TACOZIP_S3_AUTO || o->s3_addressing > TACOZIP_S3_VIRTUAL)
+        return tz_fail(err, TACOZ_ERR_PARAM, "remote option s3_addressing = %d is unknown", o->s3_addressing);
+    if (set(o->ca_bundle) && !(r->opt.ca_bundle = tz_strdup(o->ca_bundle)))
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    for (const char *const *h = o->headers; h && *h; h++) {
+        if (!strchr(*h, ':') || strpbrk(*h, "\r\n"))
+            return tz_fail(err, TACOZ_ERR_PARAM, "extra header %zu is not one \"Name: value\" line",
+                           (size_t)(h - o->headers));
+        struct curl_slist *l = curl_slist_append(r->auth_headers, *h);
+        if (!l) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        r->auth_headers = l;
+    }
+    return TACOZ_OK;
 }
 
-int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
+int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_options *o, tacozip_source **out,
+                   tacozip_error *err) {
+    static const tacozip_remote_options defaults;
+    if (!o) o = &defaults;
+    int rc = tz_check_struct_size(o->struct_size, sizeof(tacozip_remote_options), "tacozip_remote_options", err);
+    if (rc) return rc;
     pthread_once(&curl_once, curl_init_once);
     remote_source *r = calloc(1, sizeof *r);
     if (!r) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&r->lock, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&r->share_locks[i], NULL);
-    tz_remote_default_options(&r->opt);
-    int rc = TACOZ_OK;
-    if (!strncmp(url, "s3://", 5)) rc = s3_url(r, url, err);
-    else if (!(r->url = xstrdup(url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    if (rc == TACOZ_OK && !(r->display = display_url(r->url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    rc = tz_source_init(&r->base, &http_ops, url, err);
+    if (rc == TACOZ_OK) rc = resolve(o, r, err);
     if (rc == TACOZ_OK) {
-        r->share = curl_share_init();
-        if (!r->share) rc = tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP share handle");
+        if (scheme == TZ_S3) {
+            rc = s3_url(r, url, o, err);
+        } else if (!(r->url = tz_strdup(url))) {
+            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        }
     }
+    if (rc == TACOZ_OK && !(r->host = origin_of(r->url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (rc == TACOZ_OK && !(r->share = curl_share_init()))
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP share handle");
     if (rc) {
+        char *display = r->base.display;
         remote_destroy(&r->base);
+        free(display);
         return rc;
     }
     curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -692,29 +860,17 @@ int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
     curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    r->base.size = UINT64_MAX; /* learnt from the first response */
-    r->base.read_at = remote_read_at;
-    r->base.read_tail = remote_read_tail;
-    r->base.read_head = remote_read_head;
-    r->base.read_many = remote_read_many;
-    r->base.destroy = remote_destroy;
-    r->base.view = no_view;
-    r->base.stats = remote_stats;
-    r->base.remote = 1;
+    r->base.size = TZ_SIZE_UNKNOWN; /* learnt from the first response */
+    r->base.round_trips = 1;
     *out = &r->base;
     return TACOZ_OK;
 }
 
 #else /* no libcurl */
 
-void tz_remote_default_options(tz_remote_options *o) { memset(o, 0, sizeof *o); }
-
-int tz_source_remote(const char *url, tz_source **out, tacozip_error *err) {
-    (void)out;
-    return tz_fail(err, TACOZ_ERR_UNSUPPORTED, "%.64s...: this tacozip was built without libcurl (no HTTP/S3)", url);
+int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_options *o, tacozip_source **out,
+                   tacozip_error *err) {
+    (void)url, (void)scheme, (void)o, (void)out;
+    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no HTTP(S) or S3");
 }
 #endif
-
-int tz_is_url(const char *path) {
-    return !strncmp(path, "http://", 7) || !strncmp(path, "https://", 8) || !strncmp(path, "s3://", 5);
-}

@@ -3,7 +3,8 @@
  * Every path is walked one component at a time with openat(O_NOFOLLOW), so
  * neither a hostile name nor a symbolic link planted in the destination can
  * redirect a write.  Each file is written under a temporary name, its CRC
- * checked, then renamed into place. */
+ * checked, then renamed into place.  A failure or a cancel removes the
+ * files the call created. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "reader.h"
 
 #define CHUNK (1u << 20)
 
@@ -73,13 +74,16 @@ static int mkdir_parents(const char *path) {
 
 /* Write member "idx" under "root".  Its data comes from "mem" when the
  * caller fetched it already (local header checked), else from the source
- * through "buf" (CHUNK bytes). */
+ * through "buf" (CHUNK bytes).  Sets *created when the file did not exist
+ * before. */
 static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flags, unsigned char *buf,
                         const unsigned char *mem, uint64_t *done, uint64_t total, uint64_t files_done,
-                        uint64_t files_total, tacozip_progress_fn progress, void *user, tacozip_error *err) {
-    tz_entry *e = &ar->entries[idx];
-    const char *name = ar->names + e->name_off;
+                        uint64_t files_total, tacozip_progress_fn progress, void *user, int *created,
+                        tacozip_error *err) {
+    tz_entry *e = &ar->dir.entries[idx];
+    const char *name = tz_dir_name(&ar->dir, idx);
     size_t len = e->name_len;
+    *created = 0;
     if (name[len - 1] == '/') { /* directory entry */
         int fd = open_dirs(root, name, len - 1, 1);
         if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create directory \"%.200s\"", name);
@@ -93,9 +97,10 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     if (dfd < 0)
         return tz_fail_errno(err, errno == ELOOP || errno == ENOTDIR ? TACOZ_ERR_UNSAFE_PATH : TACOZ_ERR_IO, errno,
                              "cannot create the directory of \"%.200s\" (a symbolic link or file is in the way?)", name);
-    int rc = TACOZ_OK;
+    int rc = TACOZ_OK, existed = 0, fd = -1;
     struct stat st;
     if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        existed = 1;
         if (!(flags & TACOZIP_EXTRACT_OVERWRITE))
             rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists (use overwrite to replace it)", name);
         else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
@@ -103,48 +108,27 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     }
     char tmp[64];
     snprintf(tmp, sizeof tmp, ".tacozip-%ld-%zu.part", (long)getpid(), idx);
-    int fd = -1;
     if (rc == TACOZ_OK) {
         fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd < 0) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
     }
     uint32_t crc = 0;
-    /* A remote member's local header is checked from the bytes of its first
-     * read (one request for header and data), a local one's was checked
-     * before anything was written. */
-    int inline_lfh = !mem && ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE);
-    if (rc == TACOZ_OK && inline_lfh && e->csize == 0) rc = tz_check_local(ar, idx, err);
+    if (rc == TACOZ_OK && !mem && e->csize == 0 && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE))
+        rc = tz_dir_read_local(&ar->dir, ar->src, idx, err);
     for (uint64_t off = 0; rc == TACOZ_OK && off < e->csize;) {
         size_t n = e->csize - off < CHUNK ? (size_t)(e->csize - off) : CHUNK;
         const unsigned char *data = buf;
-        if (mem) {
-            data = mem + off;
-        } else if (inline_lfh) {
-            size_t head = (size_t)(e->data_offset - e->header_offset);
-            unsigned char *t = malloc(head + n);
-            if (!t) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-            if (rc == TACOZ_OK) rc = tz_source_read(ar->src, e->header_offset, t, head + n, err);
-            if (rc == TACOZ_OK) rc = tz_check_local_bytes(ar, idx, t, head + n, err);
-            if (rc == TACOZ_OK) memcpy(buf, t + head, n);
-            free(t);
-            inline_lfh = 0;
-        } else {
-            rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
-        }
+        if (mem) data = mem + off;
+        else rc = tz_read_member_data(ar, idx, off, buf, n, err); /* checks the local header first */
         if (rc) break;
         crc = tz_crc32(crc, data, n);
-        for (size_t w = 0; w < n;) {
-            ssize_t k = write(fd, data + w, n - w);
-            if (k < 0 && errno == EINTR) continue;
-            if (k < 0) {
-                rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing \"%.200s\"", name);
-                break;
-            }
-            w += (size_t)k;
+        if (tz_write_full(fd, data, n) != 0) {
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing \"%.200s\"", name);
+            break;
         }
         off += n;
         *done += n;
-        if (rc == TACOZ_OK && progress && progress(user, *done, total, files_done, files_total))
+        if (progress && progress(user, *done, total, files_done, files_total))
             rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
     }
     if (rc == TACOZ_OK && crc != e->crc32)
@@ -155,8 +139,20 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     if (rc == TACOZ_OK && renameat(dfd, tmp, dfd, base) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "renaming into \"%.200s\"", name);
     if (rc && fd >= 0) unlinkat(dfd, tmp, 0);
+    if (rc == TACOZ_OK) *created = !existed;
     close(dfd);
     return rc;
+}
+
+/* Remove the file of member "idx" that this call created. */
+static void remove_created(tacozip_archive *ar, int root, size_t idx) {
+    const char *name = tz_dir_name(&ar->dir, idx);
+    size_t len = ar->dir.entries[idx].name_len;
+    const char *slash = memrchr(name, '/', len);
+    int dfd = open_dirs(root, name, slash ? (size_t)(slash - name) : 0, 0);
+    if (dfd < 0) return;
+    unlinkat(dfd, slash ? slash + 1 : name, 0);
+    close(dfd);
 }
 
 #define BATCH_BYTES (32u << 20)  /* bytes fetched per batch from a remote archive */
@@ -170,9 +166,9 @@ static int prefetch(tacozip_archive *ar, const size_t *sel, size_t n, size_t *nb
     size_t m = 0;
     uint64_t bytes = 0;
     while (m < n) {
-        const tz_entry *e = &ar->entries[sel[m]];
+        const tz_entry *e = &ar->dir.entries[sel[m]];
         uint64_t len = e->data_offset + e->csize - e->header_offset;
-        if (e->csize == 0 || e->csize > BATCH_MEMBER || ar->names[e->name_off + e->name_len - 1] == '/' ||
+        if (e->csize == 0 || e->csize > BATCH_MEMBER || tz_dir_name(&ar->dir, sel[m])[e->name_len - 1] == '/' ||
             bytes + len > BATCH_BYTES)
             break;
         bytes += len;
@@ -188,15 +184,14 @@ static int prefetch(tacozip_archive *ar, const size_t *sel, size_t n, size_t *nb
     }
     size_t at = 0;
     for (size_t j = 0; j < m; j++) {
-        const tz_entry *e = &ar->entries[sel[j]];
+        const tz_entry *e = &ar->dir.entries[sel[j]];
         rg[j].offset = e->header_offset;
         rg[j].length = e->data_offset + e->csize - e->header_offset;
         rg[j].buf = mem + at;
         at += (size_t)rg[j].length;
     }
-    int rc = tacozip_read_ranges(ar, rg, m, TACOZIP_DEFAULT_GAP);
+    int rc = tz_read_ranges(ar, rg, m, TACOZIP_DEFAULT_GAP, err);
     if (rc) {
-        tz_fail(err, rc, "%s", tacozip_last_error(ar));
         free(rg), free(mem);
         return rc;
     }
@@ -206,85 +201,87 @@ static int prefetch(tacozip_archive *ar, const size_t *sel, size_t n, size_t *nb
     return TACOZ_OK;
 }
 
-int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const *names, size_t n,
-                    unsigned flags, tacozip_progress_fn progress, void *user, tacozip_error *err) {
-    if (!ar || !dest_dir || (n && !names)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
-    size_t count = names ? n : ar->count;
+static int extract(tacozip_archive *ar, const char *dest_dir, const char *const *names, size_t n, unsigned flags,
+                   tacozip_progress_fn progress, void *user, tacozip_error *err) {
+    size_t count = names ? n : ar->dir.count, k = 0, ncreated = 0;
     size_t *sel = malloc((count ? count : 1) * sizeof *sel);
+    size_t *created = malloc((count ? count : 1) * sizeof *created);
     unsigned char *buf = malloc(CHUNK);
-    if (!sel || !buf) {
-        free(sel);
-        free(buf);
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = TACOZ_OK, root = -1;
+    uint64_t total = 0, done = 0;
+    if (!sel || !created || !buf) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
     }
-    int rc = TACOZ_OK;
-    size_t k = 0;
-    uint64_t total = 0;
     /* First pass: resolve and check every name before writing anything. */
-    for (size_t i = 0; i < count && rc == TACOZ_OK; i++) {
+    for (size_t i = 0; i < count; i++) {
         size_t idx = i;
-        if (names && (rc = tacozip_find(ar, names[i], (size_t)-1, &idx)) != TACOZ_OK) {
-            tz_fail(err, rc, "member \"%.200s\" is not in the archive", names[i]);
-            break;
+        if (names && tacozip_find(ar, names[i], (size_t)-1, &idx) != TACOZ_OK) {
+            rc = tz_fail(err, TACOZ_ERR_NOT_FOUND, "member \"%.200s\" is not in the archive", names[i]);
+            goto cleanup;
         }
-        tz_entry *e = &ar->entries[idx];
-        const char *name = ar->names + e->name_off;
-        if ((flags & TACOZIP_EXTRACT_SKIP_HEADER) && idx == 0 && ar->has_header) continue;
+        tz_entry *e = &ar->dir.entries[idx];
+        const char *name = tz_dir_name(&ar->dir, idx);
+        if ((flags & TACOZIP_EXTRACT_SKIP_HEADER) && idx == 0 && ar->header_state != TZ_HEADER_ABSENT) continue;
         if (!tz_name_is_safe(name, e->name_len)) {
             rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH, "refusing member \"%.200s\": absolute path, '..' or '\\' component",
                          name);
-            break;
+            goto cleanup;
         }
-        if (e->method != 0 || (e->flags & ZIP_FLAG_ENCRYPTED)) {
-            rc = tz_fail(err, TACOZ_ERR_UNSUPPORTED, "member \"%.200s\" is compressed or encrypted", name);
-            break;
-        }
-        if (!ar->src->remote && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE) &&
-            (rc = tz_check_local(ar, idx, err)) != TACOZ_OK)
-            break;
+        if ((rc = tz_dir_check_stored(&ar->dir, idx, err))) goto cleanup;
+        /* a local archive's headers are all checked before writing; a
+         * remote one's with the first read of each member */
+        if (!ar->src->round_trips && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE) &&
+            (rc = tz_dir_read_local(&ar->dir, ar->src, idx, err)) != TACOZ_OK)
+            goto cleanup;
         sel[k++] = idx;
         total += e->csize;
     }
-    int root = -1;
-    if (rc == TACOZ_OK) {
-        if (mkdir_parents(dest_dir) != 0)
-            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create %s", dest_dir);
-        else if ((root = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot open %s", dest_dir);
+    if (mkdir_parents(dest_dir) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create %s", dest_dir);
+        goto cleanup;
+    }
+    if ((root = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot open %s", dest_dir);
+        goto cleanup;
     }
     /* Before writing anything, refuse a member whose directories would go
      * through a symbolic link (or a file) already under dest_dir;
      * write_member() still checks each component as it goes. */
-    for (size_t i = 0; i < k && rc == TACOZ_OK; i++) {
-        const tz_entry *e = &ar->entries[sel[i]];
-        const char *name = ar->names + e->name_off;
+    for (size_t i = 0; i < k; i++) {
+        const tz_entry *e = &ar->dir.entries[sel[i]];
+        const char *name = tz_dir_name(&ar->dir, sel[i]);
         const char *slash = memrchr(name, '/', e->name_len);
         int fd = open_dirs(root, name, slash ? (size_t)(slash - name) : 0, 0);
-        if (fd >= 0) close(fd);
-        else if (errno == ELOOP || errno == ENOTDIR)
+        if (fd >= 0) {
+            close(fd);
+        } else if (errno == ELOOP || errno == ENOTDIR) {
             rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH,
                          "refusing member \"%.200s\": a symbolic link or file in %s is in its way", name, dest_dir);
+            goto cleanup;
+        }
     }
-    uint64_t done = 0;
     for (size_t i = 0; i < k && rc == TACOZ_OK;) {
-        /* Remote archives: fetch a batch of small members at once (each with
-         * its local header; neighbours coalesced, requests in parallel), so
-         * that a split of many files costs a few requests, not one each. */
+        /* Sources with round trips: fetch a batch of small members at once
+         * (each with its local header; neighbours coalesced, requests in
+         * parallel), so that a split of many files costs a few requests. */
         size_t nb = 0;
         unsigned char *batch = NULL;
         tacozip_range *rg = NULL;
-        if (ar->src->remote) rc = prefetch(ar, sel + i, k - i, &nb, &batch, &rg, err);
-        if (rc) break;
+        if (ar->src->round_trips && (rc = prefetch(ar, sel + i, k - i, &nb, &batch, &rg, err))) break;
         size_t step = nb ? nb : 1;
         for (size_t j = 0; j < step && rc == TACOZ_OK; j++) {
             const unsigned char *mem = NULL;
             if (nb) {
-                const tz_entry *e = &ar->entries[sel[i + j]];
-                rc = tz_check_local_bytes(ar, sel[i + j], rg[j].buf, (size_t)rg[j].length, err);
+                const tz_entry *e = &ar->dir.entries[sel[i + j]];
+                rc = tz_dir_check_local(&ar->dir, sel[i + j], rg[j].buf, (size_t)rg[j].length, err);
                 mem = (const unsigned char *)rg[j].buf + (e->data_offset - e->header_offset);
             }
+            int was_created = 0;
             if (rc == TACOZ_OK)
-                rc = write_member(ar, sel[i + j], root, flags, buf, mem, &done, total, i + j, k, progress, user, err);
+                rc = write_member(ar, sel[i + j], root, flags, buf, mem, &done, total, i + j, k, progress, user,
+                                  &was_created, err);
+            if (was_created) created[ncreated++] = sel[i + j];
             if (rc == TACOZ_OK && progress && progress(user, done, total, i + j + 1, k))
                 rc = tz_fail(err, TACOZ_ERR_CANCELLED, "cancelled");
         }
@@ -292,8 +289,18 @@ int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const
         free(rg);
         i += step;
     }
+cleanup:
+    if (rc && root >= 0)
+        for (size_t i = 0; i < ncreated; i++) remove_created(ar, root, created[i]);
     if (root >= 0) close(root);
     free(sel);
+    free(created);
     free(buf);
     return rc;
+}
+
+int tacozip_extract(tacozip_archive *ar, const char *dest_dir, const char *const *names, size_t n, unsigned flags,
+                    tacozip_progress_fn progress, void *user, tacozip_error *err) {
+    if (!ar || !dest_dir || (n && !names)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    return tz_ar_fail(ar, err, extract(ar, dest_dir, names, n, flags, progress, user, err));
 }

@@ -1,12 +1,10 @@
 /* crc.c - CRC-32 (ZIP polynomial) through libdeflate when available (it
  * uses PCLMUL/ARMv8 CRC instructions), else zlib. */
-#include "internal.h"
+#include "common.h"
 
 #ifdef TACOZIP_HAVE_LIBDEFLATE
 #include <libdeflate.h>
-uint32_t tz_crc32(uint32_t crc, const void *data, size_t len) {
-    return libdeflate_crc32(crc, data, len);
-}
+uint32_t tz_crc32(uint32_t crc, const void *data, size_t len) { return libdeflate_crc32(crc, data, len); }
 #else
 #include <limits.h>
 #include <zlib.h>

@@ -1,4 +1,4 @@
-/* writer.c - creating archives and appending to them.
+/* create.c - creating archives and appending to them.
  *
  * Data is streamed once: each member's local header goes out with a zero
  * CRC, the data follows while its CRC-32 is computed, then the CRC is
@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../taco/taco.h"
 
 /* Data is copied twice (read() into the buffer, write() out of it) with a
  * CRC pass in between.  A buffer that stays in the L2 cache makes the CRC
@@ -31,7 +30,6 @@
 #define PIPE_MIN (8ull << 20)    /* members this large are copied by two threads */
 #define PIPE_BUFS 4
 #define PIPE_CHUNK (256u << 10)
-#define VERSION_MADE_BY 0x033F /* Unix, spec 6.3 (as the original writes) */
 #define ATTR_FILE (0100644u << 16)
 #define ATTR_HEADER (0644u << 16)
 
@@ -132,37 +130,11 @@ static int has_high_bytes(const char *s, size_t n) {
 /* Append the directory record of one member. */
 static int cd_add(writer *w, const char *name, size_t nlen, uint16_t flags, uint32_t dos, uint32_t crc,
                   uint64_t size, uint64_t lho, uint32_t attr) {
-    int big = size >= 0xFFFFFFFFu, far = lho >= 0xFFFFFFFFu;
-    size_t xlen = (big || far) ? 4 + 16 * big + 8 * far : 0;
-    int rc = cd_reserve(w, ZIP_CDH_SIZE + nlen + xlen);
+    tz_cdh h = {.flags = flags, .dos_datetime = dos, .crc32 = crc, .size = size, .header_offset = lho,
+                .external_attr = attr, .name = name, .name_len = (uint16_t)nlen};
+    int rc = cd_reserve(w, tz_cdh_len(&h));
     if (rc) return rc;
-    unsigned char *r = w->cd + w->cd_len;
-    wr32(r, ZIP_CDH_SIG);
-    wr16(r + 4, VERSION_MADE_BY);
-    wr16(r + 6, xlen ? 45 : 10);
-    wr16(r + 8, flags);
-    wr16(r + 10, 0);
-    wr32(r + 12, dos);
-    wr32(r + 16, crc);
-    wr32(r + 20, big ? 0xFFFFFFFFu : (uint32_t)size);
-    wr32(r + 24, big ? 0xFFFFFFFFu : (uint32_t)size);
-    wr16(r + 28, (uint16_t)nlen);
-    wr16(r + 30, (uint16_t)xlen);
-    wr16(r + 32, 0);
-    wr16(r + 34, 0);
-    wr16(r + 36, 0);
-    wr32(r + 38, attr);
-    wr32(r + 42, far ? 0xFFFFFFFFu : (uint32_t)lho);
-    memcpy(r + ZIP_CDH_SIZE, name, nlen);
-    unsigned char *x = r + ZIP_CDH_SIZE + nlen;
-    if (xlen) {
-        wr16(x, ZIP64_EXTRA_ID);
-        wr16(x + 2, (uint16_t)(xlen - 4));
-        x += 4;
-        if (big) wr64(x, size), wr64(x + 8, size), x += 16;
-        if (far) wr64(x, lho);
-    }
-    w->cd_len += ZIP_CDH_SIZE + nlen + xlen;
+    w->cd_len += tz_cdh_encode(w->cd + w->cd_len, &h);
     w->n_entries++;
     return TACOZ_OK;
 }
@@ -340,12 +312,12 @@ static int stream_piped(writer *w, int fd, const member_plan *m, uint32_t *crc_o
 /* The extra-field length add_member() will give a member whose local
  * header starts at "lho" (ZIP64 extra, alignment padding). */
 static uint32_t member_extra(const writer *w, const member_plan *m, uint64_t lho) {
-    size_t xlen = m->size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
+    size_t xlen = m->size >= ZIP32_MAX ? ZIP64_LOCAL_EXTRA_SIZE : 0, pad = 0;
     uint32_t align = w->opts->alignment;
     if (align > 1) {
         uint64_t base = lho + ZIP_LFH_SIZE + m->nlen + xlen;
         pad = (size_t)((align - base % align) % align);
-        while (pad > 0 && pad < 6) pad += align;
+        while (pad > 0 && pad < ZIP_ALIGN_EXTRA_MIN) pad += align;
     }
     return (uint32_t)(xlen + pad);
 }
@@ -377,43 +349,35 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
         return tz_fail(w->err, TACOZ_ERR_CHANGED, "%s: file changed size before it was archived", m->src);
     }
     uint64_t lho = w_pos(w);
-    int big = m->size >= 0xFFFFFFFFu;
     uint16_t flags = has_high_bytes(m->name, m->nlen) ? ZIP_FLAG_UTF8 : 0;
-    uint32_t dos = tz_dos_datetime(w->opts->mtime ? w->opts->mtime : m->mtime);
-    size_t xlen = big ? 20 : 0, pad = member_extra(w, m, lho) - xlen;
-    uint32_t align = w->opts->alignment;
-    unsigned char h[ZIP_LFH_SIZE + 20];
-    wr32(h, ZIP_LFH_SIG);
-    wr16(h + 4, big ? 45 : 10);
-    wr16(h + 6, flags);
-    wr16(h + 8, 0);
-    wr32(h + 10, dos);
-    wr32(h + 14, 0); /* CRC patched below */
-    wr32(h + 18, big ? 0xFFFFFFFFu : (uint32_t)m->size);
-    wr32(h + 22, big ? 0xFFFFFFFFu : (uint32_t)m->size);
-    wr16(h + 26, (uint16_t)m->nlen);
-    wr16(h + 28, (uint16_t)(xlen + pad));
-    unsigned char *x = h + ZIP_LFH_SIZE;
-    if (big) {
-        wr16(x, ZIP64_EXTRA_ID);
-        wr16(x + 2, 16);
-        wr64(x + 4, m->size);
-        wr64(x + 12, m->size);
-    }
+    /* a fixed time (--mtime, SOURCE_DATE_EPOCH) in UTC: the same bytes in
+     * every time zone; a file's own time in local time, as zip tools do */
+    uint32_t dos = tz_dos_datetime(w->opts->mtime ? w->opts->mtime : m->mtime, w->opts->mtime != 0);
+    uint32_t extra = member_extra(w, m, lho);
+    size_t xlen = m->size >= ZIP32_MAX ? ZIP64_LOCAL_EXTRA_SIZE : 0, pad = extra - xlen;
+    unsigned char h[ZIP_LFH_SIZE + ZIP64_LOCAL_EXTRA_SIZE];
+    tz_lfh lh = {.flags = flags, .dos_datetime = dos, .crc32 = 0 /* patched below */, .size = m->size,
+                 .name_len = (uint16_t)m->nlen, .extra_len = (uint16_t)extra};
+    tz_lfh_encode(h, &lh);
+    if (xlen) tz_zip64_local_extra(h + ZIP_LFH_SIZE, m->size);
     int rc = w_put(w, h, ZIP_LFH_SIZE);
     if (rc == TACOZ_OK) rc = w_put(w, m->name, m->nlen);
-    if (rc == TACOZ_OK) rc = w_put(w, x, xlen);
+    if (rc == TACOZ_OK) rc = w_put(w, h + ZIP_LFH_SIZE, xlen);
     if (rc == TACOZ_OK && pad) { /* 0xD935 alignment extra: id, size, alignment, zeros */
-        unsigned char a[6] = {0};
-        static const unsigned char zeros[256];
-        wr16(a, ZIP_ALIGN_EXTRA_ID);
-        wr16(a + 2, (uint16_t)(pad - 4));
-        wr16(a + 4, (uint16_t)align);
-        rc = w_put(w, a, 6);
-        for (size_t left = pad - 6; rc == TACOZ_OK && left > 0;) {
-            size_t n = left < sizeof zeros ? left : sizeof zeros;
-            rc = w_put(w, zeros, n);
-            left -= n;
+        unsigned char a[ZIP_ALIGN_EXTRA_MIN + 256];
+        if (pad <= sizeof a) {
+            tz_align_extra(a, pad, w->opts->alignment);
+            rc = w_put(w, a, pad);
+        } else {
+            tz_align_extra(a, ZIP_ALIGN_EXTRA_MIN, w->opts->alignment);
+            wr16(a + 2, (uint16_t)(pad - 4));
+            rc = w_put(w, a, ZIP_ALIGN_EXTRA_MIN);
+            memset(a, 0, sizeof a);
+            for (size_t left = pad - ZIP_ALIGN_EXTRA_MIN; rc == TACOZ_OK && left > 0;) {
+                size_t n = left < sizeof a ? left : sizeof a;
+                rc = w_put(w, a, n);
+                left -= n;
+            }
         }
     }
     if (rc) {
@@ -427,7 +391,7 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     if (rc) return rc;
     unsigned char c[4];
     wr32(c, crc);
-    if ((rc = w_patch(w, lho + 14, c, 4))) return rc;
+    if ((rc = w_patch(w, lho + LFH_CRC, c, 4))) return rc;
     w->done_files++;
     if ((rc = report(w, 1))) return rc;
     if (crc_out) *crc_out = crc;
@@ -446,39 +410,8 @@ static int write_end(writer *w, const unsigned char *comment, size_t comment_len
         off += n;
     }
     if (rc) return rc;
-    uint64_t cd_size = w->cd_len, n = w->n_entries;
-    unsigned char e[ZIP64_EOCD_SIZE + ZIP64_LOC_SIZE + ZIP_EOCD_SIZE];
-    size_t elen = 0;
-    if (n >= 0xFFFF || cd_size >= 0xFFFFFFFFu || cd_off >= 0xFFFFFFFFu) {
-        uint64_t z_off = w_pos(w);
-        unsigned char *z = e;
-        wr32(z, ZIP64_EOCD_SIG);
-        wr64(z + 4, ZIP64_EOCD_SIZE - 12);
-        wr16(z + 12, VERSION_MADE_BY);
-        wr16(z + 14, 45);
-        wr32(z + 16, 0);
-        wr32(z + 20, 0);
-        wr64(z + 24, n);
-        wr64(z + 32, n);
-        wr64(z + 40, cd_size);
-        wr64(z + 48, cd_off);
-        unsigned char *l = e + ZIP64_EOCD_SIZE;
-        wr32(l, ZIP64_LOC_SIG);
-        wr32(l + 4, 0);
-        wr64(l + 8, z_off);
-        wr32(l + 16, 1);
-        elen = ZIP64_EOCD_SIZE + ZIP64_LOC_SIZE;
-    }
-    unsigned char *q = e + elen;
-    wr32(q, ZIP_EOCD_SIG);
-    wr16(q + 4, 0);
-    wr16(q + 6, 0);
-    wr16(q + 8, n >= 0xFFFF ? 0xFFFF : (uint16_t)n);
-    wr16(q + 10, n >= 0xFFFF ? 0xFFFF : (uint16_t)n);
-    wr32(q + 12, cd_size >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_size);
-    wr32(q + 16, cd_off >= 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cd_off);
-    wr16(q + 20, (uint16_t)comment_len);
-    elen += ZIP_EOCD_SIZE;
+    unsigned char e[ZIP_END_MAX];
+    size_t elen = tz_end_encode(e, w->n_entries, w->cd_len, cd_off, w_pos(w), comment_len);
     if ((rc = w_put(w, e, elen))) return rc;
     if (comment_len && (rc = w_put(w, comment, comment_len))) return rc;
     return w_flush(w);
@@ -523,16 +456,8 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
         rc = cd_add(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, 0, dos, 0, blob_len, lho, ATTR_HEADER);
     if (rc == TACOZ_OK) {
         unsigned char h[ZIP_LFH_SIZE];
-        wr32(h, ZIP_LFH_SIG);
-        wr16(h + 4, 10);
-        wr16(h + 6, 0);
-        wr16(h + 8, 0);
-        wr32(h + 10, dos);
-        wr32(h + 14, 0);
-        wr32(h + 18, (uint32_t)blob_len);
-        wr32(h + 22, (uint32_t)blob_len);
-        wr16(h + 26, TACO_INDEX_NAME_LEN);
-        wr16(h + 28, 0);
+        tz_lfh lh = {.dos_datetime = dos, .size = blob_len, .name_len = TACO_INDEX_NAME_LEN};
+        tz_lfh_encode(h, &lh);
         rc = w_put(w, h, sizeof h);
         if (rc == TACOZ_OK) rc = w_put(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN);
         if (rc == TACOZ_OK) rc = w_put(w, blob, blob_len);
@@ -550,27 +475,40 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
         wr32(c, tz_crc32(0, blob, blob_len));
         uint64_t data = lho + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN;
         if (n) rc = w_patch(w, data + crc_off, blob + crc_off, 4 * n);
-        if (rc == TACOZ_OK) rc = w_patch(w, lho + 14, c, 4);
-        memcpy(w->cd + cd_rec + 16, c, 4);
+        if (rc == TACOZ_OK) rc = w_patch(w, lho + LFH_CRC, c, 4);
+        memcpy(w->cd + cd_rec + TACO_CDH_CRC_OFFSET, c, 4);
     }
     free(blob), free(names), free(lens), free(sizes), free(extras), free(crcs);
     return rc;
 }
 
-/* Check arguments and stat every source before anything is written. */
-static int plan_members(const char *const *src, const char *const *arc, size_t n, const tacozip_archive *existing,
+static const char *plan_name(const void *ctx, size_t i, size_t *len) {
+    const member_plan *p = ctx;
+    *len = p[i].nlen;
+    return p[i].name;
+}
+
+/* Check one member name. */
+static int check_name(const char *name, size_t nlen, tacozip_error *err) {
+    if (nlen > ZIP16_MAX)
+        return tz_fail(err, TACOZ_ERR_PARAM, "member name of %zu bytes is longer than 65535", nlen);
+    if (!tz_name_is_safe(name, nlen) || name[nlen - 1] == '/')
+        return tz_fail(err, TACOZ_ERR_PARAM,
+                       "member name \"%.200s\" is not a safe relative path (empty, absolute, '.', '..', '\\' or trailing '/')",
+                       name);
+    if ((nlen == TACO_HEADER_NAME_LEN && memcmp(name, TACO_HEADER_NAME, nlen) == 0) ||
+        (nlen == TACO_INDEX_NAME_LEN && memcmp(name, TACO_INDEX_NAME, nlen) == 0))
+        return tz_fail(err, TACOZ_ERR_EXISTS, "member name %s is reserved", name);
+    return TACOZ_OK;
+}
+
+/* Check arguments (and stat every source when "do_stat") before anything
+ * is written.  "existing": the directory of the archive appended to. */
+static int plan_members(const char *const *src, const char *const *arc, size_t n, const tz_dir *existing,
                         int do_stat, member_plan **out, uint64_t *total, tacozip_error *err) {
     member_plan *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    /* duplicate detection among the new names: a small open-addressing set */
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    size_t *set = calloc(cap, sizeof *set);
-    if (!set) {
-        free(p);
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    }
-    int rc = TACOZ_OK;
+    tz_name_table seen = {0};
+    int rc = p ? tz_names_init(&seen, n, p, plan_name, err) : tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     *total = 0;
     for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
         if (!src[i] || (arc && !arc[i])) {
@@ -584,43 +522,19 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
             const char *slash = strrchr(src[i], '/');
             if (slash) name = slash + 1;
         }
-        size_t nlen = strlen(name);
-        if (nlen > 65535) {
-            rc = tz_fail(err, TACOZ_ERR_PARAM, "member name of %zu bytes is longer than 65535", nlen);
+        p[i].src = src[i];
+        p[i].name = name;
+        p[i].nlen = strlen(name);
+        p[i].size = UINT64_MAX; /* learnt from fstat() when the member is written */
+        if ((rc = check_name(name, p[i].nlen, err))) break;
+        if (tz_names_insert(&seen, i, NULL) != TACOZ_OK) {
+            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name \"%.200s\" given twice", name);
             break;
         }
-        if (!tz_name_is_safe(name, nlen) || name[nlen - 1] == '/') {
-            rc = tz_fail(err, TACOZ_ERR_PARAM,
-                         "member name \"%.200s\" is not a safe relative path (empty, absolute, '.', '..', '\\' or trailing '/')",
-                         name);
-            break;
-        }
-        if ((nlen == TACO_HEADER_NAME_LEN && memcmp(name, TACO_HEADER_NAME, nlen) == 0) ||
-            (nlen == TACO_INDEX_NAME_LEN && memcmp(name, TACO_INDEX_NAME, nlen) == 0)) {
-            rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name %s is reserved", name);
-            break;
-        }
-        uint64_t h = 1469598103934665603ull;
-        for (size_t k = 0; k < nlen; k++) h = (h ^ (unsigned char)name[k]) * 1099511628211ull;
-        size_t slot = (size_t)(h ^ (h >> 29)) & (cap - 1);
-        while (set[slot]) {
-            const member_plan *o = &p[set[slot] - 1];
-            if (o->nlen == nlen && memcmp(o->name, name, nlen) == 0) {
-                rc = tz_fail(err, TACOZ_ERR_EXISTS, "member name \"%.200s\" given twice", name);
-                break;
-            }
-            slot = (slot + 1) & (cap - 1);
-        }
-        if (rc) break;
-        if (existing && tacozip_find(existing, name, nlen, NULL) == TACOZ_OK) {
+        if (existing && tz_names_find(&existing->table, name, p[i].nlen, NULL) == TACOZ_OK) {
             rc = tz_fail(err, TACOZ_ERR_EXISTS, "member \"%.200s\" is already in the archive", name);
             break;
         }
-        set[slot] = i + 1;
-        p[i].src = src[i];
-        p[i].name = name;
-        p[i].nlen = nlen;
-        p[i].size = UINT64_MAX; /* learnt from fstat() when the member is written */
         if (!do_stat) continue;
         struct stat st;
         if (stat(src[i], &st) != 0) {
@@ -635,7 +549,7 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
         p[i].mtime = (int64_t)st.st_mtime;
         *total += p[i].size;
     }
-    free(set);
+    tz_names_free(&seen);
     if (rc) {
         free(p);
         return rc;
@@ -645,6 +559,8 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
 }
 
 static int check_opts(const tacozip_write_options *o, tacozip_error *err) {
+    int rc = tz_check_struct_size(o->struct_size, sizeof(tacozip_write_options), "tacozip_write_options", err);
+    if (rc) return rc;
     if (o->alignment > 1 && (o->alignment & (o->alignment - 1) || o->alignment > 32768))
         return tz_fail(err, TACOZ_ERR_PARAM, "alignment %u is not a power of two <= 32768", o->alignment);
     return TACOZ_OK;
@@ -667,17 +583,6 @@ static mode_t default_mode(void) {
     return mode;
 }
 
-static int fsync_dir_of(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 int tacozip_create_ex(const char *zip_path, const char *const *src_files, const char *const *arc_files,
                       size_t num_files, const taco_meta_array_t *meta, const tacozip_write_options *opts,
                       tacozip_error *err) {
@@ -685,11 +590,15 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     taco_meta_array_t one = {.count = 1};
     if (!opts) opts = &defaults;
     if (!meta) meta = &one;
-    if (!zip_path || (num_files && !src_files))
-        return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
+    if (!zip_path || (num_files && !src_files)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
     if (meta->count > TACO_HEADER_MAX_ENTRIES)
         return tz_fail(err, TACOZ_ERR_PARAM, "%u header entries given, at most %d fit", meta->count,
                        TACO_HEADER_MAX_ENTRIES);
+    if (tacozip_is_url(zip_path)) {
+        char shown[512];
+        tz_display_name(zip_path, shown, sizeof shown);
+        return tz_fail(err, TACOZ_ERR_PARAM, "%s: archives are written to local files only", shown);
+    }
     int rc = check_opts(opts, err);
     if (rc) return rc;
     member_plan *plan = NULL;
@@ -701,19 +610,26 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     if ((rc = plan_members(src_files, arc_files, num_files, NULL, do_stat, &plan, &total, err))) return rc;
 
     size_t plen = strlen(zip_path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = calloc(1, plen + 16); /* "" until the temporary file exists */
     writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
                 .total_files = num_files};
     w.buf = malloc(OUT_BUF_SIZE);
     if (!tmp || !w.buf) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        goto done;
+        goto cleanup;
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", zip_path);
-    w.fd = mkostemp(tmp, O_CLOEXEC);
+    char *pattern = malloc(plen + 16);
+    if (!pattern) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    snprintf(pattern, plen + 16, "%s.tmp.XXXXXX", zip_path);
+    w.fd = mkostemp(pattern, O_CLOEXEC);
+    if (w.fd >= 0) memcpy(tmp, pattern, plen + 16);
+    free(pattern);
     if (w.fd < 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot create temporary file beside it", zip_path);
-        goto done;
+        goto cleanup;
     }
     struct stat st;
     mode_t mode = stat(zip_path, &st) == 0 ? (st.st_mode & 07777) : default_mode();
@@ -721,13 +637,14 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
 
     int64_t now = opts->mtime ? opts->mtime : (int64_t)time(NULL);
     unsigned char hdr[TACO_HEADER_SIZE];
-    tz_header_build(meta, tz_dos_datetime(now), hdr);
-    if ((rc = w_put(&w, hdr, sizeof hdr))) goto done;
-    if ((rc = cd_add(&w, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN, 0, rd32(hdr + 10), rd32(hdr + 14),
-                     TACO_HEADER_PAYLOAD_SIZE, 0, ATTR_HEADER)))
-        goto done;
+    tz_header_build(meta, tz_dos_datetime(now, opts->mtime != 0), hdr);
+    uint32_t hdr_dos = rd32(hdr + 10), hdr_crc = rd32(hdr + TACO_CRC_OFFSET);
+    if ((rc = w_put(&w, hdr, sizeof hdr))) goto cleanup;
+    if ((rc = cd_add(&w, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN, 0, hdr_dos, hdr_crc, TACO_HEADER_PAYLOAD_SIZE, 0,
+                     ATTR_HEADER)))
+        goto cleanup;
     if (opts->index) {
-        rc = write_with_index(&w, plan, num_files, rd32(hdr + 10));
+        rc = write_with_index(&w, plan, num_files, hdr_dos);
     } else {
         for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i], NULL);
     }
@@ -742,9 +659,9 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         else if (rename(tmp, zip_path) != 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: rename", zip_path);
         else if (!opts->no_fsync)
-            fsync_dir_of(zip_path);
+            tz_fsync_dir_of(zip_path);
     }
-done:
+cleanup:
     if (w.fd >= 0) close(w.fd);
     if (rc && tmp && tmp[0]) unlink(tmp);
     free(tmp);
@@ -759,58 +676,76 @@ int tacozip_create(const char *zip_path, const char *const *src_files, const cha
     return tacozip_create_ex(zip_path, src_files, arc_files, num_files, meta, NULL, NULL);
 }
 
+/* Put the old bytes back after a failed append: truncate, rewrite the old
+ * tail (directory and end records). */
+static void restore_tail(int fd, uint64_t old_size, uint64_t cd_off, const unsigned char *tail, size_t tail_len,
+                         tacozip_error *err) {
+    int ok = ftruncate(fd, (off_t)old_size) == 0 && tz_pwrite_full(fd, tail, tail_len, cd_off) == 0 && fsync(fd) == 0;
+    if (!ok && tz_err_writable(err)) {
+        size_t l = strlen(err->message);
+        snprintf(err->message + l, sizeof err->message - l, " (and restoring the archive failed)");
+    }
+}
+
 int tacozip_append_ex(const char *zip_path, const char *const *src_files, const char *const *arc_files,
                       size_t num_files, const tacozip_write_options *opts, tacozip_error *err) {
     static const tacozip_write_options defaults;
     if (!opts) opts = &defaults;
     if (!zip_path || (num_files && !src_files)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
+    char shown[512];
+    tz_display_name(zip_path, shown, sizeof shown);
+    if (tacozip_is_url(zip_path))
+        return tz_fail(err, TACOZ_ERR_PARAM, "%s: cannot append to a remote archive (objects are immutable)", shown);
     int rc = check_opts(opts, err);
     if (rc) return rc;
-    tacozip_archive *ar = NULL;
-    if ((rc = tacozip_open_ex(zip_path, 0, &ar, err))) return rc;
-    if (tacozip_find(ar, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, NULL) == TACOZ_OK) {
-        tacozip_close(ar);
-        return tz_fail(err, TACOZ_ERR_UNSUPPORTED,
-                       "%s has an embedded member index (TACO_INDEX) that appending would make stale; "
-                       "create the archive again instead",
-                       zip_path);
-    }
+    tacozip_source *src = NULL;
+    tz_dir dir = {0};
+    tz_end_info end;
+    tz_tail t = {NULL, 0, 0};
     member_plan *plan = NULL;
-    uint64_t total = 0;
-    /* append checks every source before touching the archive */
-    if ((rc = plan_members(src_files, arc_files, num_files, ar, 1, &plan, &total, err))) {
-        tacozip_close(ar);
-        return rc;
+    unsigned char *tail = NULL;
+    writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_files = num_files};
+    if ((rc = tz_source_file(zip_path, &src, err)) || (rc = tz_find_end(src, &end, &t, err)) ||
+        (rc = tz_dir_read(&dir, src, &end, &t, err)) || (rc = tz_dir_resolve_offsets(&dir, src, 0, err))) {
+        tz_err_prefix(err, rc, shown);
+        goto cleanup;
     }
+    if (tz_names_find(&dir.table, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, NULL) == TACOZ_OK) {
+        rc = tz_fail(err, TACOZ_ERR_INDEXED,
+                     "%s has an embedded member index (TACO_INDEX) that appending would make stale; "
+                     "create the archive again instead",
+                     shown);
+        goto cleanup;
+    }
+    /* append checks every source before touching the archive */
+    if ((rc = plan_members(src_files, arc_files, num_files, &dir, 1, &plan, &w.total_bytes, err))) goto cleanup;
     /* Keep the old tail (directory and end records) to write it back on failure. */
-    uint64_t old_size = ar->src->size, cd_off = ar->end.cd_offset;
+    uint64_t old_size = src->size, cd_off = end.cd_offset;
     size_t tail_len = (size_t)(old_size - cd_off);
-    unsigned char *tail = malloc(tail_len ? tail_len : 1);
-    writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
-                .total_files = num_files, .buf_start = cd_off};
+    tail = malloc(tail_len ? tail_len : 1);
+    w.buf_start = cd_off;
     w.buf = malloc(OUT_BUF_SIZE);
     if (!tail || !w.buf) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        goto done;
+        goto cleanup;
     }
-    if ((rc = tz_source_read(ar->src, cd_off, tail, tail_len, err))) goto done;
-    size_t eocd_rel = (size_t)(ar->end.eocd_offset - cd_off);
-    size_t comment_len = rd16(tail + eocd_rel + 20);
+    if ((rc = tz_source_read(src, cd_off, tail, tail_len, err))) goto cleanup;
+    size_t eocd_rel = (size_t)(end.eocd_offset - cd_off);
+    size_t comment_len = end.comment_len;
     if (eocd_rel + ZIP_EOCD_SIZE + comment_len > tail_len) comment_len = tail_len - eocd_rel - ZIP_EOCD_SIZE;
     /* Old directory records are kept verbatim: old members do not move. */
-    if ((rc = cd_reserve(&w, (size_t)ar->end.cd_size))) goto done;
-    memcpy(w.cd, tail, (size_t)ar->end.cd_size);
-    w.cd_len = (size_t)ar->end.cd_size;
-    w.n_entries = ar->count;
+    if ((rc = cd_reserve(&w, (size_t)end.cd_size))) goto cleanup;
+    memcpy(w.cd, tail, (size_t)end.cd_size);
+    w.cd_len = (size_t)end.cd_size;
+    w.n_entries = dir.count;
 
     w.fd = open(zip_path, O_RDWR | O_CLOEXEC);
     if (w.fd < 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot open for writing", zip_path);
-        goto done;
+        goto cleanup;
     }
     if (lseek(w.fd, (off_t)cd_off, SEEK_SET) < 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: seek", zip_path);
-        goto restore;
     }
     for (size_t i = 0; i < num_files && rc == TACOZ_OK; i++) rc = add_member(&w, &plan[i], NULL);
     if (rc == TACOZ_OK) rc = write_end(&w, tail + eocd_rel + ZIP_EOCD_SIZE, comment_len);
@@ -818,30 +753,16 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: truncate", zip_path);
     if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
-restore:
-    if (rc) {
-        /* Put the old bytes back: truncate, rewrite the old tail. */
-        int ok = ftruncate(w.fd, (off_t)old_size) == 0;
-        size_t off = 0;
-        while (ok && off < tail_len) {
-            ssize_t n = pwrite(w.fd, tail + off, tail_len - off, (off_t)(cd_off + off));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) ok = 0;
-            else off += (size_t)n;
-        }
-        if (ok) ok = fsync(w.fd) == 0;
-        if (!ok && err) {
-            size_t l = strlen(err->message);
-            snprintf(err->message + l, sizeof err->message - l, " (and restoring the archive failed)");
-        }
-    }
-done:
+    if (rc) restore_tail(w.fd, old_size, cd_off, tail, tail_len, err);
+cleanup:
     if (w.fd >= 0 && close(w.fd) != 0 && rc == TACOZ_OK)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: close", zip_path);
+    free(t.buf);
     free(tail);
     free(w.buf);
     free(w.cd);
     free(plan);
-    tacozip_close(ar);
+    tz_dir_free(&dir);
+    tz_source_unref(src);
     return rc;
 }

@@ -1,0 +1,128 @@
+/* common.h - the bottom layer: byte order, errors, CRC-32, names, DOS time,
+ * full reads and writes, URLs.  Calls nothing else in the library.
+ * Nothing here is public; the CLI and the Python extension use tacozip.h. */
+#ifndef TACOZIP_COMMON_H
+#define TACOZIP_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tacozip.h"
+
+/* ---- little-endian helpers ------------------------------------------- */
+
+static inline uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t rd32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+static inline void wr16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static inline void wr32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+static inline void wr64(unsigned char *p, uint64_t v) {
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- errors (error.c) --------------------------------------------------- */
+
+#if defined(__GNUC__)
+#define TZ_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TZ_PRINTF(a, b)
+#endif
+
+/* The 1.1 layout of tacozip_error, which every caller has at least. */
+#define TZ_ERROR_V1_SIZE sizeof(tacozip_error)
+
+/* 1 if the library may write the 1.1 fields of "err" (not NULL, and its
+ * struct_size is 0 or at least the 1.1 layout). */
+int tz_err_writable(const tacozip_error *err);
+/* Record code + formatted message in "err" (may be NULL); returns code. */
+int tz_fail(tacozip_error *err, int code, const char *fmt, ...) TZ_PRINTF(3, 4);
+/* Same, appending ": strerror(errno_value)". */
+int tz_fail_errno(tacozip_error *err, int code, int errno_value, const char *fmt, ...) TZ_PRINTF(4, 5);
+/* Put "name: " in front of the message already in "err" (the one rule for
+ * naming a path: see tacozip.h).  Returns err->code (or "code" if err is
+ * NULL). */
+int tz_err_prefix(tacozip_error *err, int code, const char *name);
+/* Check a sized struct's struct_size against its 1.1 layout: TACOZ_OK, or
+ * TACOZ_ERR_PARAM with a message. */
+int tz_check_struct_size(uint32_t struct_size, size_t v1_size, const char *what, tacozip_error *err);
+
+/* ---- CRC-32 (crc.c: libdeflate, else zlib) ----------------------------- */
+
+uint32_t tz_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ---- deflate in zlib format, for TACO_INDEX (deflate.c: libdeflate, else zlib) */
+
+/* Compress "in" into a new buffer (*out, *out_len; caller frees). */
+int tz_zlib_compress(const unsigned char *in, size_t in_len, unsigned char **out, size_t *out_len,
+                     tacozip_error *err);
+/* Decompress exactly "out_len" bytes into "out"; 0 on success, -1 if the
+ * stream is corrupt or does not decode to exactly out_len bytes. */
+int tz_zlib_decompress(const unsigned char *in, size_t in_len, unsigned char *out, size_t out_len);
+
+/* ---- names (names.c) -------------------------------------------------- */
+
+/* 1 if "name" (len bytes) is safe as a relative path inside a directory:
+ * not empty, no NUL, no leading '/', no backslash, no drive letter, no "."
+ * or ".." component.  A trailing '/' (directory entry) is allowed. */
+int tz_name_is_safe(const char *name, size_t len);
+
+/* An open-addressing set of names, each given as an index into a table the
+ * caller owns ("name_of" gives the bytes of index i).  Used by the
+ * directory's lookup and by the writer's duplicate check. */
+typedef const char *(*tz_name_of_fn)(const void *ctx, size_t i, size_t *len);
+typedef struct {
+    uint32_t *slots; /* index + 1, 0 = empty */
+    size_t mask;
+    const void *ctx;
+    tz_name_of_fn name_of;
+} tz_name_table;
+int tz_names_init(tz_name_table *t, size_t capacity_hint, const void *ctx, tz_name_of_fn name_of,
+                  tacozip_error *err);
+void tz_names_free(tz_name_table *t);
+/* Insert index i: TACOZ_OK, or TACOZ_ERR_EXISTS (and *other = the index
+ * already holding that name). */
+int tz_names_insert(tz_name_table *t, size_t i, size_t *other);
+/* Look a name up: TACOZ_OK and *index, or TACOZ_ERR_NOT_FOUND. */
+int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *index);
+
+/* ---- time (dostime.c) ------------------------------------------------ */
+
+/* DOS date/time of Unix time "t": in UTC when "utc" (reproducible bytes),
+ * else in local time (what unzip shows for file times). */
+uint32_t tz_dos_datetime(int64_t t, int utc);
+
+/* ---- full reads and writes (io.c) ------------------------------------- */
+
+/* pread until "len" bytes: 1 done, 0 end of file first, -1 error (errno). */
+int tz_pread_full(int fd, void *buf, size_t len, uint64_t off);
+/* pwrite / write until done: 0 done, -1 error (errno). */
+int tz_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int tz_write_full(int fd, const void *buf, size_t len);
+/* fsync the directory holding "path": 0 or -1. */
+int tz_fsync_dir_of(const char *path);
+
+/* ---- URLs (url.c) ----------------------------------------------------- */
+
+typedef enum { TZ_LOCAL = 0, TZ_HTTP, TZ_HTTPS, TZ_S3 } tz_scheme;
+/* The scheme of "path", matched without regard to case. */
+tz_scheme tz_url_scheme(const char *path);
+/* "path" as shown in messages: URLs lose user:password@, query, fragment. */
+void tz_display_name(const char *path, char *out, size_t cap);
+/* A newly allocated display name (NULL if out of memory). */
+char *tz_display_dup(const char *path);
+char *tz_strdup(const char *s);
+
+#endif

@@ -1,0 +1,249 @@
+/* read.c - reading bytes and members of an open archive: single reads,
+ * coalesced multi-range reads, whole members, CRC checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reader.h"
+
+int tacozip_read_at_ex(tacozip_archive *ar, uint64_t offset, void *buf, size_t len, tacozip_error *err) {
+    if (!ar || (!buf && len)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    if (offset > ar->src->size || len > ar->src->size - offset)
+        return tz_ar_fail(ar, err,
+                          tz_fail(err, TACOZ_ERR_PARAM, "range %llu+%zu passes the end of the archive (%llu bytes)",
+                                  (unsigned long long)offset, len, (unsigned long long)ar->src->size));
+    return tz_ar_fail(ar, err, tz_source_read(ar->src, offset, buf, len, err));
+}
+
+int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf, size_t len) {
+    return tacozip_read_at_ex(ar, offset, buf, len, NULL);
+}
+
+static int lfh_checked(const tz_entry *e) { return __atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE); }
+
+/* A source with round trips pays a request for a separate local-header
+ * read: a read that starts near the data fetches the header in the same
+ * request; one further in fetches it alongside, in parallel. */
+#define LFH_SLACK (64u * 1024)
+
+int tz_read_member_data(tacozip_archive *ar, size_t i, uint64_t offset, void *buf, size_t len, tacozip_error *err) {
+    tz_entry *e = &ar->dir.entries[i];
+    if (lfh_checked(e)) return tz_source_read(ar->src, e->data_offset + offset, buf, len, err);
+    uint64_t head = e->data_offset - e->header_offset; /* local header + name + extra */
+    if (!ar->src->round_trips) {
+        int rc = tz_dir_read_local(&ar->dir, ar->src, i, err);
+        return rc ? rc : tz_source_read(ar->src, e->data_offset + offset, buf, len, err);
+    }
+    int rc;
+    if (offset <= LFH_SLACK && head + offset <= SIZE_MAX - len) {
+        size_t n = (size_t)(head + offset) + len;
+        unsigned char *tmp = malloc(n);
+        if (!tmp) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        rc = tz_source_read(ar->src, e->header_offset, tmp, n, err);
+        if (rc == TACOZ_OK) rc = tz_dir_check_local(&ar->dir, i, tmp, n, err);
+        if (rc == TACOZ_OK) memcpy(buf, tmp + head + offset, len);
+        free(tmp);
+        return rc;
+    }
+    unsigned char *h = malloc((size_t)head);
+    if (!h) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    tacozip_range r[2] = {{e->header_offset, head, h}, {e->data_offset + offset, len, buf}};
+    rc = tz_source_read_many(ar->src, r, 2, err);
+    if (rc == TACOZ_OK) rc = tz_dir_check_local(&ar->dir, i, h, (size_t)head, err);
+    free(h);
+    return rc;
+}
+
+int tacozip_read_member_ex(tacozip_archive *ar, size_t index, uint64_t offset, void *buf, size_t len, size_t *nread,
+                           tacozip_error *err) {
+    if (nread) *nread = 0;
+    if (!ar || index >= ar->dir.count || (!buf && len)) return tz_fail(err, TACOZ_ERR_PARAM, "bad argument");
+    int rc = tz_dir_check_stored(&ar->dir, index, err);
+    if (rc) return tz_ar_fail(ar, err, rc);
+    const tz_entry *e = &ar->dir.entries[index];
+    if (offset >= e->csize) return TACOZ_OK;
+    if (len > e->csize - offset) len = (size_t)(e->csize - offset);
+    rc = tz_read_member_data(ar, index, offset, buf, len, err);
+    if (rc) return tz_ar_fail(ar, err, rc);
+    if (nread) *nread = len;
+    return TACOZ_OK;
+}
+
+int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset, void *buf, size_t len, size_t *nread) {
+    return tacozip_read_member_ex(ar, index, offset, buf, len, nread, NULL);
+}
+
+int tz_verify_member(tacozip_archive *ar, size_t index, tacozip_error *err) {
+    const tz_entry *e = &ar->dir.entries[index];
+    int rc = tz_dir_check_stored(&ar->dir, index, err);
+    if (rc == TACOZ_OK && !lfh_checked(e)) rc = tz_dir_read_local(&ar->dir, ar->src, index, err);
+    if (rc) return rc;
+    const size_t chunk = (size_t)1 << 20;
+    uint32_t crc = 0;
+    const unsigned char *view = tz_source_view(ar->src, e->data_offset, (size_t)e->csize);
+    unsigned char *buf = NULL;
+    if (view) {
+        crc = tz_crc32(0, view, (size_t)e->csize);
+    } else if (!(buf = malloc(chunk))) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    } else {
+        for (uint64_t off = 0; off < e->csize && rc == TACOZ_OK; off += chunk) {
+            size_t n = e->csize - off < chunk ? (size_t)(e->csize - off) : chunk;
+            rc = tz_source_read(ar->src, e->data_offset + off, buf, n, err);
+            if (rc == TACOZ_OK) crc = tz_crc32(crc, buf, n);
+        }
+    }
+    free(buf);
+    if (rc == TACOZ_OK && crc != e->crc32)
+        rc = tz_fail(err, TACOZ_INVALID_CRC_MEMBER, "member \"%.200s\": CRC-32 is %08x, the directory says %08x",
+                     tz_dir_name(&ar->dir, index), crc, e->crc32);
+    return rc;
+}
+
+int tacozip_verify_member_ex(tacozip_archive *ar, size_t index, tacozip_error *err) {
+    if (!ar || index >= ar->dir.count) return tz_fail(err, TACOZ_ERR_PARAM, "bad argument");
+    return tz_ar_fail(ar, err, tz_verify_member(ar, index, err));
+}
+
+int tacozip_verify_member(tacozip_archive *ar, size_t index) { return tacozip_verify_member_ex(ar, index, NULL); }
+
+/* ---- many ranges at once ------------------------------------------------ */
+
+typedef struct {
+    uint64_t off, end;
+    size_t first, count; /* into the sorted order */
+} group;
+
+static int cmp_range_ptr(const void *a, const void *b) {
+    const tacozip_range *x = *(const tacozip_range *const *)a, *y = *(const tacozip_range *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+#define MAX_GROUP (64ull << 20)
+
+int tz_read_ranges(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap, tacozip_error *err) {
+    if (n == 0) return TACOZ_OK;
+    if (max_gap == TACOZIP_DEFAULT_GAP) max_gap = ar->src->coalesce_gap;
+    for (size_t i = 0; i < n; i++)
+        if (ranges[i].offset > ar->src->size || ranges[i].length > ar->src->size - ranges[i].offset ||
+            (!ranges[i].buf && ranges[i].length) || ranges[i].length > SIZE_MAX)
+            return tz_fail(err, TACOZ_ERR_PARAM, "range %zu (%llu+%llu) passes the end of the archive or has no buffer",
+                           i, (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length);
+    tacozip_range **order = malloc(n * sizeof *order);
+    group *g = malloc(n * sizeof *g);
+    tacozip_range *req = malloc(n * sizeof *req);
+    int rc = TACOZ_OK;
+    size_t ng = 0, nreq = 0;
+    if (!order || !g || !req) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = &ranges[i];
+    qsort(order, n, sizeof *order, cmp_range_ptr);
+    /* Coalesce neighbours whose gap is at most max_gap. */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t o = order[i]->offset, e = o + order[i]->length;
+        if (ng && (o <= g[ng - 1].end || o - g[ng - 1].end <= max_gap) && e - g[ng - 1].off <= MAX_GROUP) {
+            if (e > g[ng - 1].end) g[ng - 1].end = e;
+            g[ng - 1].count++;
+        } else {
+            g[ng].off = o, g[ng].end = e, g[ng].first = i, g[ng].count = 1;
+            ng++;
+        }
+    }
+    for (size_t k = 0; k < ng; k++) {
+        if (g[k].end == g[k].off) continue; /* empty ranges need no request */
+        req[nreq].offset = g[k].off;
+        req[nreq].length = g[k].end - g[k].off;
+        if (g[k].count == 1) {
+            req[nreq].buf = order[g[k].first]->buf; /* straight into the caller's buffer */
+        } else if (!(req[nreq].buf = malloc((size_t)req[nreq].length))) {
+            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        nreq++;
+    }
+    rc = tz_source_read_many(ar->src, req, nreq, err);
+    if (rc) goto cleanup;
+    /* scatter the coalesced groups */
+    for (size_t k = 0, r = 0; k < ng; k++) {
+        if (g[k].end == g[k].off) continue;
+        if (g[k].count > 1)
+            for (size_t j = g[k].first; j < g[k].first + g[k].count; j++)
+                if (order[j]->length)
+                    memcpy(order[j]->buf, (unsigned char *)req[r].buf + (order[j]->offset - g[k].off),
+                           (size_t)order[j]->length);
+        r++;
+    }
+cleanup:
+    /* free the coalesced groups' buffers */
+    for (size_t k = 0, r = 0; req && k < ng && r < nreq; k++) {
+        if (g[k].end == g[k].off) continue;
+        if (g[k].count > 1) free(req[r].buf);
+        r++;
+    }
+    free(order), free(g), free(req);
+    return rc;
+}
+
+int tacozip_read_ranges_ex(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap,
+                           tacozip_error *err) {
+    if (!ar || (n && !ranges)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    return tz_ar_fail(ar, err, tz_read_ranges(ar, ranges, n, max_gap, err));
+}
+
+int tacozip_read_ranges(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap) {
+    return tacozip_read_ranges_ex(ar, ranges, n, max_gap, NULL);
+}
+
+static int read_members(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs, uint64_t max_gap,
+                        tacozip_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (indices[i] >= ar->dir.count) return tz_fail(err, TACOZ_ERR_PARAM, "member index %zu out of range", indices[i]);
+        int rc = tz_dir_check_stored(&ar->dir, indices[i], err);
+        if (rc) return rc;
+    }
+    /* Each member is read with its local header (one range from the header
+     * to the end of the data), so the header is checked at no extra cost. */
+    tacozip_range *rg = calloc(n ? n : 1, sizeof *rg);
+    if (!rg) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = TACOZ_OK;
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        const tz_entry *e = &ar->dir.entries[indices[i]];
+        rg[i].offset = e->header_offset;
+        rg[i].length = e->data_offset + e->csize - e->header_offset;
+        if (!(rg[i].buf = malloc((size_t)rg[i].length ? (size_t)rg[i].length : 1)))
+            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    }
+    if (rc == TACOZ_OK) rc = tz_read_ranges(ar, rg, n, max_gap, err);
+    for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
+        const tz_entry *e = &ar->dir.entries[indices[i]];
+        rc = tz_dir_check_local(&ar->dir, indices[i], rg[i].buf, (size_t)rg[i].length, err);
+        if (rc == TACOZ_OK)
+            memcpy(bufs[i], (unsigned char *)rg[i].buf + (e->data_offset - e->header_offset), (size_t)e->csize);
+    }
+    for (size_t i = 0; i < n; i++) free(rg[i].buf);
+    free(rg);
+    return rc;
+}
+
+int tacozip_read_members_ex(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs, uint64_t max_gap,
+                            tacozip_error *err) {
+    if (!ar || (n && (!indices || !bufs))) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    return tz_ar_fail(ar, err, read_members(ar, indices, n, bufs, max_gap, err));
+}
+
+int tacozip_read_members(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs, uint64_t max_gap) {
+    return tacozip_read_members_ex(ar, indices, n, bufs, max_gap, NULL);
+}
+
+int tacozip_remote_stats(const tacozip_archive *ar, uint64_t *requests, uint64_t *bytes) {
+    if (requests) *requests = 0;
+    if (bytes) *bytes = 0;
+    if (!ar) return TACOZ_ERR_PARAM;
+    if (!ar->src->ops->stats) return TACOZ_ERR_NOT_REMOTE;
+    tz_source_stats st = {0, 0, 0};
+    ar->src->ops->stats(ar->src, &st);
+    if (requests) *requests = st.requests;
+    if (bytes) *bytes = st.bytes;
+    return TACOZ_OK;
+}

@@ -1,0 +1,60 @@
+/* file.c - a local file as a byte source (pread, so threads share it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "source.h"
+
+typedef struct {
+    tacozip_source base;
+    int fd;
+} file_source;
+
+static int file_read_at(tacozip_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    int r = tz_pread_full(((file_source *)s)->fd, buf, len, off);
+    if (r < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "read at offset %llu", (unsigned long long)off);
+    if (r == 0)
+        return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "unexpected end of file before offset %llu",
+                       (unsigned long long)(off + len));
+    return TACOZ_OK;
+}
+
+static void file_destroy(tacozip_source *s) {
+    file_source *f = (file_source *)s;
+    close(f->fd);
+    free(f);
+}
+
+static const tz_source_ops file_ops = {.read_at = file_read_at, .destroy = file_destroy};
+
+int tz_source_file(const char *path, tacozip_source **out, tacozip_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(errno));
+    struct stat st;
+    int rc = TACOZ_OK;
+    file_source *f = NULL;
+    if (fstat(fd, &st) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat");
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = tz_fail(err, TACOZ_ERR_IO, "not a regular file");
+        goto cleanup;
+    }
+    if (!(f = calloc(1, sizeof *f))) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = tz_source_init(&f->base, &file_ops, path, err))) goto cleanup;
+    f->fd = fd;
+    f->base.size = (uint64_t)st.st_size;
+    *out = &f->base;
+    return TACOZ_OK;
+cleanup:
+    free(f);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* source.h - byte sources: the layer above common.  A source reads bytes
+ * at offsets; it knows nothing of ZIP.  Kinds: file.c, memory.c, http.c
+ * (HTTP(S) and S3 through libcurl), callbacks.c (caller-supplied);
+ * source.c dispatches, counts references and offers the helpers the layers
+ * above use.  Nothing here is public beyond what tacozip.h declares. */
+#ifndef TACOZIP_SOURCE_H
+#define TACOZIP_SOURCE_H
+
+#include "../common/common.h"
+
+/* Request counters of a source whose reads are requests. */
+typedef struct {
+    uint64_t requests;
+    uint64_t bytes; /* body bytes received */
+    uint64_t retries;
+} tz_source_stats;
+
+typedef struct tz_source_ops {
+    /* Exactly "len" bytes at "off" (the caller checked the bounds when the
+     * size is known).  Errors: TACOZ_ERR_IO, TACOZ_INVALID_FILE_SIZE, the
+     * network codes. */
+    int (*read_at)(tacozip_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
+    void (*destroy)(tacozip_source *src);
+    /* Optional: zero-copy view of [off, off+len), or NULL. */
+    const unsigned char *(*view)(tacozip_source *src, uint64_t off, size_t len);
+    /* Optional: the last / first min(want, size) bytes in one read; they
+     * set the size of a source that did not know it. */
+    int (*read_tail)(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                     tacozip_error *err);
+    int (*read_head)(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err);
+    /* Optional: several ranges at once (in parallel). */
+    int (*read_many)(tacozip_source *src, tacozip_range *ranges, size_t n, tacozip_error *err);
+    /* Optional: request counters (present only on request-based sources). */
+    void (*stats)(tacozip_source *src, tz_source_stats *out);
+    /* Optional: what identifies the bytes (ETag). */
+    size_t (*identity)(tacozip_source *src, char *buf, size_t cap);
+} tz_source_ops;
+
+#define TZ_SIZE_UNKNOWN UINT64_MAX
+#define TZ_DEFAULT_GAP ((uint64_t)1 << 20)
+
+struct tacozip_source {
+    const tz_source_ops *ops;
+    uint64_t size;         /* TZ_SIZE_UNKNOWN until the first response (http) */
+    int round_trips;       /* every read is a request: batch reads, fetch local
+                              headers with the data, read the header lazily */
+    uint64_t coalesce_gap; /* read_ranges' default gap */
+    char *display;         /* the name messages start with */
+    int refs;              /* atomic */
+};
+
+/* Fill the common fields of a new source; takes a copy of the display
+ * name of "name" (NULL for out of memory). */
+int tz_source_init(tacozip_source *src, const tz_source_ops *ops, const char *name, tacozip_error *err);
+/* Take / drop a reference (the last one destroys the source). */
+tacozip_source *tz_source_ref(tacozip_source *src);
+void tz_source_unref(tacozip_source *src);
+
+/* The kinds. */
+int tz_source_file(const char *path, tacozip_source **out, tacozip_error *err);
+int tz_source_mem(const void *data, size_t len, tacozip_source **out, tacozip_error *err);
+int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_options *o, tacozip_source **out,
+                   tacozip_error *err);
+int tz_source_callbacks(const tacozip_source_callbacks *cb, void *user, const char *name, tacozip_source **out,
+                        tacozip_error *err);
+
+/* Helpers for the layers above (messages are not prefixed with the
+ * source's name: the public entry points do that). */
+/* Bounds-checked read: TACOZ_INVALID_FILE_SIZE past the known end. */
+int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err);
+/* The last / first min(want, size) bytes, in one read where possible. */
+int tz_source_tail(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
+                   tacozip_error *err);
+int tz_source_head(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err);
+/* Several ranges (bounds-checked): in parallel where the source can. */
+int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, tacozip_error *err);
+/* A zero-copy view, or NULL. */
+const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t len);
+
+#endif
