@@ -43,11 +43,12 @@ static int env_number(const char *name, unsigned long long lo, unsigned long lon
                       int *set, char *errbuf, size_t cap) {
     const char *v = env(name);
     if (!v) return 0;
-    char *end;
+    char *end = NULL;
     errno = 0;
-    unsigned long long x = (*v >= '0' && *v <= '9') ? strtoull(v, &end, 10) : 0;
-    if (*v < '0' || *v > '9' || errno || *end || x < lo || x > hi)
-        return refuse(errbuf, cap, "%s='%s' is not a whole number from %llu to %llu", name, v, lo, hi);
+    unsigned long long x = 0;
+    int ok = *v >= '0' && *v <= '9'; /* strtoull would take "-1", " 1" and "+1" */
+    if (ok) x = strtoull(v, &end, 10), ok = !errno && !*end && x >= lo && x <= hi;
+    if (!ok) return refuse(errbuf, cap, "%s='%s' is not a whole number from %llu to %llu", name, v, lo, hi);
     *out = x;
     *set = 1;
     return 0;

@@ -1082,14 +1082,14 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
     if ((rc = open_archive(ctx, pa->pos[0], 0, &ar))) return rc;
     size_t idx;
     if (tacozip_find(ar, member, (size_t)-1, &idx) != TACOZ_OK) {
-        fprintf(stderr, "%s: %s: no member named '%s'\n", prog, ctx->shown, member);
+        fprintf(stderr, "%s: %s: no member named \"%s\"\n", prog, ctx->shown, member);
         close_archive(ctx, ar);
         return EXIT_FAIL;
     }
     tacozip_member m = TACOZIP_MEMBER_INIT;
     tacozip_member_at(ar, idx, &m);
     if (range && a >= m.size) {
-        fprintf(stderr, "%s: %s: range starts at %" PRIu64 ", past the %" PRIu64 " bytes of '%s'\n", prog, ctx->shown,
+        fprintf(stderr, "%s: %s: range starts at %" PRIu64 ", past the %" PRIu64 " bytes of \"%s\"\n", prog, ctx->shown,
                 a, m.size, member);
         close_archive(ctx, ar);
         return EXIT_FAIL;
@@ -1164,7 +1164,7 @@ static int cmd_span(cli_ctx *ctx, const parsed_args *pa) {
     }
     for (size_t i = 0; i < n; i++) {
         if (tacozip_find(ar, names[i], (size_t)-1, &idx[k]) != TACOZ_OK) {
-            fprintf(stderr, "%s: %s: no member named '%s'\n", prog, ctx->shown, names[i]);
+            fprintf(stderr, "%s: %s: no member named \"%s\"\n", prog, ctx->shown, names[i]);
             rc = EXIT_FAIL;
         } else {
             k++;
