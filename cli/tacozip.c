@@ -802,6 +802,7 @@ typedef struct {
  * printed); a.files is freed by the caller in every case. */
 static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_args *a) {
     memset(a, 0, sizeof *a);
+    a->opts = (tacozip_write_options)TACOZIP_WRITE_OPTIONS_INIT;
     a->progress = progress_choice(pa);
     /* 1. values, before touching any file */
     uint64_t v = 0;
@@ -837,7 +838,7 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
         }
     }
     /* 3. the files, in order */
-    int fs_rc = 0, last_file = 0;
+    int fs_rc = 0, last_file = 0, last_failed = 0;
     seen_first = 0;
     for (size_t i = 0; i < pa->n; i++) {
         const arg_item *it = &pa->items[i];
@@ -854,7 +855,7 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
             last_file = 0;
         } else if (it->id == OPT_AS) {
             if (!last_file) {
-                if (fs_rc) continue; /* the FILE itself failed: reported already */
+                if (last_failed) continue; /* the FILE itself failed: reported already */
                 return usage(ctx, "--as %s follows a directory, not a FILE", it->value);
             }
             char *name = strdup(it->value);
@@ -866,6 +867,7 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
         } else {
             continue;
         }
+        last_failed = rc != 0;
         if (rc) fs_rc = EXIT_FAIL, last_file = 0;
     }
     if (fs_rc) fprintf(stderr, "%s: nothing written\n", prog);

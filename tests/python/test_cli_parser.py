@@ -288,6 +288,21 @@ def test_bad_option_values(tz, tmp_path, arc, cmd, args, needle):
     assert arc.read_bytes() == before and not (tmp_path / "new.taco").exists()
 
 
+def test_as_after_a_missing_file_and_a_directory(tz, tmp_path):
+    """A FILE that cannot be read is reported (exit 1, nothing written); a
+    later --as after a DIR is still a usage error."""
+    d = tmp_path / "dir"
+    write_file(d / "f", b"f")
+    out = tmp_path / "o.taco"
+    r = tz("create", out, tmp_path / "missing.txt", "--as", "m", "--no-fsync")
+    assert r.returncode == 1 and b"missing.txt" in r.stderr and b"nothing written" in r.stderr
+    r = tz("create", out, tmp_path / "missing.txt", "--as", "m", d, "--as", "x")
+    assert r.returncode == 2 and not r.stdout
+    assert b"tacozip create: --as x follows a directory" in r.stderr
+    assert b"see 'tacozip create --help'" in r.stderr
+    assert not out.exists()
+
+
 def test_unknown_command(tz):
     usage_error(tz("frobnicate"), None, "unknown command 'frobnicate'")
     usage_error(tz("--frob"), None, "unknown command '--frob'")
