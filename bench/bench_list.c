@@ -27,14 +27,14 @@ int main(int argc, char **argv) {
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         tacozip_archive *ar = NULL;
-        tacozip_error err;
+        tacozip_error err = TACOZIP_ERROR_INIT;
         int rc = tacozip_open_ex(argv[1], 0, &ar, &err);
         if (rc) {
             fprintf(stderr, "open %s: %s\n", argv[1], err.message);
             return 1;
         }
         size_t n = tacozip_count(ar);
-        tacozip_member m;
+        tacozip_member m = TACOZIP_MEMBER_INIT;
         for (size_t i = 0; i < n; i++) {
             if (tacozip_member_at(ar, i, &m) != 0) return 1;
             sink += m.data_offset + m.size + m.name_len + m.crc32;

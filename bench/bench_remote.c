@@ -57,10 +57,19 @@ int main(int argc, char **argv) {
 
     double t0 = now();
     tacozip_archive *ar = NULL;
-    tacozip_error err;
-    if (tacozip_open_ex(argv[1], 0, &ar, &err)) die("open", err.message);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    /* The library reads no environment: S3 settings as the command takes them. */
+    const char *endpoint = getenv("AWS_ENDPOINT_URL_S3");
+    if (!endpoint || !*endpoint) endpoint = getenv("AWS_ENDPOINT_URL");
+    tacozip_remote_options ro = {.struct_size = sizeof ro,
+                                 .access_key_id = getenv("AWS_ACCESS_KEY_ID"),
+                                 .secret_access_key = getenv("AWS_SECRET_ACCESS_KEY"),
+                                 .session_token = getenv("AWS_SESSION_TOKEN"),
+                                 .region = getenv("AWS_REGION"),
+                                 .endpoint_url = endpoint};
+    if (tacozip_open_remote(argv[1], 0, &ro, &ar, &err)) die("open", err.message);
     size_t n = tacozip_count(ar);
-    tacozip_member m;
+    tacozip_member m = TACOZIP_MEMBER_INIT;
     uint64_t sink = 0;
     for (size_t i = 0; i < n; i++) { /* the listing */
         if (tacozip_member_at(ar, i, &m)) die("member_at", "failed");
@@ -71,7 +80,7 @@ int main(int argc, char **argv) {
         tacozip_member_at(ar, idx[i], &m);
         if (!(bufs[i] = malloc(m.size ? (size_t)m.size : 1))) die("malloc", "out of memory");
     }
-    if (tacozip_read_members(ar, idx, k, bufs, gap)) die("read_members", tacozip_last_error(ar));
+    if (tacozip_read_members_ex(ar, idx, k, bufs, gap, &err)) die("read_members", err.message);
     double t = now() - t0;
     uint64_t req = 0, bytes = 0;
     tacozip_remote_stats(ar, &req, &bytes);

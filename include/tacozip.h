@@ -32,11 +32,12 @@
  *     allowed.  There is no per-archive or per-thread "last error": the
  *     message belongs to the caller's record, so threads never see each
  *     other's messages.
- *   - Messages: a function given a path or URL starts its message with that
- *     path's display name (tacozip_display_name(): no credentials, no query
- *     string) and ": ".  A function given an open archive or source starts
- *     it with the display name the source was opened under.  Member names
- *     appear in double quotes.
+ *   - Messages start with the display name (tacozip_display_name(): no
+ *     credentials, no query string) of the file or URL they concern and
+ *     ": ": the path or URL given, or a source file of create/append that
+ *     failed; a function given an open archive or source starts it with the
+ *     name the source was opened under.  Member names appear in double
+ *     quotes.
  *   - Paths are UTF-8 byte strings as given to the operating system.
  *     Member names are UTF-8 and stored as given.
  *   - There is no global mutable state (libcurl's one-time global

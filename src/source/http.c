@@ -112,6 +112,14 @@ static char *origin_of(const char *url) {
 
 /* ---- one transfer ---------------------------------------------------------- */
 
+/* Why a transfer was stopped by us. */
+enum {
+    CUT_NONE = 0,
+    CUT_HAVE_ALL,   /* the bytes asked for are in; the server sent more */
+    CUT_REFUSED,    /* Range ignored and the wanted bytes start too far in */
+    CUT_ERROR_PAGE, /* a large error page: judged by its status alone */
+};
+
 typedef struct {
     remote_source *r;
     const char *url;     /* where this attempt goes (r->url, or a redirect target) */
@@ -124,7 +132,7 @@ typedef struct {
     uint64_t got;        /* bytes stored */
     uint64_t skip;       /* bytes to drop first (200 answer) */
     int is_200;
-    int cut;             /* we stopped the transfer on purpose */
+    int cut;             /* CUT_*: we stopped the transfer on purpose */
     long status;
     /* parsed headers of the final response */
     int have_cr;
@@ -198,7 +206,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *u) {
         /* more than asked: a server that sends extra bytes is not trusted
          * to fill the buffer; stop (the bytes we need are in hand, or the
          * checks after the transfer fail it) */
-        x->cut = 1;
+        x->cut = CUT_HAVE_ALL;
         return used == len ? 0 : used; /* any short count aborts */
     }
     return len;
@@ -426,7 +434,7 @@ static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
                 }
             }
             if (start > r->opt.max_skip) {
-                x->cut = 2; /* refused */
+                x->cut = CUT_REFUSED;
                 return 0;
             }
             x->is_200 = 1;
@@ -437,7 +445,7 @@ static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
         /* an error page: keep the connection if it is small, else cut */
         x->body_bytes += size * n;
         if (x->body_bytes > 65536) {
-            x->cut = 3; /* judged by its status */
+            x->cut = CUT_ERROR_PAGE;
             return 0;
         }
         return size * n;
@@ -490,7 +498,8 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         }
         xh->h = h;
         x->got = x->skip = x->body_bytes = 0;
-        x->is_200 = x->cut = 0;
+        x->is_200 = 0;
+        x->cut = CUT_NONE;
         x->status = 0;
         char range[64];
         struct curl_slist *hdrs = setup(r, h, x, range, sizeof range);
@@ -503,7 +512,7 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         r->stats.requests++;
         r->stats.bytes += x->body_bytes;
         pthread_mutex_unlock(&r->lock);
-        if (x->cut == 2) {
+        if (x->cut == CUT_REFUSED) {
             put_handle(r, h);
             rc = tz_fail(&e, TACOZ_ERR_RANGE_IGNORED,
                          "the server ignores Range requests (HTTP 200 for bytes %llu+%llu); refusing to download "
@@ -511,7 +520,7 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
                          (unsigned long long)x->want_off, (unsigned long long)x->want_len);
             break;
         }
-        if ((cc == CURLE_OK || x->cut == 3) && is_redirect(x->status)) {
+        if ((cc == CURLE_OK || x->cut == CUT_ERROR_PAGE) && is_redirect(x->status)) {
             if (++redirects > MAX_REDIRECTS)
                 rc = tz_fail(&e, TACOZ_ERR_NETWORK, "more than %d redirects", MAX_REDIRECTS);
             else
@@ -604,13 +613,13 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     struct curl_slist **hl = calloc(n, sizeof *hl);
     char(*rg)[64] = calloc(n, sizeof *rg);
     int *failed = calloc(n, sizeof *failed);
-    if (!xs || !hl || !rg || !failed) {
-        free(xs), free(hl), free(rg), free(failed);
-        curl_multi_cleanup(m);
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    }
     size_t next = 0, running_n = 0, done_n = 0;
     int rc = TACOZ_OK;
+    if (!xs || !hl || !rg || !failed) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        curl_multi_cleanup(m);
+        goto cleanup;
+    }
     while (done_n < n) {
         while (next < n && running_n < (size_t)r->opt.parallel) {
             xfer_h *xh = &xs[next];
@@ -653,7 +662,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
             r->stats.bytes += xh->x.body_bytes;
             pthread_mutex_unlock(&r->lock);
             tacozip_error e = TACOZIP_ERROR_INIT;
-            if (xh->x.cut == 2 || judge(r, &xh->x, cc, &e) != OUT_OK) failed[i] = 1;
+            if (xh->x.cut == CUT_REFUSED || judge(r, &xh->x, cc, &e) != OUT_OK) failed[i] = 1;
             running_n--, done_n++;
         }
         if (done_n < n && running_n) curl_multi_poll(m, NULL, 0, 200, NULL);
@@ -663,6 +672,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
      * errors reported). */
     for (size_t i = 0; i < n && rc == TACOZ_OK; i++)
         if (failed[i]) rc = remote_read_at(s, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
+cleanup:
     free(xs), free(hl), free(rg), free(failed);
     return rc;
 }

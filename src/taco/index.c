@@ -116,9 +116,10 @@ static int index_decode(const unsigned char *blob, size_t len, uint64_t archive_
     size_t ncap = raw_len + n + 1, noff = 0, prev_off = 0, prev_len = 0;
     uint64_t need = 0; /* bytes the members' local headers and names take */
     char *names = malloc(ncap);
+    int rc = TACOZ_OK;
     if (!raw || !e || !names) {
-        free(raw), free(e), free(names);
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the index");
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the index");
+        goto cleanup;
     }
     int ok = tz_zlib_decompress(blob + IDX_FIXED, (size_t)packed, raw, (size_t)raw_len) == 0;
     const unsigned char *p = raw, *end = raw + raw_len;
@@ -160,15 +161,17 @@ static int index_decode(const unsigned char *blob, size_t len, uint64_t archive_
     ok = ok && p == end;
     const unsigned char *crcs = blob + IDX_FIXED + packed;
     for (uint64_t i = 0; ok && i < n; i++) e[i].crc32 = rd32(crcs + 4 * i);
-    free(raw);
     if (!ok) {
-        free(e), free(names);
-        return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: corrupt columns");
+        rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: corrupt columns");
+        goto cleanup;
     }
     *out = e;
     *count = (size_t)n;
     *names_out = names;
-    return TACOZ_OK;
+    e = NULL, names = NULL; /* handed over */
+cleanup:
+    free(raw), free(e), free(names);
+    return rc;
 }
 
 /* Build the member table from TACO_INDEX, whose bytes are [blob, blob+len)
@@ -186,8 +189,8 @@ static int index_entries(tz_dir *d, tacozip_source *src, const unsigned char *he
     d->entries = calloc(d->count, sizeof *d->entries);
     d->names = malloc(names_len + TACO_HEADER_NAME_LEN + TACO_INDEX_NAME_LEN + 2);
     if (!d->entries || !d->names) {
-        free(ie), free(inames);
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
     }
     size_t no = 0;
     memcpy(d->names, TACO_HEADER_NAME, TACO_HEADER_NAME_LEN + 1);
@@ -217,15 +220,17 @@ static int index_entries(tz_dir *d, tacozip_source *src, const unsigned char *he
                          d->names + m->name_off);
         off = m->data_offset + m->csize;
     }
-    free(ie), free(inames);
-    if (rc) return rc;
+    if (rc) goto cleanup;
     d->names_len = no;
     /* What the end records would say (the writer puts the directory right
      * after the last member). */
     d->end.cd_offset = off;
     d->end.entries = d->count;
     d->end.zip64 = d->count >= ZIP16_MAX || off >= ZIP32_MAX;
-    return tz_dir_index_names(d, err);
+    rc = tz_dir_index_names(d, err);
+cleanup:
+    free(ie), free(inames);
+    return rc;
 }
 
 int tz_index_open(tacozip_source *src, const unsigned char *head, size_t got, tz_dir *d, tacozip_error *err) {

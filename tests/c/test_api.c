@@ -1,0 +1,519 @@
+/* test_api.c - the 1.1 API: sized structs, the error model (messages per
+ * call, per thread), the split codes, caller-supplied byte sources, display
+ * names, extraction that cleans up after a cancel, reproducible DOS times,
+ * the ZIP64 end record, and the local-header check of far reads. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "tacozip.h"
+
+static char dir[64];
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (n) fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* An archive of "n" members m0..m{n-1}, member i holding sizes[i] bytes of
+ * a pattern; returns its path in "out". */
+static void make_archive(const char *name, size_t n, const size_t *sizes, const tacozip_write_options *o, char *out,
+                         size_t cap) {
+    char srcs[8][128];
+    const char *srcp[8], *arcs[8];
+    char arcn[8][16];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(srcs[i], sizeof srcs[i], "%s/src-%s-%zu", dir, name, i);
+        unsigned char *d = malloc(sizes[i] + 1);
+        for (size_t k = 0; k < sizes[i]; k++) d[k] = (unsigned char)(k * 7 + i);
+        write_file(srcs[i], d, sizes[i]);
+        free(d);
+        srcp[i] = srcs[i];
+        snprintf(arcn[i], sizeof arcn[i], "m%zu", i);
+        arcs[i] = arcn[i];
+    }
+    snprintf(out, cap, "%s/%s.taco", dir, name);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    int rc = tacozip_create_ex(out, srcp, arcs, n, NULL, o, &err);
+    if (rc) fprintf(stderr, "create %s: %s\n", out, err.message);
+    CHECK_EQ(rc, TACOZ_OK);
+}
+
+/* ---- sized structs -------------------------------------------------------- */
+
+static void sized_structs(void) {
+    char zip[128];
+    size_t sizes[] = {10, 20};
+    make_archive("sized", 2, sizes, NULL, zip, sizeof zip);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (!ar) return;
+    /* struct_size 0 = the 1.1 layout; sizeof = the same; too small = refused */
+    tacozip_member m0 = {0}, m1 = TACOZIP_MEMBER_INIT, bad = {.struct_size = 8};
+    CHECK_EQ(tacozip_member_at(ar, 1, &m0), TACOZ_OK);
+    CHECK_EQ(tacozip_member_at(ar, 1, &m1), TACOZ_OK);
+    CHECK(m0.size == 10 && m1.size == 10 && !strcmp(m1.name, "m0"));
+    CHECK_EQ(tacozip_member_at(ar, 1, &bad), TACOZ_ERR_PARAM);
+    CHECK(bad.name == NULL); /* nothing written */
+    /* a larger struct (a later version's) is filled up to our fields only */
+    struct {
+        tacozip_member m;
+        unsigned char later[16];
+    } big;
+    memset(&big, 0xAB, sizeof big);
+    big.m.struct_size = sizeof big;
+    CHECK_EQ(tacozip_member_at(ar, 2, &big.m), TACOZ_OK);
+    CHECK(big.m.size == 20 && big.later[0] == 0xAB && big.later[15] == 0xAB);
+    CHECK(big.m.struct_size == sizeof big); /* the caller's value is kept */
+
+    /* an error record whose size is too small is never written */
+    tacozip_error small;
+    memset(&small, 0, sizeof small);
+    small.struct_size = 4;
+    CHECK_EQ(tacozip_read_at_ex(ar, 1u << 30, (char[1]){0}, 1, &small), TACOZ_ERR_PARAM);
+    CHECK(small.code == 0 && small.message[0] == '\0');
+    tacozip_error zero = {0};
+    CHECK_EQ(tacozip_read_at_ex(ar, 1u << 30, (char[1]){0}, 1, &zero), TACOZ_ERR_PARAM);
+    CHECK(zero.code == TACOZ_ERR_PARAM && strstr(zero.message, "passes the end"));
+    tacozip_close(ar);
+
+    /* write options: too small a struct_size is refused before anything */
+    tacozip_write_options o = {.struct_size = 2};
+    const char *src[] = {zip};
+    const char *arc[] = {"x"};
+    char out[128];
+    snprintf(out, sizeof out, "%s/never.taco", dir);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_create_ex(out, src, arc, 1, NULL, &o, &err), TACOZ_ERR_PARAM);
+    CHECK(strstr(err.message, "struct_size") != NULL);
+    CHECK(!exists(out));
+    tacozip_write_options ok = TACOZIP_WRITE_OPTIONS_INIT;
+    CHECK_EQ(tacozip_create_ex(out, src, arc, 1, NULL, &ok, &err), TACOZ_OK);
+
+    /* remote options likewise (or the build has no libcurl) */
+    tacozip_remote_options ro = {.struct_size = 3};
+    tacozip_source *s = NULL;
+    int rc = tacozip_source_open("http://127.0.0.1:9/x.taco", &ro, &s, &err);
+    CHECK(rc == TACOZ_ERR_PARAM || rc == TACOZ_ERR_NO_REMOTE);
+    CHECK(s == NULL);
+    tacozip_remote_options bad_retries = {.retries = -7};
+    rc = tacozip_source_open("http://127.0.0.1:9/x.taco", &bad_retries, &s, &err);
+    CHECK(rc == TACOZ_ERR_PARAM || rc == TACOZ_ERR_NO_REMOTE);
+    if (rc == TACOZ_ERR_PARAM) CHECK(strstr(err.message, "retries") != NULL);
+}
+
+/* ---- codes and messages --------------------------------------------------- */
+
+static void codes(void) {
+    /* every code has a name and a sentence; names are unique */
+    static const int all[] = {0,   -1,  -2,  -3,  -4,  -5,  -6,  -7,  -8,  -9,  -10, -11, -12, -13, -14, -20,
+                              -21, -22, -23, -24, -25, -26, -27, -28, -29, -30, -31, -32, -33, -40, -41, -42,
+                              -43, -44, -45, -46, -47, -48};
+    size_t n = sizeof all / sizeof all[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *name = tacozip_error_name(all[i]);
+        CHECK(name != NULL);
+        CHECK(strcmp(tacozip_strerror(all[i]), "Unknown error code") != 0);
+        for (size_t j = 0; j < i && name; j++) CHECK(strcmp(name, tacozip_error_name(all[j])) != 0);
+    }
+    int known = 0;
+    for (int c = 0; c >= -99; c--) known += tacozip_error_name(c) != NULL;
+    CHECK_EQ(known, (long long)n); /* the list above is the whole table */
+    CHECK(tacozip_error_name(-49) == NULL && tacozip_error_name(5) == NULL);
+    CHECK(!strcmp(tacozip_error_name(TACOZ_ERR_NETWORK), "ERR_NETWORK"));
+    CHECK(!strcmp(tacozip_error_name(TACOZ_INVALID_LFH), "INVALID_LFH"));
+    /* the original's wording for its codes */
+    CHECK(!strcmp(tacozip_strerror(TACOZ_ERR_IO), "I/O error (open/read/write/close/flush)"));
+    CHECK(!strcmp(tacozip_validate_error_string(TACOZ_VALID), "Valid TACO archive"));
+    CHECK(!strcmp(tacozip_get_version(), TACOZIP_VERSION_STRING));
+
+    /* append to an indexed archive: its own code, a message that says why */
+    char zip[128];
+    size_t sizes[] = {5};
+    tacozip_write_options o = {.index = 1};
+    make_archive("indexed", 1, sizes, &o, zip, sizeof zip);
+    size_t before = 0, after = 0;
+    free(slurp(zip, &before));
+    const char *src[] = {zip};
+    const char *arc[] = {"more"};
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_append_ex(zip, src, arc, 1, NULL, &err), TACOZ_ERR_INDEXED);
+    CHECK(strstr(err.message, "TACO_INDEX") != NULL && strstr(err.message, zip) == err.message);
+    free(slurp(zip, &after));
+    CHECK_EQ(before, after);
+    CHECK_EQ(tacozip_validate(zip, TACOZIP_VALIDATE_DEEP), TACOZ_VALID);
+    /* remote statistics of a local archive */
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    uint64_t req = 9, bytes = 9;
+    CHECK_EQ(tacozip_remote_stats(ar, &req, &bytes), TACOZ_ERR_NOT_REMOTE);
+    CHECK(req == 0 && bytes == 0);
+    /* a compressed-member error names the archive first, then the member */
+    tacozip_close(ar);
+    /* a missing file: the message starts with its name */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/no-such.taco", dir);
+    CHECK_EQ(tacozip_open_ex(missing, 0, &ar, &err), TACOZ_ERR_IO);
+    CHECK(strncmp(err.message, missing, strlen(missing)) == 0 && strstr(err.message, "No such file"));
+    /* appending to a URL is refused with a message */
+    CHECK_EQ(tacozip_append_ex("s3://bucket/key.taco", src, arc, 1, NULL, &err), TACOZ_ERR_PARAM);
+    CHECK(strstr(err.message, "remote") != NULL);
+}
+
+/* Two threads fail in different ways on one archive, again and again: each
+ * sees its own message (no shared "last error"). */
+typedef struct {
+    tacozip_archive *ar;
+    int which;
+    int wrong;
+} thr_arg;
+
+static void *fail_loop(void *p) {
+    thr_arg *a = p;
+    char buf[4];
+    for (int i = 0; i < 2000; i++) {
+        tacozip_error e = TACOZIP_ERROR_INIT;
+        if (a->which == 0) {
+            if (tacozip_read_at_ex(a->ar, (uint64_t)1 << 40, buf, 1, &e) != TACOZ_ERR_PARAM ||
+                !strstr(e.message, "passes the end"))
+                a->wrong++;
+        } else {
+            if (tacozip_read_member_ex(a->ar, 99, 0, buf, 1, NULL, &e) != TACOZ_ERR_PARAM ||
+                !strstr(e.message, "bad argument"))
+                a->wrong++;
+        }
+    }
+    return NULL;
+}
+
+static void threaded_messages(void) {
+    char zip[128];
+    size_t sizes[] = {100};
+    make_archive("threads", 1, sizes, NULL, zip, sizeof zip);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (!ar) return;
+    thr_arg a = {ar, 0, 0}, b = {ar, 1, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, fail_loop, &a);
+    pthread_create(&tb, NULL, fail_loop, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_EQ(a.wrong, 0);
+    CHECK_EQ(b.wrong, 0);
+    tacozip_close(ar);
+}
+
+/* ---- display names --------------------------------------------------------- */
+
+static void display_names(void) {
+    static const char *cases[][2] = {
+        {"http://alice:p@ssw0rd@host.example/x.taco?X-Amz-Signature=abc", "http://host.example/x.taco"},
+        {"https://u:pw@h:8443/a/b.taco#frag", "https://h:8443/a/b.taco"},
+        {"HTTP://u:p@h/x", "HTTP://h/x"},
+        {"S3://bucket/key.taco?versionId=3", "S3://bucket/key.taco"},
+        {"s3://bucket/a@b.taco", "s3://bucket/a@b.taco"}, /* '@' after the host is a path */
+        {"http://h/x?y@z", "http://h/x"},
+        {"/data/me@home/x.taco", "/data/me@home/x.taco"}, /* local paths as they are */
+        {"relative.taco?not-a-query", "relative.taco?not-a-query"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        tacozip_display_name(cases[i][0], out, sizeof out);
+        if (strcmp(out, cases[i][1])) fprintf(stderr, "display_name(%s) = %s\n", cases[i][0], out);
+        CHECK(strcmp(out, cases[i][1]) == 0);
+    }
+    CHECK(tacozip_is_url("HTTPS://x/y") && tacozip_is_url("s3://b/k") && tacozip_is_url("Http://x"));
+    CHECK(!tacozip_is_url("ftp://x/y") && !tacozip_is_url("/tmp/http://x") && !tacozip_is_url("file:///x"));
+    /* A URL with a password that holds '@', on a port nobody listens on:
+     * the error names the host, never the credentials or the query. */
+    tacozip_archive *ar = NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_remote_options ro = {.retries = TACOZIP_NO_RETRIES, .connect_timeout_ms = 2000};
+    int rc = tacozip_open_remote("HTTP://alice:p@ssw0rd@127.0.0.1:9/x.taco?X-Amz-Signature=SECRET", 0, &ro, &ar, &err);
+    CHECK(rc == TACOZ_ERR_NETWORK || rc == TACOZ_ERR_NO_REMOTE);
+    CHECK(strstr(err.message, "ssw0rd") == NULL && strstr(err.message, "alice") == NULL &&
+          strstr(err.message, "SECRET") == NULL);
+    CHECK(strncmp(err.message, "HTTP://127.0.0.1:9/x.taco: ", 27) == 0);
+}
+
+/* ---- caller-supplied sources ----------------------------------------------- */
+
+typedef struct {
+    const unsigned char *data;
+    size_t len;
+    int reads, many, closed;
+    int fail_at_read; /* fail the n-th read (1-based), 0: never */
+    pthread_mutex_t mu;
+} mem_cb;
+
+static int cb_size(void *u, uint64_t *size, tacozip_error *err) {
+    (void)err;
+    *size = ((mem_cb *)u)->len;
+    return TACOZ_OK;
+}
+
+static int cb_read(void *u, uint64_t off, void *buf, size_t len, tacozip_error *err) {
+    mem_cb *m = u;
+    pthread_mutex_lock(&m->mu);
+    int n = ++m->reads;
+    pthread_mutex_unlock(&m->mu);
+    if (m->fail_at_read && n >= m->fail_at_read) {
+        snprintf(err->message, sizeof err->message, "the disk caught fire at %llu", (unsigned long long)off);
+        return TACOZ_ERR_IO;
+    }
+    if (off > m->len || len > m->len - off) return TACOZ_INVALID_FILE_SIZE;
+    memcpy(buf, m->data + off, len);
+    return TACOZ_OK;
+}
+
+static int cb_ranges(void *u, tacozip_range *r, size_t n, tacozip_error *err) {
+    mem_cb *m = u;
+    m->many++;
+    for (size_t i = 0; i < n; i++) {
+        int rc = cb_read(u, r[i].offset, r[i].buf, (size_t)r[i].length, err);
+        if (rc) return rc;
+    }
+    return TACOZ_OK;
+}
+
+static int cb_identity(void *u, char *buf, size_t cap) {
+    (void)u;
+    snprintf(buf, cap, "\"etag-42\"");
+    return TACOZ_OK;
+}
+
+static void cb_close(void *u) { ((mem_cb *)u)->closed++; }
+
+static void callback_sources(void) {
+    char zip[128];
+    size_t sizes[] = {3000, 200000, 50, 0};
+    make_archive("cb", 4, sizes, NULL, zip, sizeof zip);
+    size_t len = 0;
+    unsigned char *whole = slurp(zip, &len);
+    mem_cb m = {whole, len, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    tacozip_source_callbacks cb = {sizeof cb, cb_size, cb_read, cb_ranges, cb_identity, cb_close};
+    tacozip_source *src = NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_source_new(&cb, &m, "mem://cb.taco", &src, &err), TACOZ_OK);
+    char id[64];
+    CHECK_EQ(tacozip_source_identity(src, id, sizeof id), 9);
+    CHECK(!strcmp(id, "\"etag-42\""));
+    taco_meta_array_t h;
+    CHECK_EQ(tacozip_read_header_source(src, &h, &err), TACOZ_OK);
+    CHECK_EQ(h.count, 1);
+    CHECK_EQ(tacozip_validate_source(src, TACOZIP_VALIDATE_DEEP, &err), TACOZ_VALID);
+    tacozip_archive *ar = NULL;
+    m.reads = 0;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    tacozip_source_close(src); /* the archive keeps its own reference */
+    CHECK_EQ(m.closed, 0);
+    if (!ar) return;
+    /* a source with round trips: the header of an archive larger than the
+     * tail is read on first use, once */
+    int after_open = m.reads;
+    CHECK_EQ(after_open, 1); /* the tail holds end records and directory */
+    CHECK_EQ(tacozip_archive_header_ex(ar, &h, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_archive_header_ex(ar, &h, &err), TACOZ_OK);
+    CHECK_EQ(m.reads, after_open + 1);
+    CHECK_EQ(tacozip_count(ar), 5);
+    /* whole members through read_ranges: one call of the callback */
+    size_t idx[] = {1, 2, 3};
+    unsigned char *b1 = malloc(3000), *b2 = malloc(200000), b3[50];
+    void *bufs[] = {b1, b2, b3};
+    CHECK_EQ(tacozip_read_members_ex(ar, idx, 3, bufs, TACOZIP_DEFAULT_GAP, &err), TACOZ_OK);
+    CHECK_EQ(m.many, 0); /* coalesced into one range (1 MiB gap): no parallel call needed */
+    CHECK(b1[10] == (unsigned char)(10 * 7 + 0) && b2[199999] == (unsigned char)(199999 * 7 + 1) &&
+          b3[49] == (unsigned char)(49 * 7 + 2));
+    tacozip_range rr[2] = {{0, 10, b3}, {len - 20, 20, b3 + 10}};
+    CHECK_EQ(tacozip_read_ranges_ex(ar, rr, 2, 0, &err), TACOZ_OK); /* gap 0: two ranges, one call */
+    CHECK_EQ(m.many, 1);
+    CHECK(memcmp(b3, whole, 10) == 0 && memcmp(b3 + 10, whole + len - 20, 20) == 0);
+    for (size_t i = 1; i < 5; i++) CHECK_EQ(tacozip_verify_member_ex(ar, i, &err), TACOZ_OK);
+    /* a failing callback: its code, its message, the source's name first */
+    m.fail_at_read = m.reads + 1;
+    CHECK_EQ(tacozip_read_at_ex(ar, 5, b3, 4, &err), TACOZ_ERR_IO);
+    CHECK(strcmp(err.message, "mem://cb.taco: the disk caught fire at 5") == 0);
+    m.fail_at_read = 0;
+    tacozip_close(ar);
+    CHECK_EQ(m.closed, 1); /* when the last reference went */
+
+    /* get_size failing, or missing callbacks */
+    tacozip_source_callbacks none = {0};
+    CHECK_EQ(tacozip_source_new(&none, &m, NULL, &src, &err), TACOZ_ERR_PARAM);
+    tacozip_source_callbacks small = {.struct_size = 4, .get_size = cb_size, .read_at = cb_read};
+    CHECK_EQ(tacozip_source_new(&small, &m, NULL, &src, &err), TACOZ_ERR_PARAM);
+    CHECK_EQ(m.closed, 1); /* close is not called for a source never made */
+    free(b1), free(b2), free(whole);
+}
+
+/* A far read (more than 64 KiB into a member) on a source with round trips
+ * still checks the member's local header first. */
+static void far_read_checks_local_header(void) {
+    char zip[128];
+    size_t sizes[] = {300000};
+    make_archive("far", 1, sizes, NULL, zip, sizeof zip);
+    size_t len = 0;
+    unsigned char *whole = slurp(zip, &len);
+    /* member m0's local header starts at 157; spoil its CRC field */
+    whole[157 + 14] ^= 0xFF;
+    mem_cb m = {whole, len, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    tacozip_source_callbacks cb = {0, cb_size, cb_read, NULL, NULL, NULL};
+    tacozip_source *src = NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_source_new(&cb, &m, "far", &src, &err), TACOZ_OK);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    tacozip_source_close(src);
+    if (!ar) return;
+    unsigned char buf[100];
+    size_t got = 0;
+    CHECK_EQ(tacozip_read_member_ex(ar, 1, 200000, buf, sizeof buf, &got, &err), TACOZ_INVALID_LFH);
+    CHECK(strstr(err.message, "m0") != NULL);
+    CHECK_EQ(tacozip_read_member_ex(ar, 1, 10, buf, sizeof buf, &got, &err), TACOZ_INVALID_LFH);
+    tacozip_close(ar);
+    /* the unspoilt archive reads the same ranges */
+    whole[157 + 14] ^= 0xFF;
+    CHECK_EQ(tacozip_source_new(&cb, &m, "far", &src, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    tacozip_source_close(src);
+    CHECK_EQ(tacozip_read_member_ex(ar, 1, 200000, buf, sizeof buf, &got, &err), TACOZ_OK);
+    CHECK(got == sizeof buf && buf[0] == (unsigned char)(200000 * 7));
+    tacozip_close(ar);
+    free(whole);
+}
+
+/* ---- extraction cancelled ------------------------------------------------- */
+
+static int cancel_after(void *u, uint64_t done, uint64_t total, uint64_t files, uint64_t nfiles) {
+    (void)done, (void)total, (void)nfiles;
+    return files >= *(uint64_t *)u;
+}
+
+static void extract_cancel_leaves_nothing(void) {
+    char zip[128];
+    size_t sizes[] = {10, 20, 30, 40, 50};
+    make_archive("xcancel", 5, sizes, NULL, zip, sizeof zip);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (!ar) return;
+    char dest[128], path[160];
+    snprintf(dest, sizeof dest, "%s/xout", dir);
+    uint64_t stop = 2;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER, cancel_after, &stop, &err),
+             TACOZ_ERR_CANCELLED);
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/m%d", dest, i);
+        CHECK(!exists(path));
+    }
+    /* a file that was there before and is overwritten stays (replaced) */
+    snprintf(path, sizeof path, "%s/m0", dest);
+    write_file(path, "old", 3);
+    stop = 3;
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER | TACOZIP_EXTRACT_OVERWRITE,
+                             cancel_after, &stop, &err),
+             TACOZ_ERR_CANCELLED);
+    CHECK(exists(path));
+    snprintf(path, sizeof path, "%s/m1", dest);
+    CHECK(!exists(path));
+    /* without a cancel, everything */
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER | TACOZIP_EXTRACT_OVERWRITE, NULL, NULL,
+                             &err),
+             TACOZ_OK);
+    snprintf(path, sizeof path, "%s/m4", dest);
+    CHECK(exists(path));
+    tacozip_close(ar);
+}
+
+/* ---- reproducible bytes ---------------------------------------------------- */
+
+static void mtime_is_utc(void) {
+    size_t sizes[] = {100, 200};
+    tacozip_write_options o = {.mtime = 1700000000};
+    char a[128], b[128], c[128];
+    setenv("TZ", "UTC", 1);
+    tzset();
+    make_archive("tz-utc", 2, sizes, &o, a, sizeof a);
+    setenv("TZ", "Asia/Tokyo", 1);
+    tzset();
+    make_archive("tz-tokyo", 2, sizes, &o, b, sizeof b);
+    setenv("TZ", "America/Los_Angeles", 1);
+    tzset();
+    make_archive("tz-la", 2, sizes, &o, c, sizeof c);
+    unsetenv("TZ");
+    tzset();
+    size_t na = 0, nb = 0, nc = 0;
+    unsigned char *pa = slurp(a, &na), *pb = slurp(b, &nb), *pc = slurp(c, &nc);
+    CHECK(na == nb && nb == nc && memcmp(pa, pb, na) == 0 && memcmp(pa, pc, na) == 0);
+    /* 2023-11-14 22:13:20 UTC: DOS date and time of TACO_HEADER (offset 10) */
+    uint32_t dos = (uint32_t)pa[10] | (uint32_t)pa[11] << 8 | (uint32_t)pa[12] << 16 | (uint32_t)pa[13] << 24;
+    CHECK_EQ(dos >> 16, ((2023 - 1980) << 9) | (11 << 5) | 14);
+    CHECK_EQ(dos & 0xFFFF, (22 << 11) | (13 << 5) | (20 / 2));
+    free(pa), free(pb), free(pc);
+}
+
+/* 65,535 members need ZIP64 end records: "version made by" and "needed"
+ * are both 45 there, as the original writes. */
+static void zip64_end_record(void) {
+    enum { N = 65535 };
+    char src[128], zip[128];
+    snprintf(src, sizeof src, "%s/empty", dir);
+    write_file(src, "", 0);
+    snprintf(zip, sizeof zip, "%s/many.taco", dir);
+    const char **srcs = malloc(N * sizeof *srcs), **arcs = malloc(N * sizeof *arcs);
+    char *names = malloc(N * 8);
+    for (int i = 0; i < N; i++) {
+        srcs[i] = src;
+        snprintf(names + 8 * i, 8, "%05d", i);
+        arcs[i] = names + 8 * i;
+    }
+    tacozip_write_options o = {.no_fsync = 1};
+    CHECK_EQ(tacozip_create_ex(zip, srcs, arcs, N, NULL, &o, NULL), TACOZ_OK);
+    CHECK_EQ(tacozip_detect_format(zip), TACOZIP_FORMAT_ZIP64);
+    size_t len = 0;
+    unsigned char *b = slurp(zip, &len);
+    /* ZIP64 end record, locator (20), end record (22) */
+    const unsigned char *z = b + len - 22 - 20 - 56;
+    CHECK(z[0] == 'P' && z[1] == 'K' && z[2] == 6 && z[3] == 6);
+    CHECK(z[12] == 45 && z[13] == 0 && z[14] == 45 && z[15] == 0);
+    CHECK_EQ(tacozip_validate(zip, TACOZIP_VALIDATE_NORMAL), TACOZ_VALID);
+    free(b), free(srcs), free(arcs), free(names);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/tacozip-api-XXXXXX");
+    if (!mkdtemp(dir)) return 2;
+    sized_structs();
+    codes();
+    threaded_messages();
+    display_names();
+    callback_sources();
+    far_read_checks_local_header();
+    extract_cancel_leaves_nothing();
+    mtime_is_utc();
+    zip64_end_record();
+    return check_summary();
+}
