@@ -220,8 +220,10 @@ static const char *const HELP_VALIDATE =
     "  --level deep    + header CRCs, every local header, every member's CRC-32, no\n"
     "                  overlaps\n"
     "  --json          print {\"valid\": B, \"code\": C, \"level\": L, \"message\": M}\n"
+    "                  (also when the archive cannot be read: valid false, the code)\n"
     "  -h, --help      this help\n"
-    "Exit status 0 if valid, 1 if not (the code and reason are printed).\n"
+    "Exit status 0 if valid, 1 if not (the code and reason are printed on stdout)\n"
+    "or if the archive cannot be read (I/O or network error, on stderr).\n"
     "Remote settings (S3, retries, timeouts) come from the environment: see\n"
     "'tacozip --help'.\n";
 
@@ -1198,6 +1200,25 @@ static int cmd_span(cli_ctx *ctx, const parsed_args *pa) {
     return rc;
 }
 
+/* Whether a validation result says something about the archive (valid, or
+ * which structure is wrong), rather than that it could not be read (I/O,
+ * network, memory, a malformed URL or setting): those are errors, reported
+ * on stderr like every other command's, except with --json. */
+static int is_verdict(int rc) {
+    switch (rc) {
+    case TACOZ_ERR_IO:
+    case TACOZ_ERR_PARAM:
+    case TACOZ_ERR_NOMEM:
+    case TACOZ_ERR_CHANGED:
+    case TACOZ_ERR_NETWORK:
+    case TACOZ_ERR_RANGE_IGNORED:
+    case TACOZ_ERR_NO_REMOTE:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static int cmd_validate(cli_ctx *ctx, const parsed_args *pa) {
     static const char *const lv[] = {"quick", "normal", "deep"};
     int level = TACOZIP_VALIDATE_NORMAL, json = has_opt(pa, OPT_JSON);
@@ -1212,7 +1233,7 @@ static int cmd_validate(cli_ctx *ctx, const parsed_args *pa) {
     int status;
     int rc = validate_archive(ctx, pa->pos[0], level, &err, &status);
     if (status) return status;
-    if (rc == TACOZ_ERR_IO && !json) return fail(rc, &err, ctx->shown); /* unreadable: an error, not a verdict */
+    if (!json && !is_verdict(rc)) return fail(rc, &err, ctx->shown); /* not read: an error, not a verdict */
     if (json) {
         printf("{\"valid\": %s, \"code\": %d, \"level\": \"%s\", \"message\": ", rc ? "false" : "true", rc, lv[level]);
         const char *msg = rc ? (err.message[0] ? err.message : tacozip_strerror(rc)) : "valid";

@@ -170,3 +170,23 @@ def test_bad_value_makes_no_request(tz, server):
     r = tz("ls", server.base + "/r.taco", env=env(TACOZIP_HTTP_STALL_TIMEOUT_S="soon"))
     assert r.returncode == 2 and b"TACOZIP_HTTP_STALL_TIMEOUT_S='soon'" in r.stderr
     assert server.requests == []
+
+
+def test_validate_unreadable_url_is_an_error_not_a_verdict(tz, server):
+    """validate: a server failure is an error on stderr (exit 1, nothing on
+    stdout); with --json it is a JSON result with the network code."""
+    server.fail_first = 1000
+    url = server.base + "/r.taco"
+    for level in ("quick", "deep"):
+        r = tz("validate", url, "--level", level, env=env(TACOZIP_HTTP_RETRIES="0"))
+        assert r.returncode == 1 and r.stdout == b"", r.stdout
+        assert r.stderr.startswith(b"tacozip: " + url.encode() + b": ") and b"network or server error" in r.stderr
+    r = tz("validate", url, "--json", env=env(TACOZIP_HTTP_RETRIES="0"))
+    assert r.returncode == 1
+    v = __import__("json").loads(r.stdout)
+    assert v["valid"] is False and v["code"] == -43
+
+
+def test_validate_over_http(tz, server):
+    r = tz("validate", server.base + "/r.taco", "--level", "deep", env=env())
+    assert r.returncode == 0 and r.stdout.endswith(b": valid (deep)\n"), (r.stdout, r.stderr)
