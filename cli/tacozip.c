@@ -1313,8 +1313,8 @@ int main(int argc, char **argv) {
 }
 
 /* Until the top-level CMakeLists.txt builds the command from
- * cli/CMakeLists.txt (which compiles remote_env.c separately and defines
- * TACOZIP_CLI_SEPARATE_SOURCES), the build compiles this file alone. */
+ * cli/sources.cmake (both files, TACOZIP_CLI_SEPARATE_SOURCES defined), a
+ * build that compiles this file alone gets remote_env.c here. */
 #ifndef TACOZIP_CLI_SEPARATE_SOURCES
 #include "remote_env.c"
 #endif
