@@ -252,7 +252,6 @@ typedef struct cli_ctx {
 
 /* A usage error of the current command: message, hint; returns 2. */
 static int usage(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage(const cli_ctx *ctx, const char *fmt, ...);
 
 /* Out of memory: message; returns 1. */
 static int nomem(void) {
