@@ -903,14 +903,29 @@ static int remote_settings(cli_ctx *ctx) {
     return 0;
 }
 
-/* Open "path" (a local path or URL) with the run's flags and remote
- * settings.  Returns 0, or an exit status after a message. */
+/* The one place where the command opens a path or URL: a byte source with
+ * the run's remote settings.  Returns the library's code (0, or a failure
+ * with "err" filled); a usage problem with the settings is returned as
+ * *status instead (then nothing was opened). */
+static int open_source(cli_ctx *ctx, const char *path, tacozip_source **src, tacozip_error *err, int *status) {
+    *src = NULL;
+    *status = remote_settings(ctx);
+    if (*status) return 0;
+    int rc = tacozip_source_open(path, &ctx->remote, src, err);
+    if (rc) *src = NULL;
+    return rc;
+}
+
+/* Open the archive at "path" with the run's flags.  Returns 0, or an exit
+ * status after a message. */
 static int open_archive(cli_ctx *ctx, const char *path, unsigned flags, tacozip_archive **ar) {
     *ar = NULL;
-    int rc = remote_settings(ctx);
-    if (rc) return rc;
     tacozip_error err = TACOZIP_ERROR_INIT;
-    rc = tacozip_open_remote(path, flags | ctx->read_flags, &ctx->remote, ar, &err);
+    tacozip_source *src;
+    int status, rc = open_source(ctx, path, &src, &err, &status);
+    if (status) return status;
+    if (rc == TACOZ_OK) rc = tacozip_open_source(src, flags | ctx->read_flags, ar, &err);
+    tacozip_source_close(src); /* the archive holds its own reference */
     if (rc) {
         *ar = NULL;
         return fail(rc, &err, ctx->shown);
@@ -924,18 +939,6 @@ static void close_archive(const cli_ctx *ctx, tacozip_archive *ar) {
     if (ctx->show_stats && ar && tacozip_remote_stats(ar, &req, &bytes) == TACOZ_OK)
         fprintf(stderr, "%s: %" PRIu64 " requests, %" PRIu64 " bytes received\n", prog, req, bytes);
     tacozip_close(ar);
-}
-
-/* A byte source for "path" with the run's remote settings: the library's
- * code (0 or a failure, "err" filled); a usage problem with the settings is
- * returned as *status instead. */
-static int open_source(cli_ctx *ctx, const char *path, tacozip_source **src, tacozip_error *err, int *status) {
-    *src = NULL;
-    *status = remote_settings(ctx);
-    if (*status) return 0;
-    int rc = tacozip_source_open(path, &ctx->remote, src, err);
-    if (rc) *src = NULL;
-    return rc;
 }
 
 /* Read the header of "path" (one 157-byte read; one request for a URL).
