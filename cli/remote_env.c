@@ -80,9 +80,7 @@ int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t 
         [CONNECT] = {"TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 100, 600000},
         [STALL] = {"TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600},
         [PARALLEL] = {"TACOZIP_HTTP_PARALLEL", 1, 64},
-        /* 0 ("no skipping at all") has no tacozip_remote_options value: 0
-         * there means the default of 1 MiB */
-        [MAX_SKIP] = {"TACOZIP_HTTP_MAX_SKIP", 1, 1ull << 40},
+        [MAX_SKIP] = {"TACOZIP_HTTP_MAX_SKIP", 0, 1ull << 40}, /* 0: TACOZIP_NO_SKIP */
     };
     unsigned long long v[NUM];
     int set[NUM];
@@ -96,7 +94,7 @@ int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t 
     o->connect_timeout_ms = (long)v[CONNECT];
     o->stall_timeout_s = (long)v[STALL];
     o->parallel = (int)v[PARALLEL];
-    o->max_skip = (uint64_t)v[MAX_SKIP];
+    if (set[MAX_SKIP]) o->max_skip = v[MAX_SKIP] ? (uint64_t)v[MAX_SKIP] : TACOZIP_NO_SKIP;
 
     const char *which, *s;
     /* CA certificates: the first of three variables */

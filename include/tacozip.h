@@ -380,8 +380,12 @@ typedef struct tacozip_range {
 #define TACOZIP_S3_PATH 1    /* https://endpoint/bucket/key */
 #define TACOZIP_S3_VIRTUAL 2 /* https://bucket.endpoint/key */
 
-/* tacozip_remote_options.retries: no retries at all. */
+/* Settings whose 0 means "the default" spell "none" so: no retries at all;
+ * coalesce only ranges that touch or overlap; read on past a
+ * Range-ignoring 200 only when the wanted bytes start at byte 0. */
 #define TACOZIP_NO_RETRIES (-1)
+#define TACOZIP_NO_GAP UINT64_MAX
+#define TACOZIP_NO_SKIP UINT64_MAX
 
 /*
  * Settings of one remote source (sized: see the top of this file).  Every
@@ -416,11 +420,13 @@ typedef struct tacozip_remote_options {
      * at most 64). */
     int parallel;
     /* Ranges at most this many bytes apart are fetched in one request when
-     * TACOZIP_DEFAULT_GAP is passed as max_gap (default 1 MiB). */
+     * TACOZIP_DEFAULT_GAP is passed as max_gap (default 1 MiB;
+     * TACOZIP_NO_GAP: 0). */
     uint64_t coalesce_gap;
     /* A server that ignores Range (answers 200) is read on only when the
-     * wanted bytes start within this many bytes (default 1 MiB); beyond it
-     * the read fails with TACOZ_ERR_RANGE_IGNORED. */
+     * wanted bytes start within this many bytes (default 1 MiB;
+     * TACOZIP_NO_SKIP: 0); beyond it the read fails with
+     * TACOZ_ERR_RANGE_IGNORED. */
     uint64_t max_skip;
     /* CA bundle file for TLS verification (NULL: the system's). */
     const char *ca_bundle;

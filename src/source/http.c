@@ -250,6 +250,7 @@ static void put_handle(remote_source *r, CURL *h) {
 static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range, size_t range_cap) {
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, x->url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* "a//b/./c" is an S3 key, not a path to tidy */
     SET_PROTOCOLS(h);
     curl_easy_setopt(h, CURLOPT_SHARE, r->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -818,8 +819,8 @@ static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_er
     if ((rc = setting(o->stall_timeout_s, 30, 1, 3600, "stall_timeout_s", &r->opt.stall_timeout_s, err))) return rc;
     if ((rc = setting(o->parallel, 8, 1, 64, "parallel", &v, err))) return rc;
     r->opt.parallel = (int)v;
-    r->opt.max_skip = o->max_skip ? o->max_skip : TZ_DEFAULT_GAP;
-    r->base.coalesce_gap = o->coalesce_gap ? o->coalesce_gap : TZ_DEFAULT_GAP;
+    r->opt.max_skip = o->max_skip == 0 ? TZ_DEFAULT_GAP : o->max_skip == TACOZIP_NO_SKIP ? 0 : o->max_skip;
+    r->base.coalesce_gap = o->coalesce_gap == 0 ? TZ_DEFAULT_GAP : o->coalesce_gap == TACOZIP_NO_GAP ? 0 : o->coalesce_gap;
     if (o->s3_addressing < TACOZIP_S3_AUTO || o->s3_addressing > TACOZIP_S3_VIRTUAL)
         return tz_fail(err, TACOZ_ERR_PARAM, "remote option s3_addressing = %d is unknown", o->s3_addressing);
     if (set(o->ca_bundle) && !(r->opt.ca_bundle = tz_strdup(o->ca_bundle)))

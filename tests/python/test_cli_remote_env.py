@@ -128,6 +128,12 @@ def test_max_skip_from_environment(tz, server):
     assert r.returncode == 0, r.stderr
     r = tz("ls", server.base + "/r.taco", env=env(TACOZIP_HTTP_MAX_SKIP="1024"))
     assert r.returncode == 1 and b"Range" in r.stderr, r.stderr
+    # 0: skip nothing (TACOZIP_NO_SKIP): the header (bytes 0-156) still
+    # comes from the start of the 200 answer, the tail does not
+    r = tz("header", server.base + "/r.taco", env=env(TACOZIP_HTTP_MAX_SKIP="0"))
+    assert r.returncode == 0, r.stderr
+    r = tz("ls", server.base + "/r.taco", env=env(TACOZIP_HTTP_MAX_SKIP="0"))
+    assert r.returncode == 1 and b"Range" in r.stderr, r.stderr
 
 
 def test_s3_endpoint_region_and_signature(tz, server):
