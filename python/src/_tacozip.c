@@ -381,6 +381,7 @@ static int fail_from_exception(tacozip_error *err, const char *what) {
     PyErr_Fetch(&t, &v, &tb);
     PyErr_NormalizeException(&t, &v, &tb);
     int code = t && PyErr_GivenExceptionMatches(t, PyExc_MemoryError) ? TACOZ_ERR_NOMEM : TACOZ_ERR_IO;
+    int interrupted = t && PyErr_GivenExceptionMatches(t, PyExc_KeyboardInterrupt);
     const char *tname = "exception", *text = "";
     PyObject *name = t && PyType_Check(t) ? PyType_GetName((PyTypeObject *)t) : NULL;
     if (name) tname = PyUnicode_AsUTF8AndSize(name, NULL);
@@ -394,6 +395,9 @@ static int fail_from_exception(tacozip_error *err, const char *what) {
     Py_XDECREF(s);
     Py_XDECREF(name);
     Py_XDECREF(t), Py_XDECREF(v), Py_XDECREF(tb);
+    /* Ctrl-C while the object was read: the read fails, and the interrupt
+     * is raised again in the main thread at its next check */
+    if (interrupted) PyErr_SetInterrupt();
     return code;
 }
 

@@ -6,6 +6,7 @@ import gc
 import io
 import os
 import threading
+import time
 import weakref
 
 import pytest
@@ -278,3 +279,24 @@ def test_remote_options_do_not_apply_to_file_objects(arc):
         assert len(a) == 201
     with pytest.raises(TypeError, match="unknown remote option 'retrys'"):
         tacozip.open(io.BytesIO(raw), retrys=2)
+
+
+class Interrupting(io.BytesIO):
+    def readinto(self, b):
+        raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_in_a_read_is_not_lost(arc):
+    """The read fails (TACOZ_ERR_IO) and the interrupt is raised again at the
+    next check of the main thread: right away, or after the call returned."""
+    _path, raw, _payloads = arc
+    for call in (tacozip.open, tacozip.validate):
+        codes = []
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                codes.append(call(Interrupting(raw)))
+            except tacozip.TacozipError as e:
+                codes.append(e.code)
+            for _ in range(1000):
+                time.sleep(0.001)
+        assert codes in ([], [tacozip.TACOZ_ERR_IO])
