@@ -300,3 +300,13 @@ def test_keyboard_interrupt_in_a_read_is_not_lost(arc):
             for _ in range(1000):
                 time.sleep(0.001)
         assert codes in ([], [tacozip.TACOZ_ERR_IO])
+
+
+def test_text_mode_file_is_refused_cleanly(arc):
+    path, _raw, _payloads = arc
+    with open(path, "r", encoding="latin-1") as f:
+        with pytest.raises(tacozip.TacozipError) as e:
+            tacozip.open(f)
+    assert e.value.code == tacozip.TACOZ_ERR_IO
+    assert e.value.detail.startswith(f"{path}: ")
+    assert "read() (not bytes) raised TypeError" in e.value.detail
