@@ -160,7 +160,11 @@ def remote_options(storage_options: Optional[Mapping[str, Any]] = None, environ:
     # credentials: all from the caller, or all from the environment
     if any(k in given for k in ("key", "secret", "token", "anon")):
         key, secret, token = given.get("key"), given.get("secret"), given.get("token")
-        anon = bool(given.get("anon", False))
+        anon = given.get("anon", False)
+        if not isinstance(anon, bool):
+            raise TypeError(f"remote option anon must be True or False, not {anon!r}")
+        if (key is None) != (secret is None):
+            raise ValueError("remote options key and secret go together (one was given without the other)")
     else:
         key, secret = env.get("AWS_ACCESS_KEY_ID") or None, env.get("AWS_SECRET_ACCESS_KEY") or None
         token = env.get("AWS_SESSION_TOKEN") or None if key and secret else None

@@ -197,7 +197,7 @@ def test_header_of_a_url_does_not_hold_the_gil(slow, big):
         assert value == ENTRIES
         assert [r["range"] for r in slow.requests()][1:] == ["bytes=0-156"]
         assert took >= DELAY * 0.9, took  # the request really waited on the server
-        assert pause < 0.5, f"main thread stalled {pause:.2f}s while .header waited on the network"
+        assert pause < DELAY / 2, f"main thread stalled {pause:.2f}s while .header waited on the network"
         assert loops > 100
     finally:
         a.close()
@@ -220,7 +220,7 @@ def test_url_calls_do_not_hold_the_gil(slow, big, tmp_path, call):
     value, took, pause, _loops = run_while_counting(fn)
     assert value == want
     assert took >= DELAY * 0.9, took
-    assert pause < 0.5, f"main thread stalled {pause:.2f}s during {call}"
+    assert pause < DELAY / 2, f"main thread stalled {pause:.2f}s during {call}"
 
 
 # --------------------------------------------------------------------------- settings reach the library
@@ -269,6 +269,10 @@ def test_bad_settings_are_refused():
         tacozip.open(url, s3_addressing="sideways")
     with pytest.raises(ValueError, match="verification cannot be turned off"):
         tacozip.open(url, client_kwargs={"verify": False})
+    with pytest.raises(ValueError, match="key and secret go together"):
+        tacozip.open(url, key="a")
+    with pytest.raises(TypeError, match="anon must be True or False"):
+        tacozip.open(url, anon="false")
     with pytest.raises(TypeError, match="given twice"):
         tacozip.open(url, key="a", storage_options={"key": "b"})
     # ranges the library checks: its code and message
