@@ -1,15 +1,22 @@
 /* _tacozip.c - the CPython extension over the tacozip C library.
  *
  * A thin layer: argument conversion, the GIL released around every call that
- * does file I/O, C error codes turned into the package's exception classes
- * (tacozip.exceptions).  The Pythonic API lives in python/tacozip/*.py. */
+ * may do I/O (files, HTTP(S)/S3, Python file objects), C error codes turned
+ * into the package's exception classes (tacozip.exceptions), byte sources
+ * over Python file objects (tacozip_source_new with callbacks that take the
+ * GIL).  The Pythonic API lives in python/tacozip/.
+ *
+ * Written against the limited C API of Python 3.11 (no direct access to
+ * object structs, no macros that read them), so that the module can be
+ * built for the stable ABI. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tacozip.h"
-
-int tacozip_cli_main(int argc, char **argv); /* cli/tacozip.c */
 
 /* ---- module state: the exception classes ------------------------------ */
 
@@ -24,13 +31,34 @@ static PyObject *g_module; /* set once at import; read-only afterwards */
 
 static mod_state *state(void) { return (mod_state *)PyModule_GetState(g_module); }
 
+/* The exception classes, imported on first use: tacozip.config imports this
+ * module for its code table, and tacozip.exceptions imports tacozip.config,
+ * so they cannot be imported while this module initialises. */
+static int load_exceptions(mod_state *st) {
+    if (st->error) return 0;
+    PyObject *exc = PyImport_ImportModule("tacozip.exceptions");
+    if (!exc) return -1;
+    PyObject *e = PyObject_GetAttrString(exc, "TacozipError");
+    PyObject *io = PyObject_GetAttrString(exc, "TacozipIOError");
+    PyObject *val = PyObject_GetAttrString(exc, "TacozipValidationError");
+    Py_DECREF(exc);
+    if (!e || !io || !val) {
+        Py_XDECREF(e), Py_XDECREF(io), Py_XDECREF(val);
+        return -1;
+    }
+    st->error = e, st->io_error = io, st->val_error = val;
+    return 0;
+}
+
 /* Raise the exception class matching "code" with the package's standard
  * message; the detailed message (file, member, structure at fault) goes
  * into the exception's "detail" attribute and a note. */
 static PyObject *raise_code(int code, const char *detail) {
     mod_state *st = state();
+    if (load_exceptions(st)) return NULL;
     PyObject *cls = st->error;
-    if (code == TACOZ_ERR_IO) cls = st->io_error;
+    if (code == TACOZ_ERR_IO || code == TACOZ_ERR_NETWORK || code == TACOZ_ERR_RANGE_IGNORED)
+        cls = st->io_error;
     else if (code == TACOZ_ERR_PARAM || code == TACOZ_ERR_INVALID_HEADER || (code <= -10 && code >= -39))
         cls = st->val_error;
     PyObject *exc = PyObject_CallFunction(cls, "i", code);
@@ -58,32 +86,63 @@ static PyObject *raise_code(int code, const char *detail) {
 static const char *path_arg(PyObject *o, PyObject **holder) {
     PyObject *b = NULL;
     if (!PyUnicode_FSConverter(o, &b)) return NULL;
+    const char *s = PyBytes_AsString(b);
+    if (!s) {
+        Py_DECREF(b);
+        return NULL;
+    }
     *holder = b;
-    return PyBytes_AS_STRING(b);
+    return s;
+}
+
+/* A path (str, bytes, os.PathLike) as opposed to a file object. */
+static int is_path(PyObject *o) {
+    return PyUnicode_Check(o) || PyBytes_Check(o) || PyObject_HasAttrString(o, "__fspath__");
+}
+
+/* A tuple of the items of any sequence (new reference), with "msg" as the
+ * TypeError for other objects. */
+static PyObject *as_tuple(PyObject *seq, const char *msg) {
+    if (!PySequence_Check(seq) || PyUnicode_Check(seq) || PyBytes_Check(seq)) {
+        PyErr_SetString(PyExc_TypeError, msg);
+        return NULL;
+    }
+    return PySequence_Tuple(seq);
+}
+
+static int pair_arg(PyObject *item, unsigned long long *a, unsigned long long *b, const char *msg) {
+    PyObject *t = as_tuple(item, msg);
+    if (!t) return -1;
+    int ok = PyArg_ParseTuple(t, "KK", a, b);
+    Py_DECREF(t);
+    if (!ok) {
+        PyErr_SetString(PyExc_TypeError, msg);
+        return -1;
+    }
+    return 0;
 }
 
 static int entries_arg(PyObject *seq, taco_meta_array_t *m) {
     memset(m, 0, sizeof *m);
-    PyObject *fast = PySequence_Fast(seq, "entries must be a sequence of (offset, length) pairs");
-    if (!fast) return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *t = as_tuple(seq, "entries must be a sequence of (offset, length) pairs");
+    if (!t) return -1;
+    Py_ssize_t n = PyTuple_Size(t);
     if (n > TACO_HEADER_MAX_ENTRIES) {
         PyErr_Format(PyExc_ValueError, "Too many entries: %zd > %d", n, TACO_HEADER_MAX_ENTRIES);
-        Py_DECREF(fast);
+        Py_DECREF(t);
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned long long off, len;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "KK;each entry must be an (offset, length) pair",
-                              &off, &len)) {
-            Py_DECREF(fast);
+        if (pair_arg(PyTuple_GetItem(t, i), &off, &len, "each entry must be an (offset, length) pair")) {
+            Py_DECREF(t);
             return -1;
         }
         m->entries[i].offset = off;
         m->entries[i].length = len;
     }
     m->count = (uint8_t)n;
-    Py_DECREF(fast);
+    Py_DECREF(t);
     return 0;
 }
 
@@ -97,12 +156,12 @@ static PyObject *entries_list(const taco_meta_array_t *m) {
             Py_DECREF(l);
             return NULL;
         }
-        PyList_SET_ITEM(l, i, t);
+        PyList_SetItem(l, i, t);
     }
     return l;
 }
 
-/* A list of str/bytes/PathLike → C string array (holders keep them alive). */
+/* A list of str/bytes/PathLike -> C string array (holders keep them alive). */
 typedef struct {
     const char **v;
     PyObject **hold;
@@ -118,18 +177,20 @@ static void str_array_free(str_array *a) {
 
 static int str_array_from(PyObject *seq, str_array *a, int as_path) {
     memset(a, 0, sizeof *a);
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of paths or names");
-    if (!fast) return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *t = as_tuple(seq, "expected a sequence of paths or names");
+    if (!t) return -1;
+    Py_ssize_t n = PyTuple_Size(t);
     a->v = PyMem_Calloc((size_t)n + 1, sizeof *a->v);
     a->hold = PyMem_Calloc((size_t)n + 1, sizeof *a->hold);
     if (!a->v || !a->hold) {
-        Py_DECREF(fast);
+        Py_DECREF(t);
+        PyMem_Free(a->hold), PyMem_Free((void *)a->v);
+        a->v = NULL, a->hold = NULL;
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *item = PyTuple_GetItem(t, i);
         PyObject *b = NULL;
         if (as_path) {
             if (!PyUnicode_FSConverter(item, &b)) break;
@@ -137,20 +198,419 @@ static int str_array_from(PyObject *seq, str_array *a, int as_path) {
             b = PyUnicode_AsUTF8String(item);
             if (!b) break;
         } else {
-            PyErr_SetString(PyExc_TypeError, "archive names must be str");
+            PyErr_SetString(PyExc_TypeError, as_path ? "paths must be str, bytes or os.PathLike"
+                                                     : "archive names must be str");
             break;
         }
         a->hold[i] = b;
-        a->v[i] = PyBytes_AS_STRING(b);
         a->n = i + 1;
+        if (!(a->v[i] = PyBytes_AsString(b))) break;
     }
-    Py_DECREF(fast);
+    Py_DECREF(t);
     if (PyErr_Occurred()) {
         str_array_free(a);
         return -1;
     }
     a->n = n;
     return 0;
+}
+
+/* ---- remote options: a dict of tacozip_remote_options fields ----------- */
+
+/* The Python package builds the dict (tacozip/_remote.py: keyword
+ * arguments, storage_options, environment variables); here each key is a
+ * field of tacozip_remote_options. */
+typedef struct {
+    tacozip_remote_options o;
+    PyObject *hold[8];
+    int nhold;
+    str_array headers;
+} remote_arg;
+
+static void remote_free(remote_arg *r) {
+    for (int i = 0; i < r->nhold; i++) Py_XDECREF(r->hold[i]);
+    r->nhold = 0;
+    str_array_free(&r->headers);
+}
+
+static int remote_str(remote_arg *r, PyObject *v, const char **out, const char *key) {
+    if (v == Py_None) return 0;
+    if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "remote option %s must be a str", key);
+        return -1;
+    }
+    PyObject *b = PyUnicode_AsUTF8String(v);
+    if (!b) return -1;
+    char *s = NULL;
+    Py_ssize_t n = 0;
+    if (PyBytes_AsStringAndSize(b, &s, &n) < 0 || (Py_ssize_t)strlen(s) != n) {
+        Py_DECREF(b);
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "remote option %s contains a NUL character", key);
+        return -1;
+    }
+    if (r->nhold >= (int)(sizeof r->hold / sizeof r->hold[0])) {
+        Py_DECREF(b);
+        PyErr_SetString(PyExc_ValueError, "too many string remote options");
+        return -1;
+    }
+    r->hold[r->nhold++] = b;
+    *out = s;
+    return 0;
+}
+
+static int remote_long(PyObject *v, long *out, const char *key) {
+    if (v == Py_None) return 0;
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "remote option %s must be an int", key);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int remote_u64(PyObject *v, uint64_t *out, const char *key) {
+    if (v == Py_None) return 0;
+    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "remote option %s must be a non-negative int", key);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* 0: "remote" is None (no options: *out NULL); -1 with an exception. */
+static int remote_from(PyObject *d, remote_arg *r, const tacozip_remote_options **out) {
+    memset(r, 0, sizeof *r);
+    r->o.struct_size = sizeof r->o;
+    *out = NULL;
+    if (!d || d == Py_None) return 0;
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "remote options must be a dict");
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        const char *key = PyUnicode_Check(k) ? PyUnicode_AsUTF8AndSize(k, NULL) : NULL;
+        if (!key) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "remote option names must be str");
+            goto fail;
+        }
+        long l = 0;
+        int rc = 0;
+#define STR_FIELD(name) else if (!strcmp(key, #name)) rc = remote_str(r, v, &r->o.name, key)
+#define LONG_FIELD(name) else if (!strcmp(key, #name)) { rc = remote_long(v, &l, key); r->o.name = l; }
+#define INT_FIELD(name)                                                              \
+    else if (!strcmp(key, #name)) {                                                  \
+        rc = remote_long(v, &l, key);                                                \
+        if (!rc && (l < -2147483647L || l > 2147483647L)) {                          \
+            PyErr_Format(PyExc_ValueError, "remote option %s is out of range", key); \
+            rc = -1;                                                                 \
+        }                                                                            \
+        r->o.name = (int)l;                                                          \
+    }
+        if (0) {
+        }
+        STR_FIELD(access_key_id);
+        STR_FIELD(secret_access_key);
+        STR_FIELD(session_token);
+        STR_FIELD(region);
+        STR_FIELD(endpoint_url);
+        STR_FIELD(ca_bundle);
+        INT_FIELD(s3_addressing)
+        INT_FIELD(retries)
+        INT_FIELD(parallel)
+        LONG_FIELD(connect_timeout_ms)
+        LONG_FIELD(stall_timeout_s)
+        LONG_FIELD(backoff_ms)
+        LONG_FIELD(max_backoff_ms)
+        else if (!strcmp(key, "unsigned_requests")) {
+            int t = PyObject_IsTrue(v);
+            if (t < 0) rc = -1;
+            r->o.unsigned_requests = t > 0;
+        }
+        else if (!strcmp(key, "coalesce_gap")) rc = remote_u64(v, &r->o.coalesce_gap, key);
+        else if (!strcmp(key, "max_skip")) rc = remote_u64(v, &r->o.max_skip, key);
+        else if (!strcmp(key, "headers")) {
+            if (v != Py_None) {
+                str_array_free(&r->headers);
+                rc = str_array_from(v, &r->headers, 0);
+                r->o.headers = r->headers.v; /* NULL-terminated (calloc n + 1) */
+            }
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "unknown remote option %s", key);
+            rc = -1;
+        }
+#undef STR_FIELD
+#undef LONG_FIELD
+#undef INT_FIELD
+        if (rc) goto fail;
+    }
+    *out = &r->o;
+    return 0;
+fail:
+    remote_free(r);
+    return -1;
+}
+
+/* ---- byte sources over Python file objects -------------------------------- */
+
+/* Returned instead of a tacozip code when a Python exception is set. */
+#define PY_EXC (-1000)
+
+/* A file object (read/readinto + seek) as a tacozip_source.  The library
+ * calls the callbacks from the threads that read, without the GIL: each
+ * takes the source's lock first (seek + read must not interleave), then
+ * the GIL.  The lock is never waited for with the GIL held, so a thread
+ * whose read() released the GIL cannot deadlock with another waiting for
+ * the lock.  A Python exception becomes a tacozip error whose message is
+ * the exception's text; it never escapes into C. */
+typedef struct {
+    PyObject *file;          /* strong reference until the close callback */
+    PyThread_type_lock lock; /* serialises seek + read */
+    int use_readinto;
+} py_source;
+
+/* Turn the pending Python exception into err (code and message). */
+static int fail_from_exception(tacozip_error *err, const char *what) {
+    PyObject *t = NULL, *v = NULL, *tb = NULL;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    int code = t && PyErr_GivenExceptionMatches(t, PyExc_MemoryError) ? TACOZ_ERR_NOMEM : TACOZ_ERR_IO;
+    int interrupted = t && PyErr_GivenExceptionMatches(t, PyExc_KeyboardInterrupt);
+    const char *tname = "exception", *text = "";
+    PyObject *name = t && PyType_Check(t) ? PyType_GetName((PyTypeObject *)t) : NULL;
+    if (name) tname = PyUnicode_AsUTF8AndSize(name, NULL);
+    if (!tname) tname = "exception";
+    PyObject *s = v ? PyObject_Str(v) : NULL;
+    if (s) text = PyUnicode_AsUTF8AndSize(s, NULL);
+    if (!text) text = "";
+    PyErr_Clear();
+    err->code = code;
+    snprintf(err->message, sizeof err->message, "%s raised %s%s%s", what, tname, text[0] ? ": " : "", text);
+    Py_XDECREF(s);
+    Py_XDECREF(name);
+    Py_XDECREF(t), Py_XDECREF(v), Py_XDECREF(tb);
+    /* Ctrl-C while the object was read: the read fails, and the interrupt
+     * is raised again in the main thread at its next check */
+    if (interrupted) PyErr_SetInterrupt();
+    return code;
+}
+
+static int src_fail(tacozip_error *err, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->code = code;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int src_get_size(void *user, uint64_t *size, tacozip_error *err) {
+    py_source *s = user;
+    PyThread_acquire_lock(s->lock, WAIT_LOCK);
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = TACOZ_OK;
+    long long n = -1;
+    /* fsspec files know their size; others: seek to the end */
+    PyObject *attr = PyObject_HasAttrString(s->file, "size") ? PyObject_GetAttrString(s->file, "size") : NULL;
+    PyErr_Clear();
+    if (attr && PyLong_Check(attr) && !PyBool_Check(attr)) {
+        n = PyLong_AsLongLong(attr);
+        if (n == -1 && PyErr_Occurred()) rc = fail_from_exception(err, ".size");
+    } else {
+        PyObject *r = PyObject_CallMethod(s->file, "seek", "ii", 0, 2);
+        if (r && r == Py_None) { /* a seek() that returns nothing: ask tell() */
+            Py_DECREF(r);
+            r = PyObject_CallMethod(s->file, "tell", NULL);
+        }
+        if (!r) {
+            rc = fail_from_exception(err, "seek(0, 2)");
+        } else {
+            n = PyLong_AsLongLong(r);
+            if (n == -1 && PyErr_Occurred()) rc = fail_from_exception(err, "seek(0, 2)");
+            Py_DECREF(r);
+        }
+    }
+    Py_XDECREF(attr);
+    if (rc == TACOZ_OK && n < 0)
+        rc = src_fail(err, TACOZ_ERR_IO, "the file object gave a negative size (%lld)", n);
+    if (rc == TACOZ_OK) *size = (uint64_t)n;
+    PyGILState_Release(g);
+    PyThread_release_lock(s->lock);
+    return rc;
+}
+
+/* One readinto()/read() call into buf; returns bytes stored or -1 (err set). */
+static Py_ssize_t src_read_once(py_source *s, char *buf, size_t want, tacozip_error *err) {
+    Py_ssize_t n = -1;
+    if (s->use_readinto) {
+        PyObject *mv = PyMemoryView_FromMemory(buf, (Py_ssize_t)want, PyBUF_WRITE);
+        if (!mv) return fail_from_exception(err, "readinto()"), -1;
+        PyObject *r = PyObject_CallMethod(s->file, "readinto", "O", mv);
+        PyObject *et = NULL, *ev = NULL, *etb = NULL;
+        PyErr_Fetch(&et, &ev, &etb); /* readinto()'s exception, if any */
+        /* the view must not outlive this call: release it whatever happened */
+        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+        Py_DECREF(mv);
+        if (!r) {
+            Py_XDECREF(rel);
+            PyErr_Clear();
+            PyErr_Restore(et, ev, etb);
+            fail_from_exception(err, "readinto()");
+            return -1;
+        }
+        if (!rel) {
+            Py_DECREF(r);
+            fail_from_exception(err, "readinto() kept the buffer; release()");
+            return -1;
+        }
+        Py_DECREF(rel);
+        if (r == Py_None) {
+            Py_DECREF(r);
+            src_fail(err, TACOZ_ERR_IO, "readinto() returned None (a non-blocking file?)");
+            return -1;
+        }
+        n = PyLong_AsSsize_t(r);
+        Py_DECREF(r);
+        if (n == -1 && PyErr_Occurred()) return fail_from_exception(err, "readinto()"), -1;
+    } else {
+        PyObject *r = PyObject_CallMethod(s->file, "read", "n", (Py_ssize_t)want);
+        if (!r) return fail_from_exception(err, "read()"), -1;
+        Py_buffer view;
+        if (r == Py_None) {
+            Py_DECREF(r);
+            src_fail(err, TACOZ_ERR_IO, "read() returned None (a non-blocking file?)");
+            return -1;
+        }
+        if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) != 0) {
+            Py_DECREF(r);
+            return fail_from_exception(err, "read() (not bytes)"), -1;
+        }
+        n = view.len;
+        if ((size_t)n <= want) memcpy(buf, view.buf, (size_t)n);
+        PyBuffer_Release(&view);
+        Py_DECREF(r);
+    }
+    if (n < 0 || (size_t)n > want) {
+        src_fail(err, TACOZ_ERR_IO, "the file object returned %lld bytes when %llu were asked for", (long long)n,
+                 (unsigned long long)want);
+        return -1;
+    }
+    return n;
+}
+
+static int src_read_at(void *user, uint64_t offset, void *buf, size_t len, tacozip_error *err) {
+    py_source *s = user;
+    PyThread_acquire_lock(s->lock, WAIT_LOCK);
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = TACOZ_OK;
+    PyObject *r = PyObject_CallMethod(s->file, "seek", "K", (unsigned long long)offset);
+    if (!r) {
+        rc = fail_from_exception(err, "seek()");
+    } else {
+        Py_DECREF(r);
+        size_t got = 0;
+        while (got < len) {
+            Py_ssize_t n = src_read_once(s, (char *)buf + got, len - got, err);
+            if (n < 0) {
+                if (PyErr_Occurred()) fail_from_exception(err, s->use_readinto ? "readinto()" : "read()");
+                rc = err->code ? err->code : TACOZ_ERR_IO;
+                break;
+            }
+            if (n == 0) {
+                rc = src_fail(err, TACOZ_ERR_IO, "short read: %llu of %llu bytes at offset %llu (end of file)",
+                              (unsigned long long)got, (unsigned long long)len, (unsigned long long)offset);
+                break;
+            }
+            got += (size_t)n;
+        }
+    }
+    PyGILState_Release(g);
+    PyThread_release_lock(s->lock);
+    return rc;
+}
+
+static void src_close(void *user) {
+    py_source *s = user;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XDECREF(s->file);
+    PyGILState_Release(g);
+    PyThread_free_lock(s->lock);
+    free(s);
+}
+
+/* A source over file object "file" (GIL held; released around the
+ * library call, which calls get_size).  Returns 0, a tacozip code (err
+ * filled) or PY_EXC (a Python exception set). */
+static int py_source_new(PyObject *file, const char *name, tacozip_source **out, tacozip_error *err) {
+    int has_seek = PyObject_HasAttrString(file, "seek");
+    int has_readinto = PyObject_HasAttrString(file, "readinto");
+    int has_read = PyObject_HasAttrString(file, "read");
+    if (!has_seek || !(has_readinto || has_read)) {
+        PyObject *tn = PyType_GetName(Py_TYPE(file));
+        if (tn) {
+            PyErr_Format(PyExc_TypeError, "expected a path, a URL or a binary file object with seek() and "
+                                          "read() or readinto(), not %U", tn);
+            Py_DECREF(tn);
+        }
+        return PY_EXC;
+    }
+    py_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->lock = PyThread_allocate_lock())) {
+        free(s);
+        PyErr_NoMemory();
+        return PY_EXC;
+    }
+    Py_INCREF(file);
+    s->file = file;
+    s->use_readinto = has_readinto;
+    tacozip_source_callbacks cb = {sizeof cb, src_get_size, src_read_at, NULL, NULL, src_close};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_source_new(&cb, s, name, out, err);
+    Py_END_ALLOW_THREADS
+    if (rc) { /* close is not called on failure */
+        Py_DECREF(file);
+        PyThread_free_lock(s->lock);
+        free(s);
+        return rc;
+    }
+    return 0;
+}
+
+/* Any source: a path or URL (with remote options) or a file object.
+ * Returns 0, a negative tacozip code (err filled), or PY_EXC. */
+static int any_source(PyObject *src, PyObject *remote, PyObject *name, tacozip_source **out, tacozip_error *err) {
+    if (is_path(src)) {
+        PyObject *hold = NULL;
+        const char *path = path_arg(src, &hold);
+        if (!path) return PY_EXC;
+        remote_arg ra;
+        const tacozip_remote_options *opts;
+        if (remote_from(remote, &ra, &opts)) {
+            Py_DECREF(hold);
+            return PY_EXC;
+        }
+        int rc;
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_source_open(path, opts, out, err);
+        Py_END_ALLOW_THREADS
+        remote_free(&ra);
+        Py_DECREF(hold);
+        return rc;
+    }
+    PyObject *nb = NULL;
+    const char *nm = NULL;
+    if (name && name != Py_None) {
+        if (!(nb = PyUnicode_AsUTF8String(name))) return PY_EXC;
+        nm = PyBytes_AsString(nb);
+    }
+    int rc = py_source_new(src, nm, out, err);
+    Py_XDECREF(nb);
+    return rc;
 }
 
 /* ---- progress callback (called from C without the GIL) ------------------ */
@@ -210,19 +670,35 @@ static PyObject *py_serialize_header(PyObject *self, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)buf, sizeof buf);
 }
 
-static PyObject *py_read_header(PyObject *self, PyObject *arg) {
+/* read_header(source, remote=None, name=None): a local path through
+ * tacozip_read_header_ex (the original function), a URL with remote
+ * options or a file object through a source. */
+static PyObject *py_read_header(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
-    PyObject *hold = NULL;
-    const char *path = path_arg(arg, &hold);
-    if (!path) return NULL;
+    static char *kwlist[] = {"source", "remote", "name", NULL};
+    PyObject *src, *remote = Py_None, *name = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO", kwlist, &src, &remote, &name)) return NULL;
     taco_meta_array_t m;
     tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_ex(path, &m, &err);
-    Py_END_ALLOW_THREADS
-    PyObject *res = rc ? raise_code(rc, err.message) : entries_list(&m);
-    Py_DECREF(hold);
-    return res;
+    if (is_path(src) && remote == Py_None) {
+        PyObject *hold = NULL;
+        const char *path = path_arg(src, &hold);
+        if (!path) return NULL;
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_ex(path, &m, &err);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(hold);
+    } else {
+        tacozip_source *s = NULL;
+        rc = any_source(src, remote, name, &s, &err);
+        if (rc == PY_EXC) return NULL;
+        if (rc == 0) {
+            Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_source(s, &m, &err);
+            tacozip_source_close(s);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    return rc ? raise_code(rc, err.message) : entries_list(&m);
 }
 
 static PyObject *py_update_header(PyObject *self, PyObject *args) {
@@ -275,7 +751,8 @@ static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
         return NULL;
     }
     py_progress pp = {progress, 0};
-    tacozip_write_options o = {.alignment = alignment, .no_fsync = !do_fsync, .mtime = mtime, .index = index};
+    tacozip_write_options o = TACOZIP_WRITE_OPTIONS_INIT;
+    o.alignment = alignment, o.no_fsync = !do_fsync, o.mtime = mtime, o.index = index;
     if (progress != Py_None) o.progress = progress_trampoline, o.progress_user = &pp;
     tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
@@ -304,18 +781,33 @@ static PyObject *py_append(PyObject *self, PyObject *args, PyObject *kw) {
 
 /* ---- validate / detect ---------------------------------------------------- */
 
-static PyObject *py_validate(PyObject *self, PyObject *args) {
+/* validate(source, level=1, remote=None, name=None) -> (code, message);
+ * never raises for what the archive or its source does. */
+static PyObject *py_validate(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
-    PyObject *p, *hold = NULL;
+    static char *kwlist[] = {"source", "level", "remote", "name", NULL};
+    PyObject *src, *remote = Py_None, *name = Py_None;
     int level = TACOZIP_VALIDATE_NORMAL;
-    if (!PyArg_ParseTuple(args, "O|i", &p, &level)) return NULL;
-    const char *path = path_arg(p, &hold);
-    if (!path) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iOO", kwlist, &src, &level, &remote, &name)) return NULL;
     tacozip_error err = TACOZIP_ERROR_INIT;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_validate_ex(path, level, &err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(hold);
+    if (is_path(src) && remote == Py_None) {
+        PyObject *hold = NULL;
+        const char *path = path_arg(src, &hold);
+        if (!path) return NULL;
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_validate_ex(path, level, &err);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(hold);
+    } else {
+        tacozip_source *s = NULL;
+        rc = any_source(src, remote, name, &s, &err);
+        if (rc == PY_EXC) return NULL;
+        if (rc == 0) {
+            Py_BEGIN_ALLOW_THREADS rc = tacozip_validate_source(s, level, &err);
+            tacozip_source_close(s);
+            Py_END_ALLOW_THREADS
+        }
+    }
     return Py_BuildValue("(is)", rc, rc ? err.message : "");
 }
 
@@ -338,18 +830,53 @@ static PyObject *py_strerror(PyObject *self, PyObject *arg) {
     return PyUnicode_FromString(tacozip_strerror((int)code));
 }
 
-static PyObject *py_cli_main(PyObject *self, PyObject *arg) {
+/* codes() -> [(code, name, message), ...]: every code the library names
+ * (0 down to -99), name without "TACOZ_", message from tacozip_strerror. */
+static PyObject *py_codes(PyObject *self, PyObject *noargs) {
+    (void)self, (void)noargs;
+    PyObject *l = PyList_New(0);
+    if (!l) return NULL;
+    for (int code = 0; code >= -99; code--) {
+        const char *name = tacozip_error_name(code);
+        if (!name) continue;
+        PyObject *t = Py_BuildValue("(iss)", code, name, tacozip_strerror(code));
+        if (!t || PyList_Append(l, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(l);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return l;
+}
+
+/* display_name(path) -> str: the path or URL without credentials and query */
+static PyObject *py_display_name(PyObject *self, PyObject *arg) {
     (void)self;
-    str_array a;
-    if (str_array_from(arg, &a, 1)) return NULL;
-    int rc;
-    fflush(stdout);
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_cli_main((int)a.n, (char **)a.v);
-    fflush(stdout);
-    fflush(stderr);
-    Py_END_ALLOW_THREADS
-    str_array_free(&a);
-    return PyLong_FromLong(rc);
+    PyObject *hold = NULL;
+    const char *path = path_arg(arg, &hold);
+    if (!path) return NULL;
+    size_t cap = strlen(path) + 1;
+    char *out = PyMem_Malloc(cap);
+    if (!out) {
+        Py_DECREF(hold);
+        return PyErr_NoMemory();
+    }
+    tacozip_display_name(path, out, cap);
+    Py_DECREF(hold);
+    PyObject *r = PyUnicode_DecodeFSDefault(out);
+    PyMem_Free(out);
+    return r;
+}
+
+static PyObject *py_is_url(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyObject *hold = NULL;
+    const char *path = path_arg(arg, &hold);
+    if (!path) return NULL;
+    int u = tacozip_is_url(path);
+    Py_DECREF(hold);
+    return PyBool_FromLong(u);
 }
 
 /* ---- Archive object ------------------------------------------------------- */
@@ -361,33 +888,49 @@ typedef struct {
     int closing;       /* close() requested while busy */
 } ArchiveObject;
 
+/* Archive(source, verify_local=False, index_first=False, remote=None,
+ * name=None): "source" is a path or URL (remote: a dict of
+ * tacozip_remote_options fields, see tacozip/_remote.py) or a binary file
+ * object ("name" is then its display name in messages). */
 static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"path", "verify_local", "index_first", NULL};
-    PyObject *p, *hold = NULL;
+    static char *kwlist[] = {"source", "verify_local", "index_first", "remote", "name", NULL};
+    PyObject *p, *remote = Py_None, *name = Py_None;
     int verify = 0, index_first = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|pp", kwlist, &p, &verify, &index_first)) return -1;
-    const char *path = path_arg(p, &hold);
-    if (!path) return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|ppOO", kwlist, &p, &verify, &index_first, &remote, &name))
+        return -1;
+    unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
     tacozip_error err = TACOZIP_ERROR_INIT;
     tacozip_archive *ar = NULL;
-    int rc;
-    unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_open_ex(path, flags, &ar, &err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(hold);
+    tacozip_source *src = NULL;
+    int rc = any_source(p, remote, name, &src, &err);
+    if (rc == PY_EXC) return -1;
+    if (rc == 0) {
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_open_source(src, flags, &ar, &err);
+        Py_END_ALLOW_THREADS
+        tacozip_source_close(src); /* the archive holds its own reference */
+    }
     if (rc) {
         raise_code(rc, err.message);
         return -1;
     }
-    if (self->ar) tacozip_close(self->ar);
+    if (self->ar) {
+        if (self->busy) { /* __init__ called again while another thread reads */
+            tacozip_close(ar);
+            PyErr_SetString(PyExc_RuntimeError, "archive in use");
+            return -1;
+        }
+        tacozip_close(self->ar);
+    }
     self->ar = ar;
+    self->closing = 0;
     return 0;
 }
 
 static void archive_dealloc(ArchiveObject *self) {
     if (self->ar) tacozip_close(self->ar);
-    PyTypeObject *tp = Py_TYPE(self);
-    tp->tp_free((PyObject *)self);
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
 
@@ -439,6 +982,15 @@ static PyObject *archive_format(ArchiveObject *self, void *c) {
     return PyLong_FromLong(self->ar ? tacozip_archive_format(self->ar) : 0);
 }
 
+/* The ETag / version of the bytes, "" if unknown. */
+static PyObject *archive_identity(ArchiveObject *self, void *c) {
+    (void)c;
+    if (!self->ar) return PyUnicode_FromString("");
+    char buf[512];
+    tacozip_source_identity(tacozip_archive_source(self->ar), buf, sizeof buf);
+    return PyUnicode_DecodeUTF8(buf, (Py_ssize_t)strlen(buf), "replace");
+}
+
 static PyObject *member_tuple(const tacozip_member *m) {
     PyObject *name = PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)m->name_len, "surrogateescape");
     if (!name) return NULL;
@@ -464,45 +1016,75 @@ static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
             Py_DECREF(l);
             return NULL;
         }
-        PyList_SET_ITEM(l, (Py_ssize_t)i, t);
+        PyList_SetItem(l, (Py_ssize_t)i, t);
     }
     return l;
 }
 
 static PyObject *archive_find(ArchiveObject *self, PyObject *arg) {
     if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
-    Py_ssize_t len;
-    const char *name;
+    PyObject *b;
     if (PyUnicode_Check(arg)) {
-        name = PyUnicode_AsUTF8AndSize(arg, &len);
-        if (!name) {
-            PyErr_Clear(); /* lone surrogates: encode as on disk */
-            PyObject *b = PyUnicode_AsEncodedString(arg, "utf-8", "surrogateescape");
-            if (!b) return NULL;
-            size_t idx;
-            int rc = tacozip_find(self->ar, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), &idx);
-            Py_DECREF(b);
-            return PyLong_FromSsize_t(rc ? -1 : (Py_ssize_t)idx);
-        }
+        /* lone surrogates (names that are not UTF-8): encode as on disk */
+        b = PyUnicode_AsEncodedString(arg, "utf-8", "surrogateescape");
     } else if (PyBytes_Check(arg)) {
-        name = PyBytes_AS_STRING(arg);
-        len = PyBytes_GET_SIZE(arg);
+        Py_INCREF(arg);
+        b = arg;
     } else {
         PyErr_SetString(PyExc_TypeError, "member name must be str or bytes");
         return NULL;
     }
+    if (!b) return NULL;
+    char *name;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(b, &name, &len) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
     size_t idx;
     int rc = tacozip_find(self->ar, name, (size_t)len, &idx);
+    Py_DECREF(b);
     return PyLong_FromSsize_t(rc ? -1 : (Py_ssize_t)idx);
 }
 
+/* header(): for a larger remote archive the first call makes a request,
+ * so the GIL is released. */
 static PyObject *archive_header(ArchiveObject *self, PyObject *noargs) {
     (void)noargs;
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    tacozip_archive *ar = acquire(self);
+    if (!ar) return NULL;
     taco_meta_array_t m;
-    int rc = tacozip_archive_header(self->ar, &m);
-    if (rc) return raise_code(rc, "the archive has no TACO_HEADER");
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_archive_header_ex(ar, &m, &err);
+    Py_END_ALLOW_THREADS
+    release(self);
+    if (rc) return raise_code(rc, err.message);
     return entries_list(&m);
+}
+
+/* A sequence of member indices -> size_t array (PyMem_Free it). */
+static size_t *indices_arg(PyObject *seq, Py_ssize_t *n_out) {
+    PyObject *t = as_tuple(seq, "expected a sequence of member indices");
+    if (!t) return NULL;
+    Py_ssize_t n = PyTuple_Size(t);
+    size_t *idx = PyMem_Calloc((size_t)n + 1, sizeof *idx);
+    if (!idx) {
+        Py_DECREF(t);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idx[i] = PyLong_AsSize_t(PyTuple_GetItem(t, i));
+        if (PyErr_Occurred()) {
+            PyMem_Free(idx);
+            Py_DECREF(t);
+            return NULL;
+        }
+    }
+    Py_DECREF(t);
+    *n_out = n;
+    return idx;
 }
 
 static PyObject *archive_span(ArchiveObject *self, PyObject *args) {
@@ -510,28 +1092,14 @@ static PyObject *archive_span(ArchiveObject *self, PyObject *args) {
     int data_only = 0;
     if (!PyArg_ParseTuple(args, "O|p", &seq, &data_only)) return NULL;
     if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of member indices");
-    if (!fast) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    Py_ssize_t n = 0;
+    size_t *idx = indices_arg(seq, &n);
+    if (!idx) return NULL;
     if (n == 0) {
-        Py_DECREF(fast);
+        PyMem_Free(idx);
         PyErr_SetString(PyExc_ValueError, "span of no members");
         return NULL;
     }
-    size_t *idx = PyMem_Malloc((size_t)n * sizeof *idx);
-    if (!idx) {
-        Py_DECREF(fast);
-        return PyErr_NoMemory();
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        idx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(fast, i));
-        if (PyErr_Occurred()) {
-            PyMem_Free(idx);
-            Py_DECREF(fast);
-            return NULL;
-        }
-    }
-    Py_DECREF(fast);
     uint64_t off, len;
     int rc = tacozip_span(self->ar, idx, (size_t)n, data_only ? TACOZIP_SPAN_DATA_ONLY : 0, &off, &len);
     PyMem_Free(idx);
@@ -556,20 +1124,20 @@ static PyObject *archive_read_at(ArchiveObject *self, PyObject *args) {
                             (unsigned long long)size);
     }
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-    if (!b) {
+    char *buf = b ? PyBytes_AsString(b) : NULL;
+    if (!buf) {
+        Py_XDECREF(b);
         release(self);
         return NULL;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_at_ex(ar, off, PyBytes_AS_STRING(b), (size_t)len, &rerr);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_at_ex(ar, off, buf, (size_t)len, &rerr);
     Py_END_ALLOW_THREADS
+    release(self);
     if (rc) {
         Py_DECREF(b);
-        raise_code(rc, rerr.message);
-        release(self);
-        return NULL;
+        return raise_code(rc, rerr.message);
     }
-    release(self);
     return b;
 }
 
@@ -596,9 +1164,9 @@ static PyObject *archive_readinto_member(ArchiveObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member_ex(ar, (size_t)index, off, view.buf, (size_t)view.len, &got, &rerr);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    if (rc) raise_code(rc, rerr.message);
     release(self);
-    return rc ? NULL : PyLong_FromSize_t(got);
+    if (rc) return raise_code(rc, rerr.message);
+    return PyLong_FromSize_t(got);
 }
 
 /* read_member(index, offset=0, length=-1) -> bytes */
@@ -623,21 +1191,21 @@ static PyObject *archive_read_member(ArchiveObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)want);
-    if (!b) {
+    char *buf = b ? PyBytes_AsString(b) : NULL;
+    if (!buf) {
+        Py_XDECREF(b);
         release(self);
         return NULL;
     }
     size_t got = 0;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member_ex(ar, (size_t)index, off, PyBytes_AS_STRING(b), (size_t)want, &got, &rerr);
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_member_ex(ar, (size_t)index, off, buf, (size_t)want, &got, &rerr);
     Py_END_ALLOW_THREADS
+    release(self);
     if (rc) {
         Py_DECREF(b);
-        raise_code(rc, rerr.message);
-        release(self);
-        return NULL;
+        return raise_code(rc, rerr.message);
     }
-    release(self);
     return b;
 }
 
@@ -655,9 +1223,8 @@ static PyObject *archive_verify(ArchiveObject *self, PyObject *arg) {
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = tacozip_verify_member_ex(ar, (size_t)index, &rerr);
     Py_END_ALLOW_THREADS
-    if (rc) raise_code(rc, rerr.message);
     release(self);
-    if (rc) return NULL;
+    if (rc) return raise_code(rc, rerr.message);
     Py_RETURN_NONE;
 }
 
@@ -693,7 +1260,6 @@ static PyObject *archive_extract(ArchiveObject *self, PyObject *args, PyObject *
     Py_RETURN_NONE;
 }
 
-/* Sequence of ints/pairs helpers for the multi-range calls. */
 static uint64_t gap_arg(long long g) { return g < 0 ? TACOZIP_DEFAULT_GAP : (uint64_t)g; }
 
 /* read_ranges([(offset, length), ...], max_gap=-1) -> [bytes, ...] */
@@ -702,34 +1268,35 @@ static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
     PyObject *seq;
     long long gap = -1;
     if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of (offset, length) pairs");
-    if (!fast) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *t = as_tuple(seq, "expected a sequence of (offset, length) pairs");
+    if (!t) return NULL;
+    Py_ssize_t n = PyTuple_Size(t);
     tacozip_range *rg = PyMem_Calloc((size_t)n + 1, sizeof *rg);
     PyObject *out = PyList_New(n);
     if (!rg || !out) {
-        Py_DECREF(fast);
+        Py_DECREF(t);
         Py_XDECREF(out);
         PyMem_Free(rg);
         return PyErr_NoMemory();
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned long long o, l;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "KK;each range must be (offset, length)", &o, &l) ||
-            l > (unsigned long long)PY_SSIZE_T_MAX) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "range too long");
-            Py_DECREF(fast), Py_DECREF(out), PyMem_Free(rg);
+        char *buf = NULL;
+        PyObject *b = NULL;
+        if (pair_arg(PyTuple_GetItem(t, i), &o, &l, "each range must be (offset, length)") == 0) {
+            if (l > (unsigned long long)PY_SSIZE_T_MAX) PyErr_SetString(PyExc_ValueError, "range too long");
+            else if ((b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)l)))
+                buf = PyBytes_AsString(b);
+        }
+        if (!buf) {
+            Py_XDECREF(b);
+            Py_DECREF(t), Py_DECREF(out), PyMem_Free(rg);
             return NULL;
         }
-        PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)l);
-        if (!b) {
-            Py_DECREF(fast), Py_DECREF(out), PyMem_Free(rg);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, b);
-        rg[i].offset = o, rg[i].length = l, rg[i].buf = PyBytes_AS_STRING(b);
+        PyList_SetItem(out, i, b);
+        rg[i].offset = o, rg[i].length = l, rg[i].buf = buf;
     }
-    Py_DECREF(fast);
+    Py_DECREF(t);
     tacozip_archive *ar = acquire(self);
     if (!ar) {
         Py_DECREF(out), PyMem_Free(rg);
@@ -739,12 +1306,11 @@ static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS rc = tacozip_read_ranges_ex(ar, rg, (size_t)n, gap_arg(gap), &rerr);
     Py_END_ALLOW_THREADS
     PyMem_Free(rg);
-    if (rc) {
-        raise_code(rc, rerr.message);
-        Py_DECREF(out);
-        out = NULL;
-    }
     release(self);
+    if (rc) {
+        Py_DECREF(out);
+        return raise_code(rc, rerr.message);
+    }
     return out;
 }
 
@@ -754,49 +1320,49 @@ static PyObject *archive_read_members(ArchiveObject *self, PyObject *args) {
     PyObject *seq;
     long long gap = -1;
     if (!PyArg_ParseTuple(args, "O|L", &seq, &gap)) return NULL;
+    Py_ssize_t n = 0;
+    size_t *idx = indices_arg(seq, &n);
+    if (!idx) return NULL;
     tacozip_archive *ar = acquire(self);
-    if (!ar) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of member indices");
-    if (!fast) {
-        release(self);
+    if (!ar) {
+        PyMem_Free(idx);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    size_t *idx = PyMem_Calloc((size_t)n + 1, sizeof *idx);
     void **bufs = PyMem_Calloc((size_t)n + 1, sizeof *bufs);
     PyObject *out = PyList_New(n);
-    int ok = idx && bufs && out;
+    int ok = bufs && out;
+    if (!ok) PyErr_NoMemory();
     for (Py_ssize_t i = 0; ok && i < n; i++) {
-        idx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(fast, i));
         tacozip_member m = TACOZIP_MEMBER_INIT;
-        if (PyErr_Occurred() || tacozip_member_at(ar, idx[i], &m) != TACOZ_OK) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "member index out of range");
+        if (tacozip_member_at(ar, idx[i], &m) != TACOZ_OK) {
+            PyErr_SetString(PyExc_IndexError, "member index out of range");
+            ok = 0;
+            break;
+        }
+        if (m.size > (uint64_t)PY_SSIZE_T_MAX) {
+            PyErr_NoMemory();
             ok = 0;
             break;
         }
         PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)m.size);
-        if (!b) {
+        if (!b || !(bufs[i] = PyBytes_AsString(b))) {
+            Py_XDECREF(b);
             ok = 0;
             break;
         }
-        PyList_SET_ITEM(out, i, b);
-        bufs[i] = PyBytes_AS_STRING(b);
+        PyList_SetItem(out, i, b);
     }
-    Py_DECREF(fast);
     int rc = 0;
     if (ok) {
         Py_BEGIN_ALLOW_THREADS rc = tacozip_read_members_ex(ar, idx, (size_t)n, bufs, gap_arg(gap), &rerr);
         Py_END_ALLOW_THREADS
-        if (rc) raise_code(rc, rerr.message);
-    } else if (!PyErr_Occurred()) {
-        PyErr_NoMemory();
     }
     PyMem_Free(idx);
     PyMem_Free(bufs);
     release(self);
     if (!ok || rc) {
         Py_XDECREF(out);
-        return NULL;
+        return rc ? raise_code(rc, rerr.message) : NULL;
     }
     return out;
 }
@@ -835,6 +1401,8 @@ static PyGetSetDef archive_getset[] = {{"count", (getter)archive_count, NULL, "n
                                        {"size", (getter)archive_size, NULL, "archive size in bytes", NULL},
                                        {"format", (getter)archive_format, NULL, "1 ZIP32, 2 ZIP64", NULL},
                                        {"closed", (getter)archive_closed, NULL, "closed?", NULL},
+                                       {"identity", (getter)archive_identity, NULL,
+                                        "ETag or version of the bytes ('' if unknown)", NULL},
                                        {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot archive_slots[] = {{Py_tp_init, (void *)archive_init},
@@ -854,14 +1422,18 @@ static PyMethodDef module_methods[] = {
     {"version", py_version, METH_NOARGS, "C library version."},
     {"parse_header", py_parse_header, METH_O, "Entries from a buffer of >= 157 bytes."},
     {"serialize_header", py_serialize_header, METH_O, "157 header bytes for entries."},
-    {"read_header", py_read_header, METH_O, "Entries of the archive at a path."},
+    {"read_header", (PyCFunction)(void (*)(void))py_read_header, METH_VARARGS | METH_KEYWORDS,
+     "read_header(source, remote=None, name=None): entries of the archive at a path, URL or file object."},
     {"update_header", py_update_header, METH_VARARGS, "Rewrite header entries in place."},
     {"create", (PyCFunction)(void (*)(void))py_create, METH_VARARGS | METH_KEYWORDS, "Write a new archive."},
     {"append", (PyCFunction)(void (*)(void))py_append, METH_VARARGS | METH_KEYWORDS, "Add members."},
-    {"validate", py_validate, METH_VARARGS, "validate(path, level) -> (code, message)"},
+    {"validate", (PyCFunction)(void (*)(void))py_validate, METH_VARARGS | METH_KEYWORDS,
+     "validate(source, level=1, remote=None, name=None) -> (code, message)"},
     {"detect_format", py_detect_format, METH_O, "0 unknown, 1 ZIP32, 2 ZIP64"},
     {"strerror", py_strerror, METH_O, "Message for a code."},
-    {"cli_main", py_cli_main, METH_O, "Run the tacozip command with argv."},
+    {"codes", py_codes, METH_NOARGS, "[(code, name, message)] for every code of the library."},
+    {"display_name", py_display_name, METH_O, "A path or URL without credentials or query string."},
+    {"is_url", py_is_url, METH_O, "True for http://, https:// and s3:// (any case)."},
     {NULL, NULL, 0, NULL}};
 
 static int module_traverse(PyObject *m, visitproc visit, void *arg) {
@@ -889,20 +1461,32 @@ PyMODINIT_FUNC PyInit__tacozip(void) {
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
     mod_state *st = PyModule_GetState(m);
-    PyObject *exc = PyImport_ImportModule("tacozip.exceptions");
-    if (!exc) goto fail;
-    st->error = PyObject_GetAttrString(exc, "TacozipError");
-    st->io_error = PyObject_GetAttrString(exc, "TacozipIOError");
-    st->val_error = PyObject_GetAttrString(exc, "TacozipValidationError");
-    Py_DECREF(exc);
-    if (!st->error || !st->io_error || !st->val_error) goto fail;
     st->archive_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &archive_spec, NULL);
     if (!st->archive_type) goto fail;
-    Py_INCREF(st->archive_type);
+    Py_INCREF((PyObject *)st->archive_type);
     if (PyModule_AddObject(m, "Archive", (PyObject *)st->archive_type) < 0) {
         Py_DECREF(st->archive_type);
         goto fail;
     }
+    /* The constants of include/tacozip.h that are not codes (codes: codes()). */
+#define ADD_INT(name) \
+    if (PyModule_AddIntConstant(m, #name, name) < 0) goto fail
+    ADD_INT(TACO_HEADER_SIZE);
+    ADD_INT(TACO_HEADER_MAX_ENTRIES);
+    ADD_INT(TACO_HEADER_NAME_LEN);
+    ADD_INT(TACO_HEADER_PAYLOAD_SIZE);
+    ADD_INT(TACOZIP_FORMAT_UNKNOWN);
+    ADD_INT(TACOZIP_FORMAT_ZIP32);
+    ADD_INT(TACOZIP_FORMAT_ZIP64);
+    ADD_INT(TACOZIP_VALIDATE_QUICK);
+    ADD_INT(TACOZIP_VALIDATE_NORMAL);
+    ADD_INT(TACOZIP_VALIDATE_DEEP);
+    ADD_INT(TACOZIP_S3_AUTO);
+    ADD_INT(TACOZIP_S3_PATH);
+    ADD_INT(TACOZIP_S3_VIRTUAL);
+    ADD_INT(TACOZIP_NO_RETRIES);
+#undef ADD_INT
+    if (PyModule_AddStringConstant(m, "TACO_HEADER_NAME", TACO_HEADER_NAME) < 0) goto fail;
     g_module = m;
     return m;
 fail:

@@ -8,8 +8,10 @@ index, byte-exact ranges, seekable member files, safe extraction),
 """
 
 from .version import __version__
+from . import config as _config
 from .config import (
     ERROR_MESSAGES,
+    ERROR_NAMES,
     TACO_HEADER_MAX_ENTRIES,
     TACO_HEADER_NAME,
     TACO_HEADER_NAME_LEN,
@@ -17,13 +19,20 @@ from .config import (
     TACO_HEADER_SIZE,
     TACOZ_ERR_CANCELLED,
     TACOZ_ERR_CHANGED,
+    TACOZ_ERR_COMPRESSED,
     TACOZ_ERR_EXISTS,
+    TACOZ_ERR_INDEXED,
     TACOZ_ERR_INVALID_HEADER,
     TACOZ_ERR_IO,
     TACOZ_ERR_LIBZIP,
+    TACOZ_ERR_NETWORK,
+    TACOZ_ERR_NO_REMOTE,
     TACOZ_ERR_NOMEM,
     TACOZ_ERR_NOT_FOUND,
+    TACOZ_ERR_NOT_REMOTE,
     TACOZ_ERR_PARAM,
+    TACOZ_ERR_RANGE_IGNORED,
+    TACOZ_ERR_SPLIT,
     TACOZ_ERR_TOO_LARGE,
     TACOZ_ERR_UNSAFE_PATH,
     TACOZ_ERR_UNSUPPORTED,
@@ -35,6 +44,7 @@ from .config import (
     TACOZ_INVALID_CRC_MEMBER,
     TACOZ_INVALID_FILE_SIZE,
     TACOZ_INVALID_HEADER_SIZE,
+    TACOZ_INVALID_INDEX,
     TACOZ_INVALID_LFH,
     TACOZ_INVALID_META_COUNT,
     TACOZ_INVALID_NAME,
@@ -68,6 +78,9 @@ from ._api import (
 )
 from ._archive import Member, MemberFile, TacoArchive, open
 from .helpers import parquet_footer_range, parquet_row_group_ranges
+
+# every code the C library names (a later library may name more)
+globals().update({_n: getattr(_config, _n) for _n in _config.CODE_NAMES})
 
 __author__ = "tacozip developers"
 __author_email__ = ""
@@ -132,4 +145,7 @@ __all__ = [
     "MemberFile",
     "parquet_footer_range",
     "parquet_row_group_ranges",
+    "ERROR_MESSAGES",
+    "ERROR_NAMES",
 ]
+__all__ += [_n for _n in _config.CODE_NAMES if _n not in __all__]

@@ -3,9 +3,10 @@ return values, exceptions and messages, over the compiled extension."""
 
 import os
 import pathlib
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _tacozip
+from ._remote import source_args
 from .config import TACO_HEADER_MAX_ENTRIES, TACO_HEADER_SIZE, TACOZIP_VALIDATE_NORMAL
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -84,9 +85,13 @@ def append(
     _tacozip.append(os.fspath(zip_path), src_strings, names, None, alignment, fsync, 0, progress)
 
 
-def read_header(source: Union[PathLike, bytes, bytearray, memoryview]) -> List[Tuple[int, int]]:
-    """Read the header entries: ``source`` is a path (str or pathlib.Path)
-    or a bytes-like buffer of at least 157 bytes (e.g. the body of a
+def read_header(source: Union[PathLike, bytes, bytearray, memoryview, Any], *,
+                storage_options: Optional[Mapping[str, Any]] = None, **remote: Any) -> List[Tuple[int, int]]:
+    """Read the header entries: ``source`` is a path (str or pathlib.Path),
+    an ``http(s)://`` or ``s3://`` URL (one 157-byte request; remote
+    settings as for ``tacozip.open``: keyword arguments, ``storage_options``,
+    else the environment), a binary file object (one 157-byte read), or a
+    bytes-like buffer of at least 157 bytes (e.g. the body of a
     ``Range: bytes=0-164`` response).  Returns the first ``count`` pairs.
 
     Raises ValueError("Buffer too small: n < 157"), TacozipError."""
@@ -95,7 +100,8 @@ def read_header(source: Union[PathLike, bytes, bytearray, memoryview]) -> List[T
         if n < TACO_HEADER_SIZE:
             raise ValueError(f"Buffer too small: {n} < {TACO_HEADER_SIZE}")
         return _tacozip.parse_header(source)
-    return _tacozip.read_header(os.fspath(source))
+    src, opts, name, _shown = source_args(source, storage_options, remote)
+    return _tacozip.read_header(src, opts, name)
 
 
 def update_header(zip_path: PathLike, entries: Entries) -> None:
@@ -105,16 +111,21 @@ def update_header(zip_path: PathLike, entries: Entries) -> None:
     _tacozip.update_header(os.fspath(zip_path), _check_entries(entries))
 
 
-def validate(zip_path: PathLike, level: int = TACOZIP_VALIDATE_NORMAL) -> int:
+def validate(zip_path: Union[PathLike, Any], level: int = TACOZIP_VALIDATE_NORMAL, *,
+             storage_options: Optional[Mapping[str, Any]] = None, **remote: Any) -> int:
     """Check an archive; returns TACOZ_VALID (0) or a negative code (does not
     raise).  Levels: QUICK (header bytes), NORMAL (+ directory), DEEP (+ CRCs
-    of the header and of every member, local headers, overlaps)."""
-    return _tacozip.validate(os.fspath(zip_path), int(level))[0]
+    of the header and of every member, local headers, overlaps).
+    ``zip_path`` may also be a URL (remote settings as for ``tacozip.open``)
+    or a binary file object."""
+    return validate_detail(zip_path, level, storage_options=storage_options, **remote)[0]
 
 
-def validate_detail(zip_path: PathLike, level: int = TACOZIP_VALIDATE_NORMAL) -> Tuple[int, str]:
+def validate_detail(zip_path: Union[PathLike, Any], level: int = TACOZIP_VALIDATE_NORMAL, *,
+                    storage_options: Optional[Mapping[str, Any]] = None, **remote: Any) -> Tuple[int, str]:
     """Like validate() but also returns the message naming what is wrong."""
-    return _tacozip.validate(os.fspath(zip_path), int(level))
+    src, opts, name, _shown = source_args(zip_path, storage_options, remote)
+    return _tacozip.validate(src, int(level), opts, name)
 
 
 def detect_format(zip_path: PathLike) -> int:

@@ -3,9 +3,10 @@ and file objects that read only the bytes asked for."""
 
 import io
 import os
-from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _tacozip
+from ._remote import source_args
 
 
 class Member(NamedTuple):
@@ -99,9 +100,13 @@ class TacoArchive:
     """An open TACO (or any STORE-only ZIP) archive.  Use as a context
     manager, or call close()."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], verify_local: bool = False, index_first: bool = False):
-        self.path = os.fspath(path)
-        self._raw = _tacozip.Archive(self.path, verify_local, index_first)
+    def __init__(self, path: Union[str, "os.PathLike[str]", Any], verify_local: bool = False,
+                 index_first: bool = False, *, storage_options: Optional[Mapping[str, Any]] = None, **remote: Any):
+        src, opts, name, shown = source_args(path, storage_options, remote)
+        #: the path, the URL without credentials or query string, or the
+        #: file object's name: safe to print or log
+        self.path: str = shown
+        self._raw = _tacozip.Archive(src, verify_local, index_first, opts, name)
         self._members: Optional[List[Member]] = None
 
     # -- life cycle ---------------------------------------------------------
@@ -200,6 +205,12 @@ class TacoArchive:
         return self._raw.read_ranges([(int(o), int(n)) for o, n in ranges], -1 if max_gap is None else max_gap)
 
     @property
+    def identity(self) -> str:
+        """What identifies the archive's bytes: a remote object's ETag once a
+        response has given one, else ''."""
+        return self._raw.identity
+
+    @property
     def stats(self) -> Optional[Tuple[int, int]]:
         """(requests, body bytes) made so far for a remote archive, else None."""
         return self._raw.stats()
@@ -247,17 +258,30 @@ class TacoArchive:
         return (m.offset, m.size)
 
 
-def open(path: Union[str, "os.PathLike[str]"], *, verify_local: bool = False,  # noqa: A001
-         index_first: bool = False) -> TacoArchive:
+def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = False,  # noqa: A001
+         index_first: bool = False, storage_options: Optional[Mapping[str, Any]] = None,
+         **remote: Any) -> TacoArchive:
     """Open an archive and read its member index (end records and central
     directory; local headers only where the layout does not prove the data
     offsets, or all of them with ``verify_local=True``).
 
-    ``path`` may be a local path or an ``http://``, ``https://`` or
-    ``s3://bucket/key`` URL (see docs/remote.md): then opening costs one
-    request for the tail (end records and, when it fits, the directory) and
-    at most one more for the directory.  With ``index_first=True`` the first
-    request reads the first 16 KiB instead: for archives written with
-    ``create(..., index=True)`` that holds the header and the whole member
-    index, so opening costs ONE request."""
-    return TacoArchive(path, verify_local, index_first)
+    ``path`` may be a local path, an ``http://``, ``https://`` or
+    ``s3://bucket/key`` URL (see docs/remote.md), or a binary file object
+    with ``seek()`` and ``read()``/``readinto()`` (``io.BytesIO``, a file
+    opened ``"rb"``, an fsspec file; it is read under a lock, and kept open
+    until the archive is closed).  A URL costs one request for the tail (end
+    records and, when it fits, the directory) and at most one more for the
+    directory.  With ``index_first=True`` the first request reads the first
+    16 KiB instead: for archives written with ``create(..., index=True)``
+    that holds the header and the whole member index, so opening costs ONE
+    request.
+
+    Remote settings, for this archive only (fsspec/s3fs names; see
+    docs/python.md): ``key``, ``secret``, ``token``, ``anon``, ``region``,
+    ``endpoint_url``, ``s3_addressing``, ``retries``, ``backoff``,
+    ``max_backoff``, ``connect_timeout``, ``stall_timeout``, ``parallel``,
+    ``max_gap``, ``max_skip``, ``ca_bundle``, ``headers``, as keyword
+    arguments or in ``storage_options`` (``client_kwargs`` and
+    ``config_kwargs`` as s3fs takes them).  Settings not given come from the
+    environment (``AWS_*``, ``TACOZIP_HTTP_*``), read now."""
+    return TacoArchive(path, verify_local, index_first, storage_options=storage_options, **remote)
