@@ -412,6 +412,8 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
 typedef struct {
     xfer x;
     CURL *h;
+    char *target;  /* a redirect's URL (parallel reads), owned */
+    int redirects; /* followed so far (parallel reads) */
 } xfer_h;
 
 static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
@@ -602,6 +604,22 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
 
 /* ---- parallel reads ---------------------------------------------------------- */
 
+/* Start (or restart, after a redirect) transfer "xh" on multi handle "m". */
+static int start_transfer(remote_source *r, CURLM *m, xfer_h *xh, struct curl_slist **hl, char *range, size_t cap) {
+    xfer *x = &xh->x;
+    x->got = x->skip = x->body_bytes = 0;
+    x->is_200 = 0;
+    x->cut = CUT_NONE;
+    x->status = 0;
+    if (!(xh->h = get_handle(r))) return TACOZ_ERR_NOMEM;
+    *hl = setup(r, xh->h, x, range, cap);
+    curl_easy_setopt(xh->h, CURLOPT_WRITEFUNCTION, on_body_first);
+    curl_easy_setopt(xh->h, CURLOPT_WRITEDATA, xh);
+    curl_easy_setopt(xh->h, CURLOPT_PRIVATE, (char *)xh);
+    curl_multi_add_handle(m, xh->h);
+    return TACOZ_OK;
+}
+
 static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     if (n == 0) return TACOZ_OK;
@@ -629,17 +647,11 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
             xh->x.want_off = ranges[next].offset;
             xh->x.want_len = ranges[next].length;
             xh->x.buf = ranges[next].buf;
-            xh->h = get_handle(r);
-            if (!xh->h) {
+            if (start_transfer(r, m, xh, &hl[next], rg[next], sizeof rg[next])) {
                 failed[next] = 1;
                 next++, done_n++;
                 continue;
             }
-            hl[next] = setup(r, xh->h, &xh->x, rg[next], sizeof rg[next]);
-            curl_easy_setopt(xh->h, CURLOPT_WRITEFUNCTION, on_body_first);
-            curl_easy_setopt(xh->h, CURLOPT_WRITEDATA, xh);
-            curl_easy_setopt(xh->h, CURLOPT_PRIVATE, (char *)xh);
-            curl_multi_add_handle(m, xh->h);
             next++, running_n++;
         }
         int still = 0;
@@ -656,14 +668,25 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
             curl_multi_remove_handle(m, xh->h);
             curl_slist_free_all(hl[i]);
             hl[i] = NULL;
+            tacozip_error e = TACOZIP_ERROR_INIT;
+            /* a redirect: follow it here, keeping the transfer in parallel
+             * (a target that may not be followed goes to the one-by-one
+             * path below, which reports why) */
+            int redirected = (cc == CURLE_OK || xh->x.cut == CUT_ERROR_PAGE) && is_redirect(xh->x.status) &&
+                             xh->redirects < MAX_REDIRECTS && follow(r, &xh->x, xh->h, &xh->target, &e) == TACOZ_OK;
             put_handle(r, xh->h);
             xh->h = NULL;
             pthread_mutex_lock(&r->lock);
             r->stats.requests++;
             r->stats.bytes += xh->x.body_bytes;
             pthread_mutex_unlock(&r->lock);
-            tacozip_error e = TACOZIP_ERROR_INIT;
-            if (xh->x.cut == CUT_REFUSED || judge(r, &xh->x, cc, &e) != OUT_OK) failed[i] = 1;
+            if (redirected) {
+                xh->redirects++;
+                if (start_transfer(r, m, xh, &hl[i], rg[i], sizeof rg[i]) == TACOZ_OK) continue;
+                failed[i] = 1;
+            } else if (xh->x.cut == CUT_REFUSED || judge(r, &xh->x, cc, &e) != OUT_OK) {
+                failed[i] = 1;
+            }
             running_n--, done_n++;
         }
         if (done_n < n && running_n) curl_multi_poll(m, NULL, 0, 200, NULL);
@@ -674,6 +697,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     for (size_t i = 0; i < n && rc == TACOZ_OK; i++)
         if (failed[i]) rc = remote_read_at(s, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
 cleanup:
+    for (size_t i = 0; xs && i < n; i++) free(xs[i].target);
     free(xs), free(hl), free(rg), free(failed);
     return rc;
 }
@@ -797,6 +821,35 @@ static int s3_url(remote_source *r, const char *url, const tacozip_remote_option
     return TACOZ_OK;
 }
 
+/* A copy of an http(s) URL ready for libcurl: an '@' in the user
+ * information other than the last one (a password holding '@', as the
+ * display name reads it) is percent-encoded; then the URL must parse. */
+static int http_url(remote_source *r, const char *url, tacozip_error *err) {
+    const char *auth = strstr(url, "://") + 3;
+    size_t alen = strcspn(auth, "/?#"), ats = 0, last = 0;
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@') ats++, last = i;
+    if (!(r->url = malloc(strlen(url) + 2 * ats + 1))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    char *o = r->url;
+    for (const char *p = url; *p; p++) {
+        size_t at = (size_t)(p - auth);
+        if (p >= auth && at < last && *p == '@') memcpy(o, "%40", 3), o += 3;
+        else *o++ = *p;
+    }
+    *o = '\0';
+    CURLU *u = curl_url();
+    if (!u) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, r->url, 0);
+    curl_url_cleanup(u);
+    if (uc != CURLUE_OK)
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80 */
+        return tz_fail(err, TACOZ_ERR_PARAM, "malformed URL (%s)", curl_url_strerror(uc));
+#else
+        return tz_fail(err, TACOZ_ERR_PARAM, "malformed URL");
+#endif
+    return TACOZ_OK;
+}
+
 /* A setting: 0 means the default; otherwise it must lie in [lo, hi]. */
 static int setting(long v, long dflt, long lo, long hi, const char *name, long *out, tacozip_error *err) {
     if (v == 0) v = dflt;
@@ -850,11 +903,7 @@ int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_optio
     rc = tz_source_init(&r->base, &http_ops, url, err);
     if (rc == TACOZ_OK) rc = resolve(o, r, err);
     if (rc == TACOZ_OK) {
-        if (scheme == TZ_S3) {
-            rc = s3_url(r, url, o, err);
-        } else if (!(r->url = tz_strdup(url))) {
-            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        }
+        rc = scheme == TZ_S3 ? s3_url(r, url, o, err) : http_url(r, url, err);
     }
     if (rc == TACOZ_OK && !(r->host = origin_of(r->url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     if (rc == TACOZ_OK && !(r->share = curl_share_init()))
