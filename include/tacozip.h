@@ -705,8 +705,9 @@ TACOZIP_API int tacozip_read_members_ex(tacozip_archive *ar, const size_t *indic
 
 /*
  * tacozip_remote_stats() reports how many HTTP requests an archive opened
- * from a URL has made and how many body bytes they returned, since its
- * source was opened.  TACOZ_ERR_NOT_REMOTE (and zeros) for other sources.
+ * from a URL has made (a redirect and the request it leads to count as
+ * two) and how many body bytes they returned, since its source was
+ * opened.  TACOZ_ERR_NOT_REMOTE (and zeros) for other sources.
  */
 TACOZIP_API int tacozip_remote_stats(const tacozip_archive *ar, uint64_t *requests, uint64_t *bytes);
 
