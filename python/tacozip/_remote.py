@@ -42,6 +42,9 @@ from typing import Any, Dict, Mapping, Optional
 
 from . import _tacozip
 
+# TACOZIP_NO_GAP / TACOZIP_NO_SKIP of tacozip.h: a setting of "none"
+_NONE = (1 << 64) - 1
+
 _ADDRESSING = {"auto": _tacozip.TACOZIP_S3_AUTO, "path": _tacozip.TACOZIP_S3_PATH,
                "virtual": _tacozip.TACOZIP_S3_VIRTUAL}
 
@@ -217,18 +220,18 @@ def remote_options(storage_options: Optional[Mapping[str, Any]] = None, environ:
         if v is not None:
             o["parallel"] = v
 
+    # 0 means "the default" to the library; "none" is spelt _NONE (2**64-1)
     if "max_gap" in given:
-        # 0 would mean "the default" to the library: 1 byte is the closest
-        o["coalesce_gap"] = max(_int(given["max_gap"], "max_gap"), 1)
+        v = _int(given["max_gap"], "max_gap")
+        o["coalesce_gap"] = v if v else _NONE
 
-    # max_skip 0 would mean "the default" to the library: a server that
-    # ignores Range is then read on only for ranges starting at 0 or 1
     if "max_skip" in given:
-        o["max_skip"] = max(_int(given["max_skip"], "max_skip"), 1)
+        v = _int(given["max_skip"], "max_skip")
+        o["max_skip"] = v if v else _NONE
     else:
         v = _env_int(env, "TACOZIP_HTTP_MAX_SKIP", 0, 1 << 40)
         if v is not None:
-            o["max_skip"] = max(v, 1)
+            o["max_skip"] = v if v else _NONE
 
     ca = given.get("ca_bundle")
     if isinstance(ca, bool):  # s3fs/requests style verify=True/False

@@ -310,11 +310,14 @@ def test_env_mapping():
     assert {k: o[k] for k in ("retries", "connect_timeout_ms", "stall_timeout_s", "backoff_ms", "max_backoff_ms",
                               "parallel", "coalesce_gap", "max_skip", "endpoint_url", "region", "s3_addressing")} == {
         "retries": 3, "connect_timeout_ms": 250, "stall_timeout_s": 3, "backoff_ms": 50, "max_backoff_ms": 1000,
-        "parallel": 16, "coalesce_gap": 4096, "max_skip": 1, "endpoint_url": "http://mine:9", "region": "r9",
+        "parallel": 16, "coalesce_gap": 4096, "max_skip": 2**64 - 1, "endpoint_url": "http://mine:9", "region": "r9",
         "s3_addressing": tacozip._tacozip.TACOZIP_S3_VIRTUAL}
     o = remote_options(environ={}, config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2})
     assert o == {"retries": tacozip._tacozip.TACOZIP_NO_RETRIES, "connect_timeout_ms": 2000}
     assert remote_options(environ={}) == {}
+    # 0 is "none" (TACOZIP_NO_GAP / TACOZIP_NO_SKIP), not the library's default
+    assert remote_options(environ={}, max_gap=0)["coalesce_gap"] == 2**64 - 1
+    assert remote_options(environ={"TACOZIP_HTTP_MAX_SKIP": "0"})["max_skip"] == 2**64 - 1
 
 
 # --------------------------------------------------------------------------- credentials per archive (moto, IAM on)
