@@ -62,12 +62,13 @@ PYTEST=("$VPY" -m pytest -q -p no:cacheprovider)
 build() {
   local dir=$1; shift
   banner "build $dir ($*)"
-  if ! { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$JOBS"; } >"$dir.log" 2>&1; then
-    tail -n 60 "$dir.log" >&2
-    echo "test.sh: build of $dir failed (log: $dir.log)" >&2
+  mkdir -p "$dir"
+  if ! { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$JOBS"; } >"$dir/build.log" 2>&1; then
+    tail -n 60 "$dir/build.log" >&2
+    echo "test.sh: build of $dir failed (log: $dir/build.log)" >&2
     return 1
   fi
-  grep -E 'warning:' "$dir.log" || true
+  grep -E 'warning:' "$dir/build.log" || true
 }
 release_built=0
 release() { [ $release_built = 1 ] || { build build -DCMAKE_BUILD_TYPE=Release; release_built=1; }; }
