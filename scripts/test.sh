@@ -28,6 +28,8 @@
 # Steps may be given in any order and are run in the order above.  Setting
 # up (Debian packages, the test venv .venv, the PyPI peers) is
 # scripts/setup.sh, run first unless --no-setup is given.
+# Options: --no-setup; --keep-going (run the remaining steps after a failed
+# one, and still exit non-zero at the end).
 # Environment: JOBS (default 2), FUZZ_SECONDS, TACOZIP_VENV, PYTHON.
 # Exits non-zero on the first failing step; prints each step's time.
 set -euo pipefail
@@ -40,11 +42,13 @@ VPY=$TACOZIP_VENV/bin/python
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 setup=1
+keep_going=0
 steps=()
 for a in "$@"; do
   case "$a" in
     -h|--help) usage; exit 0 ;;
     --no-setup) setup=0 ;;
+    -k|--keep-going) keep_going=1 ;;
     all) steps+=("${ALL[@]}") ;;
     *) if [[ " ${ALL[*]} " == *" $a "* ]]; then steps+=("$a");
        else echo "test.sh: unknown step '$a' (steps: ${ALL[*]}; see --help)" >&2; exit 2; fi ;;
@@ -71,15 +75,23 @@ build() {
   fi
   grep -E 'warning:' "$dir/build.log" || true
 }
-release_built=0
-release() { [ $release_built = 1 ] || { build build -DCMAKE_BUILD_TYPE=Release; release_built=1; }; }
-package_installed=0
+# Done once per run (each step runs in a subshell): stamps in a temporary directory.
+STAMPS=$(mktemp -d)
+trap 'rm -rf "$STAMPS"' EXIT
+release() {
+  [ -e "$STAMPS/release" ] && return 0
+  build build -DCMAKE_BUILD_TYPE=Release
+  touch "$STAMPS/release"
+}
 package() {
-  [ $package_installed = 1 ] && return 0
+  [ -e "$STAMPS/package" ] && return 0
   banner "pip install . into $TACOZIP_VENV"
-  "$VPY" -m pip install -q --force-reinstall --no-deps . 2>&1 | grep -v "^WARNING: Location 'file:" || true
+  if ! "$VPY" -m pip install -q --force-reinstall --no-deps . >"$STAMPS/pip.log" 2>&1; then
+    cat "$STAMPS/pip.log" >&2
+    return 1
+  fi
   (cd /tmp && "$VPY" -c "import tacozip; print('testing', tacozip.__file__, tacozip.__version__)")
-  package_installed=1
+  touch "$STAMPS/package"
 }
 
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
@@ -165,17 +177,31 @@ step_wheel() { scripts/wheel.sh; }
 step_fuzz() { scripts/fuzz.sh "${FUZZ_SECONDS:-20}"; }
 
 times=()
+failed=()
 t_all=$SECONDS
 for s in "${ALL[@]}"; do
   selected "$s" || continue
   banner "step $s"
   t0=$SECONDS
-  if ! "step_$s"; then
+  # a subshell, so that a failing command ends the step (set -e), not the run
+  set +e
+  ( set -e; "step_$s" )
+  rc=$?
+  set -e
+  if [ $rc = 0 ]; then
+    times+=("$(printf '%-8s %4d s  passed' "$s" $((SECONDS - t0)))")
+  else
     echo "test.sh: step '$s' FAILED after $((SECONDS - t0)) s" >&2
-    exit 1
+    times+=("$(printf '%-8s %4d s  FAILED' "$s" $((SECONDS - t0)))")
+    failed+=("$s")
+    [ "$keep_going" = 1 ] || break
   fi
-  times+=("$(printf '%-8s %4d s' "$s" $((SECONDS - t0)))")
 done
-banner "all selected steps passed (${steps[*]})"
+if [ ${#failed[@]} -eq 0 ]; then
+  banner "all selected steps passed (${steps[*]})"
+else
+  banner "FAILED steps: ${failed[*]}"
+fi
 printf '  %s\n' "${times[@]}"
 printf '  %-8s %4d s\n' total $((SECONDS - t_all))
+[ ${#failed[@]} -eq 0 ]
