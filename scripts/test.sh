@@ -138,10 +138,11 @@ step_install() {
   cc examples/c/taco_ls.c $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs tacozip) \
     -Wl,-rpath,"$prefix/lib" -o "$prefix/taco_ls_pc"
   "$prefix/taco_ls_pc" "$prefix/c.taco" COLLECTION.json | grep -q 'sample-landcover'
+  # the static library, with its dependencies (shared) from Requires.private
+  local pc="env PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config"
   # shellcheck disable=SC2046
-  cc examples/c/taco_ls.c $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --static --cflags tacozip) \
-    "$prefix/lib/libtacozip.a" $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --static --libs-only-l tacozip | sed 's/-ltacozip//') \
-    -o "$prefix/taco_ls_pc_static"
+  cc examples/c/taco_ls.c $($pc --cflags tacozip) "$prefix/lib/libtacozip.a" \
+    $(pkg-config --libs $($pc --print-requires-private tacozip)) -pthread -o "$prefix/taco_ls_pc_static"
   "$prefix/taco_ls_pc_static" "$prefix/c.taco" COLLECTION.json | grep -q 'sample-landcover'
   cmake -S examples/cmake-consumer -B "$prefix/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
   cmake --build "$prefix/consumer" >/dev/null

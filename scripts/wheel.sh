@@ -31,8 +31,10 @@ echo "wheel.sh: built $(basename "$whl")"
   cat "$OUT/repair.log" >&2; exit 1; }
 fixed=$(ls "$OUT"/repaired/*.whl)
 echo "wheel.sh: repaired $(basename "$fixed")"
-"$VENV/bin/auditwheel" show "$fixed" | sed 's/^/  /'
-unzip -l "$fixed" | awk '{print $4}' | grep -E '\.libs/|scripts/|_tacozip' | sed 's/^/  wheel: /'
+"$VENV/bin/auditwheel" show "$fixed" >"$OUT/show.log"
+grep -o 'platform tag: "[^"]*"' "$OUT/show.log" | head -1 | sed 's/^/wheel.sh: auditwheel show: /'
+echo "wheel.sh: bundled in tacozip.libs:" $(unzip -Z1 "$fixed" | sed -n 's|^tacozip\.libs/\(lib[^-.]*\).*|\1|p' | sort -u)
+echo "wheel.sh: executable $(unzip -Z1 "$fixed" | grep -E '^tacozip\.scripts/.' ), launcher $(unzip -Z1 "$fixed" | grep -E '\.data/scripts/.')"
 
 python3 -m venv "$OUT/venv"
 "$OUT/venv/bin/python" -m pip install -q --no-index --no-deps "$fixed" 2>&1 | nowarn
