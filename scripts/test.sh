@@ -14,7 +14,7 @@
 #   install  cmake --install, then pkg-config and CMake-package consumers
 #            (shared and static) build and run
 #   clang    build-clang/ with CC=clang, ctest
-#   nocurl   build-nocurl/ with -DTACOZIP_WITH_CURL=OFF, ctest, tests/cli but its
+#   nocurl   build-nocurl/ with -DTACOZIP_WITH_CURL=OFF, ctest, tests/cli without its
 #            multi-gigabyte ZIP64 tests
 #            (URLs must fail with "built without libcurl")
 #   tsan     build-tsan/ with -fsanitize=thread: ctest, the threaded tests

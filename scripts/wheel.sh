@@ -36,7 +36,8 @@ grep -o 'platform tag: "[^"]*"' "$OUT/show.log" | head -1 | sed 's/^/wheel.sh: a
 echo "wheel.sh: bundled in tacozip.libs:" $(unzip -Z1 "$fixed" | sed -n 's|^tacozip\.libs/\(lib[^-.]*\).*|\1|p' | sort -u)
 echo "wheel.sh: executable $(unzip -Z1 "$fixed" | grep -E '^tacozip\.scripts/.' ), launcher $(unzip -Z1 "$fixed" | grep -E '\.data/scripts/.')"
 
-python3 -m venv "$OUT/venv"
+# the same interpreter as the wheel was built for (the test venv's base Python)
+"$VENV/bin/python" -m venv "$OUT/venv"
 "$OUT/venv/bin/python" -m pip install -q --no-index --no-deps "$fixed" 2>&1 | nowarn
 echo "wheel.sh: checking the installed wheel in $OUT/venv"
 (cd "$OUT" && env LD_LIBRARY_PATH= "$OUT/venv/bin/python" "$ROOT/scripts/wheel_check.py" "$ROOT" "$OUT/check")
