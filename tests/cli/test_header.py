@@ -126,7 +126,7 @@ def test_update_twice_and_back(tz, tmp_path, srcs):
 def refused_unchanged(tz, path, *args):
     before = path.read_bytes()
     r = tz("update", path, "-e", "1:2", *args)
-    assert r.returncode != 0, "update of %s should fail" % path.name
+    assert r.returncode == 1, "update of %s should fail with exit status 1, not %d" % (path.name, r.returncode)
     assert r.stderr.strip(), "no message on stderr"
     assert path.read_bytes() == before
 

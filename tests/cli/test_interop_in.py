@@ -111,7 +111,7 @@ def test_zipfile_archive_is_not_taco(tz, zf_archive):
     r = tz("validate", path)
     assert r.returncode == 1
     r = tz("header", path)
-    assert r.returncode != 0 and r.stderr and not r.stdout
+    assert r.returncode == 1 and r.stderr and not r.stdout
 
 
 def test_zip_utility_archive(tz, tools, tmp_path):
