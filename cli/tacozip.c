@@ -1314,9 +1314,3 @@ int main(int argc, char **argv) {
     return rc;
 }
 
-/* Until the top-level CMakeLists.txt builds the command from
- * cli/sources.cmake (both files, TACOZIP_CLI_SEPARATE_SOURCES defined), a
- * build that compiles this file alone gets remote_env.c here. */
-#ifndef TACOZIP_CLI_SEPARATE_SOURCES
-#include "remote_env.c"
-#endif
