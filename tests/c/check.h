@@ -3,6 +3,7 @@
 #ifndef TACOZIP_CHECK_H
 #define TACOZIP_CHECK_H
 #include <stdio.h>
+#include <stdlib.h>
 
 static int check_pass, check_fail;
 #define CHECK(cond)                                                                  \
@@ -23,6 +24,26 @@ static int check_pass, check_fail;
                     #a, #b, va_, vb_);                                                          \
         }                                                                                       \
     } while (0)
+/* Files for the tests: write "n" bytes (a failure ends the test run);
+ * read a whole file (caller frees; NULL if missing). */
+static inline void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+static inline unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = b ? fread(b, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return b;
+}
 static int check_summary(void) {
     printf("%d passed, %d failed\n", check_pass, check_fail);
     return check_fail ? 1 : 0;

@@ -212,13 +212,6 @@ static buf load(const char *path) {
     return v;
 }
 
-static void write_file(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) die(path);
-    if (len && fwrite(data, 1, len, f) != len) die(path);
-    if (fclose(f) != 0) die(path);
-}
-
 /* ---- directory snapshots ----------------------------------------------- */
 
 typedef struct {
