@@ -25,7 +25,7 @@ static void make_archive(const char *name, size_t n, const size_t *sizes, const 
                          size_t cap) {
     char srcs[8][128];
     const char *srcp[8], *arcs[8];
-    char arcn[8][16];
+    char arcn[8][32];
     for (size_t i = 0; i < n; i++) {
         snprintf(srcs[i], sizeof srcs[i], "%s/src-%s-%zu", dir, name, i);
         unsigned char *d = malloc(sizes[i] + 1);
