@@ -10,6 +10,10 @@ import pytest
 
 from tzutil import write_file
 
+# Every test here reads over HTTP: scripts/test.sh nocurl leaves them out
+# (its tests/cli/test_urls.py checks that URLs are refused there instead).
+pytestmark = pytest.mark.http
+
 
 class Recorder(http.server.ThreadingHTTPServer):
     daemon_threads = True
