@@ -10,6 +10,8 @@ int tz_source_init(tacozip_source *src, const tz_source_ops *ops, const char *na
     src->size = TZ_SIZE_UNKNOWN;
     src->coalesce_gap = TZ_DEFAULT_GAP;
     src->refs = 1;
+    memset(src->cache, 0, sizeof src->cache);
+    pthread_mutex_init(&src->cache_lock, NULL);
     if (!(src->display = tz_display_dup(name))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     return TACOZ_OK;
 }
@@ -22,6 +24,8 @@ tacozip_source *tz_source_ref(tacozip_source *src) {
 void tz_source_unref(tacozip_source *src) {
     if (!src || __atomic_sub_fetch(&src->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     char *display = src->display;
+    for (int i = 0; i < TZ_CACHE_SPANS; i++) free(src->cache[i].buf);
+    pthread_mutex_destroy(&src->cache_lock);
     src->ops->destroy(src);
     free(display);
 }
@@ -71,6 +75,41 @@ int tacozip_source_read(tacozip_source *src, uint64_t offset, void *buf, size_t 
     return rc ? tz_err_prefix(err, rc, src->display) : TACOZ_OK;
 }
 
+/* ---- the spans already read ------------------------------------------- */
+
+/* Keep a copy of bytes just read as span "slot" (a source with round trips
+ * only; a copy that cannot be made is simply not kept). */
+static void cache_put(tacozip_source *src, int slot, uint64_t off, const unsigned char *buf, size_t len) {
+    if (!src->round_trips || len == 0 || len > TZ_CACHE_SPAN_MAX) return;
+    pthread_mutex_lock(&src->cache_lock);
+    tz_span *sp = &src->cache[slot];
+    if (len > sp->len) {
+        unsigned char *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, buf, len);
+            free(sp->buf);
+            sp->buf = copy, sp->off = off, sp->len = len;
+        }
+    }
+    pthread_mutex_unlock(&src->cache_lock);
+}
+
+/* 1 if [off, off+len) lies inside a kept span (copied to buf), else 0. */
+static int cache_get(tacozip_source *src, uint64_t off, void *buf, size_t len) {
+    if (!src->round_trips || len == 0) return 0;
+    int hit = 0;
+    pthread_mutex_lock(&src->cache_lock);
+    for (int i = 0; i < TZ_CACHE_SPANS && !hit; i++) {
+        const tz_span *sp = &src->cache[i];
+        if (sp->buf && off >= sp->off && off - sp->off <= sp->len && len <= sp->len - (off - sp->off)) {
+            memcpy(buf, sp->buf + (off - sp->off), len);
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&src->cache_lock);
+    return hit;
+}
+
 /* ---- helpers ----------------------------------------------------------- */
 
 int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err) {
@@ -78,23 +117,51 @@ int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tac
     if (src->size != TZ_SIZE_UNKNOWN && (off > src->size || len > src->size - off))
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "range %llu+%zu passes the end of the archive (%llu bytes)",
                        (unsigned long long)off, len, (unsigned long long)src->size);
+    if (cache_get(src, off, buf, len)) return TACOZ_OK;
     return src->ops->read_at(src, off, buf, len, err);
 }
 
 int tz_source_tail(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
                    tacozip_error *err) {
-    if (src->ops->read_tail) return src->ops->read_tail(src, want, buf, got, tail_off, err);
-    size_t n = src->size < want ? (size_t)src->size : want;
-    *got = n;
-    *tail_off = src->size - n;
-    return tz_source_read(src, src->size - n, buf, n, err);
+    int rc;
+    if (src->size != TZ_SIZE_UNKNOWN) {
+        size_t n = src->size < want ? (size_t)src->size : want;
+        if (cache_get(src, src->size - n, buf, n)) { /* read already (the same source opened again) */
+            *got = n;
+            *tail_off = src->size - n;
+            return TACOZ_OK;
+        }
+    }
+    if (src->ops->read_tail) {
+        rc = src->ops->read_tail(src, want, buf, got, tail_off, err);
+    } else {
+        size_t n = src->size < want ? (size_t)src->size : want;
+        *got = n;
+        *tail_off = src->size - n;
+        rc = tz_source_read(src, src->size - n, buf, n, err);
+    }
+    if (rc == TACOZ_OK) cache_put(src, 0, *tail_off, buf, *got);
+    return rc;
 }
 
 int tz_source_head(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
-    if (src->ops->read_head) return src->ops->read_head(src, want, buf, got, err);
-    size_t n = src->size < want ? (size_t)src->size : want;
-    *got = n;
-    return tz_source_read(src, 0, buf, n, err);
+    int rc;
+    if (src->size != TZ_SIZE_UNKNOWN) {
+        size_t n = src->size < want ? (size_t)src->size : want;
+        if (cache_get(src, 0, buf, n)) {
+            *got = n;
+            return TACOZ_OK;
+        }
+    }
+    if (src->ops->read_head) {
+        rc = src->ops->read_head(src, want, buf, got, err);
+    } else {
+        size_t n = src->size < want ? (size_t)src->size : want;
+        *got = n;
+        rc = tz_source_read(src, 0, buf, n, err);
+    }
+    if (rc == TACOZ_OK) cache_put(src, 1, 0, buf, *got);
+    return rc;
 }
 
 int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, tacozip_error *err) {
@@ -104,12 +171,26 @@ int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, ta
             return tz_fail(err, TACOZ_ERR_PARAM, "range %llu+%llu passes the end of the archive (%llu bytes)",
                            (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length,
                            (unsigned long long)src->size);
-    if (n > 1 && src->ops->read_many) return src->ops->read_many(src, ranges, n, err);
-    for (size_t i = 0; i < n; i++) {
-        int rc = tz_source_read(src, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
-        if (rc) return rc;
+    /* The ranges inside a kept span come from memory; the others are read. */
+    tacozip_range *rest = NULL;
+    size_t nrest = n;
+    if (src->round_trips && n > 0) {
+        if (!(rest = malloc(n * sizeof *rest))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        nrest = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ranges[i].length == 0 || !cache_get(src, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length))
+                rest[nrest++] = ranges[i];
+        ranges = rest;
     }
-    return TACOZ_OK;
+    int rc = TACOZ_OK;
+    if (nrest > 1 && src->ops->read_many) {
+        rc = src->ops->read_many(src, ranges, nrest, err);
+    } else {
+        for (size_t i = 0; i < nrest && rc == TACOZ_OK; i++)
+            rc = tz_source_read(src, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
+    }
+    free(rest);
+    return rc;
 }
 
 const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t len) {

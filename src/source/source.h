@@ -6,6 +6,8 @@
 #ifndef TACOZIP_SOURCE_H
 #define TACOZIP_SOURCE_H
 
+#include <pthread.h>
+
 #include "../common/common.h"
 
 /* Request counters of a source whose reads are requests. */
@@ -36,6 +38,21 @@ typedef struct tz_source_ops {
     size_t (*identity)(tacozip_source *src, char *buf, size_t cap);
 } tz_source_ops;
 
+/* Bytes a source with round trips already fetched, served again from
+ * memory: the tail read at open (end records, often the directory, all of
+ * a small archive) and the first bytes (index-first probe, header).  At
+ * most TZ_CACHE_SPANS spans of at most TZ_CACHE_SPAN_MAX bytes each; a
+ * span is immutable once stored (a larger read of the same kind replaces
+ * it, under the lock).  Only reads that lie entirely inside one span are
+ * served from it; others are fetched whole. */
+typedef struct {
+    unsigned char *buf;
+    uint64_t off;
+    size_t len;
+} tz_span;
+#define TZ_CACHE_SPANS 2 /* [0] the tail, [1] the head */
+#define TZ_CACHE_SPAN_MAX ((size_t)80 * 1024)
+
 #define TZ_SIZE_UNKNOWN UINT64_MAX
 #define TZ_DEFAULT_GAP ((uint64_t)1 << 20)
 
@@ -47,6 +64,8 @@ struct tacozip_source {
     uint64_t coalesce_gap; /* read_ranges' default gap */
     char *display;         /* the name messages start with */
     int refs;              /* atomic */
+    pthread_mutex_t cache_lock; /* the spans (only with round_trips) */
+    tz_span cache[TZ_CACHE_SPANS];
 };
 
 /* Fill the common fields of a new source; takes a copy of the display

@@ -307,7 +307,24 @@ static void callback_sources(void) {
     CHECK_EQ(tacozip_read_header_source(src, &h, &err), TACOZ_OK);
     CHECK_EQ(h.count, 1);
     CHECK_EQ(tacozip_validate_source(src, TACOZIP_VALIDATE_DEEP, &err), TACOZ_VALID);
+    /* the same source opened again: the tail it read is kept (a source with
+     * round trips), so opening costs no read, nor do bytes inside it */
+    int before = m.reads;
     tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    CHECK_EQ(m.reads, before);
+    unsigned char last[16];
+    CHECK_EQ(tacozip_read_at_ex(ar, len - sizeof last, last, sizeof last, &err), TACOZ_OK);
+    CHECK(memcmp(last, whole + len - sizeof last, sizeof last) == 0);
+    CHECK_EQ(tacozip_read_header_source(src, &h, &err), TACOZ_OK); /* the first bytes, kept too */
+    CHECK_EQ(m.reads, before);
+    tacozip_close(ar);
+    tacozip_source_close(src);
+    CHECK_EQ(m.closed, 1);
+    m.closed = 0;
+    /* a fresh source */
+    CHECK_EQ(tacozip_source_new(&cb, &m, "mem://cb.taco", &src, &err), TACOZ_OK);
+    ar = NULL;
     m.reads = 0;
     CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
     tacozip_source_close(src); /* the archive keeps its own reference */
@@ -329,10 +346,15 @@ static void callback_sources(void) {
     CHECK_EQ(m.many, 0); /* coalesced into one range (1 MiB gap): no parallel call needed */
     CHECK(b1[10] == (unsigned char)(10 * 7 + 0) && b2[199999] == (unsigned char)(199999 * 7 + 1) &&
           b3[49] == (unsigned char)(49 * 7 + 2));
-    tacozip_range rr[2] = {{0, 10, b3}, {len - 20, 20, b3 + 10}};
-    CHECK_EQ(tacozip_read_ranges_ex(ar, rr, 2, 0, &err), TACOZ_OK); /* gap 0: two ranges, one call */
+    /* gap 0: three ranges, the last inside the tail read at open (from
+     * memory), the other two in one call */
+    int reads_before = m.reads;
+    tacozip_range rr[3] = {{0, 10, b3}, {len / 2, 20, b3 + 10}, {len - 20, 20, b3 + 30}};
+    CHECK_EQ(tacozip_read_ranges_ex(ar, rr, 3, 0, &err), TACOZ_OK);
     CHECK_EQ(m.many, 1);
-    CHECK(memcmp(b3, whole, 10) == 0 && memcmp(b3 + 10, whole + len - 20, 20) == 0);
+    CHECK_EQ(m.reads, reads_before + 2);
+    CHECK(memcmp(b3, whole, 10) == 0 && memcmp(b3 + 10, whole + len / 2, 20) == 0 &&
+          memcmp(b3 + 30, whole + len - 20, 20) == 0);
     for (size_t i = 1; i < 5; i++) CHECK_EQ(tacozip_verify_member_ex(ar, i, &err), TACOZ_OK);
     /* a failing callback: its code, its message, the source's name first */
     m.fail_at_read = m.reads + 1;
