@@ -199,6 +199,11 @@ def archives(cli, tmp_path_factory) -> Dict[str, Archive]:
     arcs = {}
     arcs["small"] = _make(cli, base, "small", {f"small/s{i:02d}.bin": blob(300 * i + 17) for i in range(1, 21)},
                           [(157, 4000), (5, 6)])
+    # the same small members, then a 70 KB member last: the tail read at
+    # open holds only that one and the directory, so reading small/* costs
+    # a request each (what the fault tests count)
+    arcs["far"] = _make(cli, base, "far", {**{f"small/s{i:02d}.bin": blob(300 * i + 17) for i in range(1, 21)},
+                                           "zpad/pad.bin": blob(70_000)}, [(157, 4000), (5, 6)])
     arcs["many"] = _make(cli, base, "many", {f"many/f{i:05d}.bin": blob(1000 + i % 50) for i in range(5000)},
                          [(0, 157)])
     arcs["indexed"] = _make(cli, base, "indexed",
@@ -213,9 +218,18 @@ def archives(cli, tmp_path_factory) -> Dict[str, Archive]:
     assert len(many.data) - many.cd_offset > TAIL, "the 5,000-member directory must not fit in the tail"
     small = arcs["small"]
     assert len(small.data) - small.cd_offset < TAIL - 22
+    far = arcs["far"]
+    assert not any(in_tail(far, n) for n in far.members if n.startswith("small/"))
+    assert len(small.data) < TAIL, "the small archive is read whole by the tail request"
     ix = arcs["indexed"].member("TACO_INDEX")
     assert ix["offset"] + ix["size"] <= INDEX_PROBE, "the index of 3,000 members must fit in the first 16 KiB"
     return arcs
+
+
+def in_tail(arc: Archive, name: str) -> bool:
+    """Member ``name`` (local header and data) lies inside the tail read at
+    open, which the library keeps: reading it costs no request."""
+    return arc.member(name)["header_offset"] >= len(arc.data) - TAIL
 
 
 # --------------------------------------------------------------------------- fault server

@@ -31,7 +31,8 @@ def ranges(log):
 
 def test_default_semantics(fault, cli, tz, archives):
     """The fault-free server is a correct range server: header 1 request,
-    ls 1 (suffix), cat 2 (tail + member with its local header)."""
+    ls 1 (suffix), cat 1 (a member of a small archive is in the tail) or 2
+    (tail + member with its local header)."""
     small = archives["small"]
     url = fault.put("a.zip", small.data)
     p = cli.run("header", url, ok=True)
@@ -43,14 +44,23 @@ def test_default_semantics(fault, cli, tz, archives):
     assert stats_of(p.stderr) == (1, len(small.data))  # the whole small archive fits in the tail
     assert ranges(fault.requests(1)) == [f"bytes=-{TAIL}"]
     fault.clear()
-    m = small.member("small/s07.bin")
+    # the member lies in the tail read at open: no second request
     p = cli.run("cat", url, "small/s07.bin", "--stats", ok=True)
     assert p.stdout == small.members["small/s07.bin"]
+    assert ranges(fault.requests(1)) == [f"bytes=-{TAIL}"]
+    assert stats_of(p.stderr)[0] == 1
+    assert tz.read_header(url) == small.entries
+    # beyond the tail: tail + member with its local header, pinned to the ETag
+    far = archives["far"]
+    url = fault.put("f.zip", far.data)
+    fault.clear()
+    m = far.member("small/s07.bin")
+    p = cli.run("cat", url, "small/s07.bin", "--stats", ok=True)
+    assert p.stdout == far.members["small/s07.bin"]
     log = fault.requests(1)
     assert ranges(log) == [f"bytes=-{TAIL}", f"bytes={m['header_offset']}-{m['offset'] + m['size'] - 1}"]
-    assert log[0].if_match is None and log[1].if_match == etag_of(small.data)  # the ETag pinned by request 1
+    assert log[0].if_match is None and log[1].if_match == etag_of(far.data)  # the ETag pinned by request 1
     assert stats_of(p.stderr)[0] == 2
-    assert tz.read_header(url) == small.entries
 
 
 # ----------------------------------------------------------------------------- Range ignored (200)
@@ -159,7 +169,7 @@ def test_empty_object(fault, cli, tz):
 
 @pytest.mark.parametrize("kind", ["short_body", "reset"])
 def test_transient_once_then_ok(fault, cli, tz, archives, kind):
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     url = fault.put("a.zip", small.data)
     fault.fault("a.zip", kind, times=1)
     assert cli.run("header", url, ok=True).stdout == entries_text(small.entries)
@@ -194,7 +204,7 @@ def test_stalled_transfer_times_out_and_is_retried(fault, cli, tz, archives):
     """Response headers, then silence: given up after
     TACOZIP_HTTP_STALL_TIMEOUT_S, retried; no hang.  (After some body bytes
     libcurl's speed average lets a stall last up to ~5 s longer.)"""
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     url = fault.put("a.zip", small.data)
     fault.fault("a.zip", "stall", times=1, seconds=8)
     t = time.monotonic()
@@ -206,7 +216,7 @@ def test_stalled_transfer_times_out_and_is_retried(fault, cli, tz, archives):
 
 
 def test_503_then_ok(fault, cli, tz, archives):
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     url = fault.put("a.zip", small.data)
     fault.fault("a.zip", "status", times=2, status=503)
     p = cli.run("cat", url, "small/s01.bin", "--stats", ok=True)
@@ -263,7 +273,7 @@ def _replacement(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("variant", ["if_match_412", "etag_differs", "size_differs"])
 def test_replaced_object_gives_changed(fault, cli, tz, archives, variant):
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     url = fault.put("a.zip", small.data)
     params = {"after": 1, "content": _replacement(small.data)}
     if variant == "etag_differs":
@@ -312,7 +322,7 @@ def test_replaced_during_a_long_read_never_mixes(fault, cli, tmp_path):
 # ----------------------------------------------------------------------------- redirects, weak ETags
 
 def test_redirect_followed(fault, cli, tz, archives):
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     fault.put("a.zip", small.data)
     url = f"{fault.base}/r/a.zip"
     assert cli.run("header", url, ok=True).stdout == entries_text(small.entries)
@@ -357,7 +367,7 @@ def _clean(text: str):
 
 
 def test_credentials_never_in_messages(fault, cli, tz, archives):
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     fault.put("a.zip", small.data)
     fault.put("b.zip", archives["big"].data)
     auth = f"http://tzuser:hunter2@127.0.0.1:{fault.port}"

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import BUCKET, ERR_CHANGED, ERR_IO, INDEX_PROBE, TAIL, entries_text, exc_text, stats_of
+from conftest import BUCKET, ERR_CHANGED, ERR_IO, INDEX_PROBE, TAIL, entries_text, exc_text, in_tail, stats_of
 
 SIG = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<ak>[^/]+)/\d{8}/us-east-1/s3/aws4_request, "
                  r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=[0-9a-f]{64}$")
@@ -71,11 +71,18 @@ def test_cat_extract_validate(s3, cli, tz, archives, tmp_path):
     small = archives["small"]
     url = s3.publish(small, "small.zip")
     s3.reset()
+    # a small archive: the member is in the tail read at open
+    p = cli.run("cat", url, "small/s13.bin", "--stats", env=s3.env(), ok=True)
+    assert p.stdout == small.members["small/s13.bin"]
+    assert [h["range"] for h in gets(s3, "small.zip")] == [f"bytes=-{TAIL}"] and stats_of(p.stderr)[0] == 1
+    far = archives["far"]
+    furl = s3.publish(far, "far.zip")
+    s3.reset()
     name = "small/s13.bin"
-    m = small.member(name)
-    p = cli.run("cat", url, name, "--stats", env=s3.env(), ok=True)
-    assert p.stdout == small.members[name]
-    hs = gets(s3, "small.zip")
+    m = far.member(name)
+    p = cli.run("cat", furl, name, "--stats", env=s3.env(), ok=True)
+    assert p.stdout == far.members[name]
+    hs = gets(s3, "far.zip")
     assert [h["range"] for h in hs] == [f"bytes=-{TAIL}", f"bytes={m['header_offset']}-{m['offset'] + m['size'] - 1}"]
     assert hs[1]["if-match"]  # pinned to the first answer's ETag
     assert stats_of(p.stderr)[0] == 2
@@ -106,8 +113,10 @@ def test_python_open_read_many(s3, tz, archives):
         assert n_before == 2
         gap = sp.member(names[1])["header_offset"] - (sp.member(names[0])["offset"] + 4096)
         assert ar.read_many(names, max_gap=gap - 1) == {n: sp.members[n] for n in names}
-        assert ar.stats[0] == 2 + 100
-    assert len(gets(s3, "spread.zip")) == 102
+        fetched = [n for n in names if not in_tail(sp, n)]  # the others come from the tail
+        assert 80 < len(fetched) < 100
+        assert ar.stats[0] == 2 + len(fetched)
+    assert len(gets(s3, "spread.zip")) == 2 + len(fetched)
 
 
 def test_index_first_python(s3, tz, archives):
@@ -164,7 +173,7 @@ def test_signature_is_verified(s3, cli, tz, archives):
 
 def test_replaced_object_changed(s3, tz, archives):
     """moto honours If-Match: an object overwritten after open gives -42."""
-    small = archives["small"]
+    small = archives["far"]  # members beyond the tail: each read is a request
     key = "replaced.zip"
     s3.client.put_object(Bucket=BUCKET, Key=key, Body=small.data)
     with tz.open(f"s3://{BUCKET}/{key}") as ar:

@@ -8,6 +8,8 @@ import time
 import pytest
 from taco_nginx import NginxError, NginxProcess, find_nginx  # on sys.path via conftest.py
 
+from conftest import in_tail
+
 
 @pytest.fixture(scope="module")
 def tls_nginx(tmp_path_factory):
@@ -66,10 +68,12 @@ def test_http2_multiplexes_parallel_reads(tls_nginx, tz, archives, monkeypatch):
     with tz.open(tls_nginx["base"] + "/spread.zip") as ar:
         got = ar.read_many(names, max_gap=0)  # 100 separate ranges, 8 at a time
         assert got == {n: sp.members[n] for n in names}
-        assert ar.stats[0] == 101
+        fetched = [n for n in names if not in_tail(sp, n)]  # the others come from the tail
+        assert 80 < len(fetched) < 100
+        assert ar.stats[0] == 1 + len(fetched)
     time.sleep(0.2)  # nginx writes its log line after the response
     log = _log(tls_nginx)
-    assert len(log) == 101
+    assert len(log) == 1 + len(fetched)
     assert all(proto == "HTTP/2.0" and status == "206" for proto, _, status, _ in log)
     # multiplexed: a handful of connections carried the 101 requests
     conns = {conn for _, conn, _, _ in log}
