@@ -434,6 +434,17 @@ typedef struct tacozip_remote_options {
      * NULL).  Like credentials, they are not sent to another host after a
      * redirect. */
     const char *const *headers;
+    /* The identity the object must have (an ETag, as
+     * tacozip_source_identity() gave it for an earlier source), or NULL /
+     * "" to pin whatever the first response gives.  When set, the source
+     * knows its identity before any request, the first request already
+     * carries "If-Match: <it>" (unless it is a weak ETag, W/...), and a 412
+     * or a response with another ETag fails with TACOZ_ERR_CHANGED: an
+     * archive reopened on a URL (after pickling, in another process) reads
+     * the same bytes as before or nothing.  At most 255 bytes, no CR/LF
+     * (else TACOZ_ERR_PARAM).  A server that sends no ETag cannot be
+     * checked against it. */
+    const char *expected_identity;
 } tacozip_remote_options;
 
 /*
@@ -837,6 +848,10 @@ TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);
  * - Remote settings per source (tacozip_remote_options), no environment
  *   variables read by the library; http and https only, redirects
  *   included; credentials and extra headers not sent to another host.
+ * - tacozip_remote_options.expected_identity pins a URL to an ETag known
+ *   from before (TACOZ_ERR_CHANGED if the object is another one now).
+ * - Sources with round trips (HTTP(S), S3, callbacks) keep the tail and the
+ *   first bytes they read: reads inside them make no request.
  * - Byte sources are public: tacozip_source_open/_memory/_new, and
  *   tacozip_open_source / tacozip_read_header_source /
  *   tacozip_validate_source on them.

@@ -320,6 +320,7 @@ static int remote_from(PyObject *d, remote_arg *r, const tacozip_remote_options 
         STR_FIELD(region);
         STR_FIELD(endpoint_url);
         STR_FIELD(ca_bundle);
+        STR_FIELD(expected_identity);
         INT_FIELD(s3_addressing)
         INT_FIELD(retries)
         INT_FIELD(parallel)

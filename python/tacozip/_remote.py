@@ -25,6 +25,7 @@ caller's name (aliases)                 environment variable(s)
 ``max_skip`` (bytes)                    ``TACOZIP_HTTP_MAX_SKIP``
 ``ca_bundle``                           ``TACOZIP_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``AWS_CA_BUNDLE``
 ``headers`` (dict or "Name: value" list)
+``expected_identity`` (an ETag)
 ======================================  =====================================
 
 Credentials go together: when the caller gives any of key, secret, token or
@@ -66,6 +67,7 @@ _ALIASES = {
     "max_skip": "max_skip",
     "ca_bundle": "ca_bundle", "verify": "ca_bundle",
     "headers": "headers",
+    "expected_identity": "expected_identity",
 }
 
 _CLIENT_KWARGS = {"endpoint_url", "region_name", "aws_access_key_id", "aws_secret_access_key",
@@ -242,6 +244,12 @@ def remote_options(storage_options: Optional[Mapping[str, Any]] = None, environ:
         ca = _env_first(env, "TACOZIP_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE")
     if ca is not None:
         o["ca_bundle"] = os.fspath(ca)
+
+    if given.get("expected_identity"):  # the object must still be this one (TACOZ_ERR_CHANGED if not)
+        ident = given["expected_identity"]
+        if not isinstance(ident, str):
+            raise TypeError("remote option expected_identity must be a str (an ETag)")
+        o["expected_identity"] = ident
 
     if "headers" in given:
         h = given["headers"]

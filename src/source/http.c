@@ -878,6 +878,14 @@ static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_er
         return tz_fail(err, TACOZ_ERR_PARAM, "remote option s3_addressing = %d is unknown", o->s3_addressing);
     if (set(o->ca_bundle) && !(r->opt.ca_bundle = tz_strdup(o->ca_bundle)))
         return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (set(o->expected_identity)) {
+        /* pinned from the start: sent as If-Match by the first request */
+        if (strlen(o->expected_identity) >= sizeof r->etag || strpbrk(o->expected_identity, "\r\n"))
+            return tz_fail(err, TACOZ_ERR_PARAM,
+                           "remote option expected_identity is not one ETag (at most %zu bytes, no line break)",
+                           sizeof r->etag - 1);
+        memcpy(r->etag, o->expected_identity, strlen(o->expected_identity) + 1);
+    }
     for (const char *const *h = o->headers; h && *h; h++) {
         if (!strchr(*h, ':') || strpbrk(*h, "\r\n"))
             return tz_fail(err, TACOZ_ERR_PARAM, "extra header %zu is not one \"Name: value\" line",

@@ -241,6 +241,41 @@ static void display_names(void) {
     CHECK(strncmp(err.message, "HTTP://127.0.0.1:9/x.taco: ", 27) == 0);
 }
 
+/* ---- a pinned identity ------------------------------------------------------ */
+
+/* expected_identity: the source knows its identity before any request
+ * (nothing listens on port 9: opening a URL makes no request); a value
+ * that cannot be one ETag header is refused, named by the URL. */
+static void expected_identity(void) {
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_remote_options ro = {.struct_size = sizeof ro, .expected_identity = "\"etag-7\""};
+    tacozip_source *src = NULL;
+    int rc = tacozip_source_open("http://127.0.0.1:9/p.taco", &ro, &src, &err);
+    if (rc == TACOZ_ERR_NO_REMOTE) return; /* built without libcurl */
+    CHECK_EQ(rc, TACOZ_OK);
+    char id[300];
+    CHECK_EQ(tacozip_source_identity(src, id, sizeof id), 8);
+    CHECK(strcmp(id, "\"etag-7\"") == 0);
+    tacozip_source_close(src);
+    /* empty: not pinned, identity unknown until a response */
+    ro.expected_identity = "";
+    CHECK_EQ(tacozip_source_open("http://127.0.0.1:9/p.taco", &ro, &src, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_source_identity(src, id, sizeof id), 0);
+    tacozip_source_close(src);
+    static const char *bad[] = {"\"a\"\r\nX-Evil: 1", "\"a\"\n", NULL};
+    char longer[300];
+    memset(longer, 'e', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    bad[2] = longer;
+    for (size_t i = 0; i < 3; i++) {
+        ro.expected_identity = bad[i];
+        src = NULL;
+        CHECK_EQ(tacozip_source_open("http://127.0.0.1:9/p.taco", &ro, &src, &err), TACOZ_ERR_PARAM);
+        CHECK(src == NULL);
+        CHECK(strncmp(err.message, "http://127.0.0.1:9/p.taco: remote option expected_identity", 58) == 0);
+    }
+}
+
 /* ---- caller-supplied sources ----------------------------------------------- */
 
 typedef struct {
@@ -514,6 +549,7 @@ int main(void) {
     codes();
     threaded_messages();
     display_names();
+    expected_identity();
     callback_sources();
     far_read_checks_local_header();
     extract_cancel_leaves_nothing();

@@ -41,6 +41,7 @@ from faultserver import FaultServer  # noqa: E402
 
 # Error codes (include/tacozip.h)
 ERR_IO = -1
+ERR_PARAM = -4
 ERR_CHANGED = -42
 ERR_NETWORK = -43
 ERR_RANGE_IGNORED = -44

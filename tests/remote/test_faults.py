@@ -10,7 +10,7 @@ import time
 import pytest
 from faultserver import etag_of
 
-from conftest import (ERR_CHANGED, ERR_IO, ERR_NETWORK, ERR_RANGE_IGNORED, TAIL, entries_text,
+from conftest import (ERR_CHANGED, ERR_IO, ERR_NETWORK, ERR_PARAM, ERR_RANGE_IGNORED, TAIL, entries_text,
                       exc_text, stats_of)
 
 MiB = 1 << 20
@@ -317,6 +317,42 @@ def test_replaced_during_a_long_read_never_mixes(fault, cli, tmp_path):
     p = cli.fails_with(ERR_CHANGED, "cat", url, "long.bin")
     assert 0 < len(p.stdout) < len(old) and old.startswith(p.stdout)
     assert [r.status for r in fault.requests(1)] == [206, 206, 412]
+
+
+def test_expected_identity_pins_the_first_request(fault, cli, tz, archives):
+    """expected_identity (tacozip_remote_options): the first request already
+    carries If-Match; an object replaced since gives -42 at open, with one
+    request, whether the server answers 412 or ignores If-Match."""
+    far = archives["far"]
+    url = fault.put("a.zip", far.data)
+    etag = etag_of(far.data)
+    with tz.open(url, expected_identity=etag) as ar:
+        assert ar.identity == etag
+        assert ar.read("small/s01.bin") == far.members["small/s01.bin"]
+    log = fault.requests(1)
+    assert [r.if_match for r in log] == [etag, etag] and [r.status for r in log] == [206, 206]
+
+    fault.put("a.zip", _replacement(far.data))
+    fault.clear()
+    e = raises_code(tz, ERR_CHANGED, tz.open, url, expected_identity=etag)
+    assert "changed" in exc_text(e) and url in exc_text(e)
+    log = fault.requests(1)
+    assert [(r.if_match, r.status) for r in log] == [(etag, 412)]  # not retried
+    fault.clear()
+    raises_code(tz, ERR_CHANGED, tz.read_header, url, expected_identity=etag)
+    assert [r.status for r in fault.requests(1)] == [412]
+
+    # a server that ignores If-Match: the other ETag is noticed all the same
+    fault.put("a.zip", far.data)
+    fault.clear()
+    fault.fault("a.zip", "replace", after=0, content=_replacement(far.data), honor_if_match=False)
+    raises_code(tz, ERR_CHANGED, tz.open, url, expected_identity=etag)
+    assert [r.status for r in fault.requests(1)] == [206]
+    fault.faults.clear()
+    # the bytes are read under their own identity: a wrong one is refused
+    fault.put("a.zip", far.data)
+    raises_code(tz, ERR_CHANGED, tz.open, url, expected_identity='"not-this-one"')
+    raises_code(tz, ERR_PARAM, tz.open, url, expected_identity='"a"\r\nX: y')
 
 
 # ----------------------------------------------------------------------------- redirects, weak ETags
