@@ -95,6 +95,12 @@ class MemberFile(io.RawIOBase):
     def __repr__(self) -> str:
         return f"<tacozip.MemberFile {self.name!r} size={self.size} pos={self._pos}>"
 
+    # -- pickling: the archive (reopened, pinned), the member's name, the position
+    def __reduce__(self):
+        if self.closed:
+            raise ValueError(f"cannot pickle a closed tacozip.MemberFile ({self.name!r})")
+        return (_reopen_member, (self._archive, self.name, self._pos))
+
 
 class TacoArchive:
     """An open TACO (or any STORE-only ZIP) archive.  Use as a context
@@ -106,8 +112,36 @@ class TacoArchive:
         #: the path, the URL without credentials or query string, or the
         #: file object's name: safe to print or log
         self.path: str = shown
+        # what pickling needs to reopen: the path or URL and the settings
+        # the caller gave (credentials from the environment are not kept:
+        # they are read again where the archive is unpickled); None for a
+        # file object
+        self._reopen: Optional[tuple] = None
+        local_stat = None
+        if isinstance(src, (str, bytes)):
+            if not _tacozip.is_url(src):
+                local_stat = _file_stamp(src)
+            self._reopen = (src, bool(verify_local), bool(index_first),
+                            dict(storage_options) if storage_options else None, dict(remote))
         self._raw = _tacozip.Archive(src, verify_local, index_first, opts, name)
+        self._stamp = local_stat
         self._members: Optional[List[Member]] = None
+
+    # -- pickling -------------------------------------------------------------
+    def __reduce__(self):
+        """An archive pickles to what reopens it: path or URL, the settings
+        the caller gave, the flags, and the identity to pin (a remote
+        object's ETag; a local file's size and modification time).  The
+        reopened archive fails with TACOZ_ERR_CHANGED (-42) if the object
+        is another one by then."""
+        if self._reopen is None:
+            raise TypeError(f"cannot pickle a tacozip.TacoArchive over a file object or buffer ({self.path!r}): "
+                            "only archives opened from a path or URL can be reopened elsewhere")
+        if self.closed:
+            raise ValueError(f"cannot pickle a closed tacozip.TacoArchive ({self.path!r})")
+        src, verify_local, index_first, storage_options, remote = self._reopen
+        return (_reopen_archive, (src, verify_local, index_first, storage_options, remote,
+                                  self._raw.identity, self._stamp))
 
     # -- life cycle ---------------------------------------------------------
     def close(self) -> None:
@@ -258,6 +292,45 @@ class TacoArchive:
         return (m.offset, m.size)
 
 
+def _file_stamp(path: Union[str, bytes]) -> Optional[Tuple[int, int]]:
+    """(size, mtime in ns) of a local file, or None if it cannot be read
+    (opening will say why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _reopen_archive(src, verify_local, index_first, storage_options, remote, identity, stamp) -> TacoArchive:
+    """Unpickle a TacoArchive: open it again, expecting the same bytes."""
+    remote = dict(remote)
+    if identity:
+        if storage_options and "expected_identity" in storage_options:
+            storage_options = {k: v for k, v in storage_options.items() if k != "expected_identity"}
+        remote["expected_identity"] = identity
+    ar = TacoArchive(src, verify_local, index_first, storage_options=storage_options, **remote)
+    if stamp is not None and _file_stamp(src) != tuple(stamp):
+        ar.close()
+        from .config import TACOZ_ERR_CHANGED
+        from .exceptions import TacozipError
+
+        e = TacozipError(TACOZ_ERR_CHANGED)
+        e.detail = f"{ar.path}: the file changed since the archive was pickled (size or modification time differs)"
+        e.add_note(e.detail)
+        raise e
+    return ar
+
+
+def _reopen_member(archive: TacoArchive, name: str, pos: int) -> MemberFile:
+    """Unpickle a MemberFile: the member of the reopened archive (shared
+    with whatever else the same pickle held; released when no longer
+    referenced), at the same position."""
+    f = archive.open(name)
+    f.seek(pos)
+    return f
+
+
 def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = False,  # noqa: A001
          index_first: bool = False, storage_options: Optional[Mapping[str, Any]] = None,
          **remote: Any) -> TacoArchive:
@@ -280,8 +353,13 @@ def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = Fals
     docs/python.md): ``key``, ``secret``, ``token``, ``anon``, ``region``,
     ``endpoint_url``, ``s3_addressing``, ``retries``, ``backoff``,
     ``max_backoff``, ``connect_timeout``, ``stall_timeout``, ``parallel``,
-    ``max_gap``, ``max_skip``, ``ca_bundle``, ``headers``, as keyword
+    ``max_gap``, ``max_skip``, ``ca_bundle``, ``headers``,
+    ``expected_identity`` (an ETag the object must still have), as keyword
     arguments or in ``storage_options`` (``client_kwargs`` and
     ``config_kwargs`` as s3fs takes them).  Settings not given come from the
-    environment (``AWS_*``, ``TACOZIP_HTTP_*``), read now."""
+    environment (``AWS_*``, ``TACOZIP_HTTP_*``), read now.
+
+    An archive opened from a path or URL pickles (so do its member files):
+    unpickling reopens it pinned to the identity it had, and fails with
+    TACOZ_ERR_CHANGED if the object was replaced since (docs/python.md)."""
     return TacoArchive(path, verify_local, index_first, storage_options=storage_options, **remote)
