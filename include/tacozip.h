@@ -24,7 +24,8 @@
  *   - Functions return an int: TACOZ_OK (0) on success, a negative code
  *     (TACOZ_ERR_* or TACOZ_INVALID_*) on failure.  tacozip_strerror() turns
  *     any code into a sentence.  The library never prints, never exits and
- *     never reads environment variables.
+ *     never reads environment variables (libcurl, under it, still honours
+ *     the standard proxy variables http_proxy, https_proxy, no_proxy).
  *   - Every fallible function that can say more than its code takes an
  *     optional "tacozip_error *err" (functions without it have an _ex form
  *     that has it).  When "err" is not NULL and a call fails, err->code is

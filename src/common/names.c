@@ -48,34 +48,33 @@ void tz_names_free(tz_name_table *t) {
     t->slots = NULL;
 }
 
-int tz_names_insert(tz_name_table *t, size_t i, size_t *other) {
-    size_t len;
-    const char *name = t->name_of(t->ctx, i, &len);
-    size_t slot = (size_t)name_hash(name, len) & t->mask;
-    while (t->slots[slot]) {
-        size_t j = t->slots[slot] - 1, olen;
-        const char *o = t->name_of(t->ctx, j, &olen);
-        if (olen == len && memcmp(o, name, len) == 0) {
-            if (other) *other = j;
-            return TACOZ_ERR_EXISTS;
-        }
-        slot = (slot + 1) & t->mask;
-    }
-    t->slots[slot] = (uint32_t)(i + 1);
-    return TACOZ_OK;
-}
-
-int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *index) {
-    if (!t->slots) return TACOZ_ERR_NOT_FOUND;
-    size_t slot = (size_t)name_hash(name, len) & t->mask;
-    while (t->slots[slot]) {
-        size_t j = t->slots[slot] - 1, olen;
+/* Probe for "name": TACOZ_OK and *index when present, else
+ * TACOZ_ERR_NOT_FOUND with *slot the empty slot where it would go. */
+static int probe(const tz_name_table *t, const char *name, size_t len, size_t *slot, size_t *index) {
+    size_t k = (size_t)name_hash(name, len) & t->mask;
+    while (t->slots[k]) {
+        size_t j = t->slots[k] - 1, olen;
         const char *o = t->name_of(t->ctx, j, &olen);
         if (olen == len && memcmp(o, name, len) == 0) {
             if (index) *index = j;
             return TACOZ_OK;
         }
-        slot = (slot + 1) & t->mask;
+        k = (k + 1) & t->mask;
     }
+    *slot = k;
     return TACOZ_ERR_NOT_FOUND;
+}
+
+int tz_names_insert(tz_name_table *t, size_t i, size_t *other) {
+    size_t len, slot;
+    const char *name = t->name_of(t->ctx, i, &len);
+    if (probe(t, name, len, &slot, other) == TACOZ_OK) return TACOZ_ERR_EXISTS;
+    t->slots[slot] = (uint32_t)(i + 1);
+    return TACOZ_OK;
+}
+
+int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *index) {
+    size_t slot;
+    if (!t->slots) return TACOZ_ERR_NOT_FOUND;
+    return probe(t, name, len, &slot, index);
 }

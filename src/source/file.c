@@ -58,3 +58,23 @@ cleanup:
     close(fd);
     return rc;
 }
+
+int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(errno));
+    size_t n = 0;
+    int rc = TACOZ_OK;
+    while (n < want) {
+        ssize_t k = pread(fd, (unsigned char *)buf + n, want - n, (off_t)n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "read");
+            break;
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    *got = n;
+    return rc;
+}

@@ -83,6 +83,10 @@ int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_optio
 int tz_source_callbacks(const tacozip_source_callbacks *cb, void *user, const char *name, tacozip_source **out,
                         tacozip_error *err);
 
+/* The first min(want, size) bytes of a local file without making a source
+ * (open, read, close: what a one-shot header read needs). */
+int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_error *err);
+
 /* Helpers for the layers above (messages are not prefixed with the
  * source's name: the public entry points do that). */
 /* Bounds-checked read: TACOZ_INVALID_FILE_SIZE past the known end. */

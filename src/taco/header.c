@@ -57,27 +57,41 @@ int tacozip_serialize_header(const taco_meta_array_t *in, unsigned char *buf, si
     return TACOZ_OK;
 }
 
+/* Decode the first "got" bytes of an archive as its TACO header. */
+static int decode_head(const unsigned char *b, size_t got, taco_meta_array_t *out, tacozip_error *err) {
+    if (got < TACO_HEADER_SIZE) return tz_fail(err, TACOZ_ERR_IO, "%zu bytes, too short for a TACO header", got);
+    int rc = tz_header_check(b, out);
+    if (rc) return tz_fail(err, TACOZ_ERR_INVALID_HEADER, "not a TACO archive (%s)", tacozip_validate_error_string(rc));
+    return TACOZ_OK;
+}
+
 int tacozip_read_header_source(tacozip_source *src, taco_meta_array_t *out, tacozip_error *err) {
     if (!src || !out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
     unsigned char b[TACO_HEADER_SIZE];
     size_t got = 0;
     /* one read, fewer bytes if the object is shorter (one request: bytes=0-156) */
     int rc = tz_source_head(src, sizeof b, b, &got, err);
-    if (rc == TACOZ_OK && got < sizeof b)
-        rc = tz_fail(err, TACOZ_ERR_IO, "%zu bytes, too short for a TACO header", got);
-    if (rc == TACOZ_OK && (rc = tz_header_check(b, out)) != TACOZ_OK)
-        rc = tz_fail(err, TACOZ_ERR_INVALID_HEADER, "not a TACO archive (%s)", tacozip_validate_error_string(rc));
+    if (rc == TACOZ_OK) rc = decode_head(b, got, out, err);
     return rc ? tz_err_prefix(err, rc, src->display) : TACOZ_OK;
 }
 
 int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip_error *err) {
     if (!zip_path || !out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
-    tacozip_source *src = NULL;
-    int rc = tacozip_source_open(zip_path, NULL, &src, err);
-    if (rc) return rc;
-    rc = tacozip_read_header_source(src, out, err);
-    tacozip_source_close(src);
-    return rc;
+    if (tacozip_is_url(zip_path)) {
+        tacozip_source *src = NULL;
+        int rc = tacozip_source_open(zip_path, NULL, &src, err);
+        if (rc) return rc;
+        rc = tacozip_read_header_source(src, out, err);
+        tacozip_source_close(src);
+        return rc;
+    }
+    /* a local file: one read, no source object (header reads are often
+     * made by the thousand) */
+    unsigned char b[TACO_HEADER_SIZE];
+    size_t got = 0;
+    int rc = tz_file_head(zip_path, b, sizeof b, &got, err);
+    if (rc == TACOZ_OK) rc = decode_head(b, got, out, err);
+    return rc ? tz_err_prefix(err, rc, zip_path) : TACOZ_OK;
 }
 
 int tacozip_read_header(const char *zip_path, taco_meta_array_t *out) {
