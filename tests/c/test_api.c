@@ -408,6 +408,78 @@ static void callback_sources(void) {
     free(b1), free(b2), free(whole);
 }
 
+/* One source with round trips shared by threads that each open an archive
+ * on it (storing and serving the kept spans at once) and read every member
+ * and the last bytes: the right bytes, and the tail fetched at most once
+ * per thread (TSan checks the locking). */
+typedef struct {
+    tacozip_source *src;
+    const unsigned char *whole;
+    size_t len;
+    int wrong;
+} share_arg;
+
+static void *share_loop(void *p) {
+    share_arg *a = p;
+    for (int k = 0; k < 20; k++) {
+        tacozip_archive *ar = NULL;
+        tacozip_error err = TACOZIP_ERROR_INIT;
+        if (tacozip_open_source(a->src, 0, &ar, &err) != TACOZ_OK) {
+            a->wrong++;
+            continue;
+        }
+        for (size_t i = 0; i < tacozip_count(ar); i++) {
+            tacozip_member m = TACOZIP_MEMBER_INIT;
+            tacozip_member_at(ar, i, &m);
+            unsigned char *b = malloc(m.size ? (size_t)m.size : 1);
+            size_t got = 0;
+            if (tacozip_read_member_ex(ar, i, 0, b, (size_t)m.size, &got, &err) != TACOZ_OK || got != m.size ||
+                memcmp(b, a->whole + m.data_offset, (size_t)m.size) != 0)
+                a->wrong++;
+            free(b);
+        }
+        unsigned char last[100];
+        if (tacozip_read_at_ex(ar, a->len - sizeof last, last, sizeof last, &err) != TACOZ_OK ||
+            memcmp(last, a->whole + a->len - sizeof last, sizeof last) != 0)
+            a->wrong++;
+        tacozip_close(ar);
+    }
+    return NULL;
+}
+
+static void shared_source_threads(void) {
+    char zip[128];
+    size_t sizes[] = {100000, 3000, 20000};
+    make_archive("shared", 3, sizes, NULL, zip, sizeof zip);
+    size_t len = 0;
+    unsigned char *whole = slurp(zip, &len);
+    mem_cb m = {whole, len, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    tacozip_source_callbacks cb = {sizeof cb, cb_size, cb_read, cb_ranges, NULL, NULL};
+    tacozip_source *src = NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_source_new(&cb, &m, "mem://shared.taco", &src, &err), TACOZ_OK);
+    if (!src) return;
+    share_arg a[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (share_arg){src, whole, len, 0};
+        pthread_create(&t[i], NULL, share_loop, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) CHECK_EQ(a[i].wrong, 0);
+    /* 80 opens: the tail read by at most the 4 first, then kept; each
+     * member's local header + data once per open at most (not in the tail:
+     * the first member), the others from the tail */
+    CHECK(m.reads <= 4 + 80 * 2);
+    int before = m.reads;
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    CHECK_EQ(m.reads, before); /* the tail is kept */
+    tacozip_close(ar);
+    tacozip_source_close(src);
+    free(whole);
+}
+
 /* A far read (more than 64 KiB into a member) on a source with round trips
  * still checks the member's local header first. */
 static void far_read_checks_local_header(void) {
@@ -552,6 +624,7 @@ int main(void) {
     expected_identity();
     callback_sources();
     far_read_checks_local_header();
+    shared_source_threads();
     extract_cancel_leaves_nothing();
     mtime_is_utc();
     zip64_end_record();
