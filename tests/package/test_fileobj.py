@@ -5,6 +5,7 @@ lock, and turn Python exceptions into tacozip errors)."""
 import gc
 import io
 import os
+import signal
 import threading
 import time
 import weakref
@@ -288,7 +289,18 @@ class Interrupting(io.BytesIO):
 
 def test_keyboard_interrupt_in_a_read_is_not_lost(arc):
     """The read fails (TACOZ_ERR_IO) and the interrupt is raised again at the
-    next check of the main thread: right away, or after the call returned."""
+    next check of the main thread: right away, or after the call returned.
+    It is raised again as SIGINT is (PyErr_SetInterrupt), so the test makes
+    sure SIGINT has Python's default handler: a process started in the
+    background by a shell, as CI may be, inherits SIGINT ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _run_interrupting_reads(arc)
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _run_interrupting_reads(arc):
     _path, raw, _payloads = arc
     for call in (tacozip.open, tacozip.validate):
         codes = []
