@@ -567,3 +567,43 @@ def test_fsspec_parquet_and_open_files_over_http(nginx_server, parquet_archives,
     for f in files:
         with f as fh:
             assert fh.read() == NESTED[f.path]
+
+
+@pytest.fixture(scope="module")
+def https_nginx(tmp_path_factory):
+    """nginx over TLS with a certificate made for the test (its CA bundle is the certificate)."""
+    import shutil
+
+    from taco_nginx import NginxError, NginxProcess, find_nginx
+    tmp = tmp_path_factory.mktemp("tls")
+    openssl, binary = shutil.which("openssl"), find_nginx()
+    if not openssl or not binary:
+        pytest.fail("openssl and nginx are required (apt-get install openssl nginx)", pytrace=False)
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(tmp / "key.pem"),
+                    "-out", str(tmp / "cert.pem")], check=True, capture_output=True)
+    (tmp / "www").mkdir()
+    srv = NginxProcess(binary, tmp, tmp / "www", "$request\\t$status\\t$http_range", listen=" ssl",
+                       server_extra=f"        ssl_certificate {tmp}/cert.pem;\n"
+                                    f"        ssl_certificate_key {tmp}/key.pem;")
+    try:
+        srv.start()
+    except NginxError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield srv, str(tmp / "cert.pem")
+    srv.stop()
+
+
+def test_pandas_over_https_with_a_ca_bundle(https_nginx, parquet_archives):
+    pd = require("pandas")
+    srv, ca = https_nginx
+    table, data, last, mid = parquet_archives
+    (srv.root / "mid.taco").write_bytes(mid.read_bytes())
+    url = f"{srv.base}/mid.taco"
+    assert url.startswith("https://")
+    df = pd.read_parquet(f"taco://data/x.parquet::{url}", storage_options={"https": {"ca_bundle": ca}})
+    assert df.equals(table.to_pandas())
+    with pytest.raises(tacozip.TacozipError) as e:  # the certificate is verified: not trusted without the bundle
+        fsspec.filesystem("taco", fo=url, target_options={"ca_bundle": "/dev/null", "retries": 0})
+    assert e.value.code == tacozip.TACOZ_ERR_NETWORK, e.value
+    assert len(srv.log_lines()) >= 1
