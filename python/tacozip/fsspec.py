@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from fsspec.archive import AbstractArchiveFileSystem
 from fsspec.core import split_protocol
-from fsspec.spec import AbstractBufferedFile
+from fsspec.spec import AbstractBufferedFile, make_instance
 
 from ._archive import Member, TacoArchive
 from .exceptions import TacozipIOError
@@ -84,6 +84,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         super().__init__(**kwargs)
         self.show_internal = bool(show_internal)
         self._opened_file = None  # a target opened here through fsspec, closed by close()
+        self._local_path: Optional[str] = None
         try:
             self.archive: TacoArchive = self._open_target(fo, target_protocol, dict(target_options or {}),
                                                           index_first, verify_local)
@@ -119,6 +120,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         settings = {k: v for k, v in options.items() if k not in _FSSPEC_GENERIC}
         if proto in _LOCAL:
             self.remote = False
+            self._local_path = os.path.abspath(rest)  # what a pickle reopens, from any directory
             return TacoArchive(rest, verify_local, index_first, storage_options=settings)
         if proto in _NATIVE:
             # a chained URL arrives stripped of its protocol by the target's
@@ -142,6 +144,17 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         self._opened_file = f
         self.remote = False
         return ar
+
+    def __reduce__(self):
+        # what the caller gave (fsspec keeps it: explicit options only, never
+        # settings read from the environment), a relative local path made absolute
+        args, opts = tuple(self.storage_args), dict(self.storage_options)
+        if self._local_path is not None:
+            if args:
+                args = (self._local_path,) + args[1:]
+            else:
+                opts["fo"] = self._local_path
+        return make_instance, (type(self), args, opts)
 
     def close(self) -> None:
         """Close the archive (and the target file if this filesystem opened it)."""

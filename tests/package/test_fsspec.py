@@ -335,6 +335,18 @@ def test_pickle_filesystem_and_open_file(nested, tmp_path):
             "print(type(f).__name__, f.tell(), f.read(5).hex())\n")
     assert _run(code, None, str(tmp_path / "f.pkl")).split() == [
         "TacoMemberFile", "310", NESTED["d1/sub/deeper/d.bin"][310:315].hex()]
+    # a relative path: reopened from another working directory
+    cwd = os.getcwd()
+    os.chdir(nested.parent)
+    try:
+        rel = fsspec.filesystem("taco", fo=nested.name)
+        rel_pos = TacoFileSystem(nested.name)  # fo given positionally
+    finally:
+        os.chdir(cwd)
+    code = "import pickle, sys; print(pickle.loads(sys.stdin.buffer.read()).cat('d2/e.txt').decode())"
+    for fs in (rel, rel_pos):
+        out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(fs), capture_output=True, cwd="/")
+        assert out.returncode == 0 and out.stdout.strip() == b"eee", out.stderr
     with open(nested, "rb") as fo:  # a file object target pickles only if the file object does
         with pytest.raises(TypeError):
             pickle.dumps(fsspec.filesystem("taco", fo=fo))
