@@ -71,6 +71,12 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         List ``TACO_HEADER`` and ``TACO_INDEX`` as files too.
     index_first, verify_local : bool
         Passed to ``tacozip.open``.
+    default_cache_type, default_block_size : optional
+        The cache of member files opened without ``cache_type`` /
+        ``block_size`` (the names s3fs uses; for readers that open files
+        themselves, e.g. ``pd.read_parquet(..., storage_options={
+        "default_cache_type": "none"})``).  Default: ``"readahead"`` with
+        4 MiB blocks for http(s) and s3 targets, ``"none"`` otherwise.
     """
 
     protocol = "taco"
@@ -80,8 +86,11 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     def __init__(self, fo: Any = "", target_protocol: Optional[str] = None,
                  target_options: Optional[Mapping[str, Any]] = None, show_internal: bool = False,
-                 index_first: bool = False, verify_local: bool = False, **kwargs: Any):
+                 index_first: bool = False, verify_local: bool = False, default_cache_type: Optional[str] = None,
+                 default_block_size: Optional[int] = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.default_cache_type = default_cache_type
+        self.default_block_size = default_block_size
         self.show_internal = bool(show_internal)
         self._opened_file = None  # a target opened here through fsspec, closed by close()
         self._local_path: Optional[str] = None
@@ -331,9 +340,9 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             raise _read_only(f"open {path!r} in mode {mode!r}")
         m = self._member(path)
         if cache_type is None:
-            cache_type = "readahead" if self.remote else "none"
+            cache_type = self.default_cache_type or ("readahead" if self.remote else "none")
         if block_size in (None, "default"):
-            block_size = REMOTE_BLOCK_SIZE
+            block_size = self.default_block_size or REMOTE_BLOCK_SIZE
         return TacoMemberFile(self, self._strip_protocol(path), m, block_size=block_size, cache_type=cache_type,
                               cache_options=cache_options, **kwargs)
 

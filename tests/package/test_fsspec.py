@@ -456,8 +456,23 @@ def test_pandas_read_parquet_over_http(nginx_server, parquet_archives):
     url = publish_http(nginx_server, mid, "pd/mid.taco")
     df = pd.read_parquet(f"taco://data/x.parquet::{url}")
     assert df.equals(table.to_pandas())
-    df2 = pd.read_parquet(f"taco://data/x.parquet::{url}", columns=["id", "label"])
-    assert df2.equals(table.select(["id", "label"]).to_pandas())
+    # one column, pyarrow reading its chunks in parallel: with the default
+    # read-ahead, and with no cache (pyarrow coalesces itself), chosen for
+    # the files pandas opens through the filesystem's default_cache_type
+    sizes = {}
+    for cache in ("readahead", "none"):
+        nginx_server.read_log(timeout=0.2)
+        nginx_server.reset_log()
+        opts = {} if cache == "readahead" else {"default_cache_type": "none"}
+        df2 = pd.read_parquet(f"taco://data/x.parquet::{url}", columns=["id", "label"], storage_options=opts)
+        assert df2.equals(table.select(["id", "label"]).to_pandas())
+        reqs, nbytes, detail = _count(nginx_server)
+        print(f"pd.read_parquet columns=[id, label], cache {cache}: {reqs} requests, {nbytes} bytes")
+        sizes[cache] = nbytes
+    assert sizes["none"] < len(data) // 2 and sizes["none"] < sizes["readahead"]
+    fs = fsspec.filesystem("taco", fo=url, default_cache_type="bytes", default_block_size=1000)
+    with fs.open("COLLECTION.json") as f:
+        assert (f.cache.name, f.blocksize) == ("bytes", 1000)
     with fsspec.open(f"taco://COLLECTION.json::{url}", "rt") as f:
         assert json.load(f) == {"id": "fsspec-test"}
 
