@@ -203,7 +203,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                 continue
             if m.name.endswith("/"):  # an explicit directory entry
                 cache[name] = {"name": name, "size": 0, "type": "directory"}
-                files.append(name + "/x")
+                files.append(name)  # for its parents
                 continue
             cache[name] = {"name": name, "size": m.size, "type": "file", "offset": m.offset,
                            "header_offset": m.header_offset, "crc": m.crc}

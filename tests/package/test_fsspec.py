@@ -124,6 +124,28 @@ def test_same_as_zipfilesystem(nested):
     assert [x[0] for x in t.walk("")] == [x[0] for x in z.walk("")]
 
 
+def test_any_stored_zip_with_directory_entries(tmp_path):
+    """A ZIP written by Python's zipfile (STORED, explicit directory entries,
+    an empty directory, no TACO_HEADER) lists as with zip://."""
+    arc = tmp_path / "dirs.zip"
+    with zipfile.ZipFile(arc, "w") as z:
+        z.writestr("top.txt", b"x")
+        z.writestr(zipfile.ZipInfo("emptydir/"), b"")
+        z.writestr(zipfile.ZipInfo("d1/"), b"")
+        z.writestr("d1/a.txt", b"aa")
+        z.writestr("d1/sub/deep/b.txt", b"bbb")
+    t = fsspec.filesystem("taco", fo=str(arc))
+    zf = fsspec.filesystem("zip", fo=str(arc))
+    for p in ["", "d1", "d1/", "emptydir", "emptydir/", "d1/sub", "d1/sub/deep", "top.txt"]:
+        assert t.ls(p, detail=False) == zf.ls(p, detail=False), p
+        assert _names(t.ls(p, detail=True)) == _names(zf.ls(p, detail=True)), p
+        assert (t.info(p)["type"], t.info(p)["size"]) == (zf.info(p)["type"], zf.info(p)["size"]), p
+    for kw in ({}, {"withdirs": True}, {"maxdepth": 1, "withdirs": True}):
+        assert t.find("", **kw) == zf.find("", **kw), kw
+    assert t.glob("**") == zf.glob("**")
+    assert t.isdir("emptydir") and t.cat("d1/sub/deep/b.txt") == b"bbb"
+
+
 def test_internal_members_hidden_unless_asked(tmp_path):
     arc = make_archive(tmp_path / "ix.taco", NESTED, tmp_path, index=True)
     with tacozip.open(arc) as ar:
