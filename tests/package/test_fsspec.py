@@ -570,6 +570,9 @@ def test_s3_pickle_keeps_explicit_credentials_only(moto_s3, nested, monkeypatch)
     assert run(blob, {}) == "eee"
     f = fs.open("d1/sub/c.txt")
     assert run(pickle.dumps(f), {}) == "ccccccc"
+    with pytest.raises(FileNotFoundError) as e:  # named by the archive's URL, never its credentials
+        fs.open("d1/nope.txt")
+    assert "d1/nope.txt" in str(e.value) and s3url in str(e.value) and "explicit-s3cr3t" not in str(e.value)
 
     # credentials from the environment: not pickled; the unpickled one reads its own environment
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-key-id")
