@@ -179,8 +179,8 @@ def create_tools(a, work, files, listfile):
 
     rows = []
     if a.baseline_tacozip:
-        rows = [("base", f"tacozip create, writer.c of {a.baseline_label}", "process", base([])),
-                 ("base_nofsync", f"tacozip create --no-fsync, writer.c of {a.baseline_label}", "process",
+        rows = [("base", f"tacozip create, tree of {a.baseline_label}", "process", base([])),
+                 ("base_nofsync", f"tacozip create --no-fsync, tree of {a.baseline_label}", "process",
                   base(["--no-fsync"]))]
     return rows + [
         ("ours", "tacozip create (ours, default: fsync)", "process", ours([])),
@@ -366,7 +366,7 @@ def report(res):
                        f"stat() calls): {t / cat:.2f}x of cat {verdict(t / cat <= limit)}")
         if "base" in by:
             b, bn = by["base"]["median"], by["base_nofsync"]["median"]
-            out.append(f"- before/after (writer.c of {by['base']['label'].split(' of ')[-1]} -> working tree): "
+            out.append(f"- before/after (the tree of {by['base']['label'].split(' of ')[-1]} -> working tree): "
                        f"default {fmt_s(b)} -> {fmt_s(ours)} ({b / catf:.2f}x -> {ours / catf:.2f}x of cat+fsync), "
                        f"--no-fsync {fmt_s(bn)} -> {fmt_s(ours_nf)} ({bn / cat:.2f}x -> {ours_nf / cat:.2f}x of cat)")
         out.append(f"- file list passed on the command line ({w['argv_bytes'] / 1024:.1f} KiB of argv, "

@@ -10,10 +10,9 @@
 #                           fsspec/s3fs; about 1 minute; the 1 GiB archive is built
 #                           once in bench/work/remote); --remote --quick: smoke run
 #   bench/run.sh --baseline REV
-#                           also time a build whose src/writer.c is the one of
-#                           git revision REV (the rest of the tree as it is), for
-#                           before/after figures of writer changes (e.g. 50c826c,
-#                           the writer before its buffer was cut to 256 KiB)
+#                           also time the command built from the tree of git
+#                           revision REV, for before/after figures (e.g. 9be074a,
+#                           release 1.0.0)
 #
 # Other options are passed to bench/bench.py (--reps N, --only big,small,...), or
 # with --remote to bench/bench_remote.py (--reps N, --quick).
@@ -90,13 +89,13 @@ for prog in bench_read_header bench_list; do
 done
 
 if [ -n "$BASELINE" ]; then
-  # The current tree with src/writer.c taken from $BASELINE.
+  # The whole tree of $BASELINE (git archive), its command built as it was.
   BSRC=$WORK/baseline-src
   rm -rf "$BSRC"
   mkdir -p "$BSRC"
-  cp -r "$ROOT/CMakeLists.txt" "$ROOT/cmake" "$ROOT/include" "$ROOT/src" "$ROOT/cli" "$BSRC/"
-  git -C "$ROOT" show "$BASELINE:src/writer.c" > "$BSRC/src/writer.c"
-  echo "bench: building baseline (src/writer.c from $BASELINE) in $WORK/baseline-build" >&2
+  git -C "$ROOT" archive "$BASELINE" | tar -x -C "$BSRC"
+  echo "bench: building baseline (the tree of $BASELINE) in $WORK/baseline-build" >&2
+  rm -rf "$WORK/baseline-build"
   cmake -S "$BSRC" -B "$WORK/baseline-build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DTACOZIP_FUZZ=OFF \
     -DTACOZIP_PYTHON=OFF >/dev/null
   cmake --build "$WORK/baseline-build" -j2 --target tacozip_cli >/dev/null
