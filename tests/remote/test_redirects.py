@@ -162,6 +162,21 @@ def test_userinfo_stays_on_its_host(redirector, fault, cli, archives):
     assert "authorization" not in h, h
 
 
+def test_extra_headers_stay_on_their_host(redirector, fault, tz, archives):
+    """Extra request headers (a bearer token, say) go to the URL's host, and
+    not to the host a redirect leads to."""
+    small = archives["small"]
+    fault.put("a.zip", small.data)
+    redirector.routes["/a.zip"] = f"{fault.base}/a.zip"
+    hdr = tz.read_header(f"{redirector.base}/a.zip", headers={"Authorization": "Bearer SECRET-1",
+                                                              "X-Api-Key": "SECRET-2"})
+    assert hdr == [tuple(e) for e in small.entries]
+    sent = redirector.seen[0][1]
+    assert sent["authorization"] == "Bearer SECRET-1" and sent["x-api-key"] == "SECRET-2"
+    h = {k.lower(): v for k, v in fault.requests(1)[0].headers.items()}
+    assert "authorization" not in h and "x-api-key" not in h, h
+
+
 def test_s3_keys_are_percent_encoded(s3, cli, archives):
     """Keys with spaces, '+', '%', '#', '?', '&' and non-ASCII characters
     reach moto (which checks each SigV4 signature) as the same key."""
