@@ -9,6 +9,10 @@
 #                           nginx + moto S3 on loopback, ours vs zipfile over
 #                           fsspec/s3fs; about 1 minute; the 1 GiB archive is built
 #                           once in bench/work/remote); --remote --quick: smoke run
+#   bench/run.sh --fsspec   taco:// against fsspec's zip:// over one local nginx
+#                           (bench/bench_fsspec.py: a Parquet row group, one tile
+#                           of 20,000, find over 100,000 members; requests, bytes,
+#                           time); --fsspec --quick: smoke run
 #   bench/run.sh --baseline REV
 #                           also time the command built from the tree of git
 #                           revision REV, for before/after figures (e.g. 9be074a,
@@ -35,12 +39,26 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --clean) CLEAN=1 ;;
     --remote) REMOTE=1 ;;
+    --fsspec) REMOTE=2 ;;
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift ;;
     --baseline=*) BASELINE=${1#--baseline=} ;;
     *) ARGS+=("$1") ;;
   esac
   shift
 done
+
+if [ "$REMOTE" = 2 ]; then
+  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, pyarrow" 2>/dev/null; then
+    echo "bench: installing bench/requirements-remote.txt and pyarrow into $VENV" >&2
+    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" pyarrow >&2
+  fi
+  echo "bench: installing tacozip from $ROOT into $VENV" >&2
+  "$VENV/bin/pip" install -q "$ROOT" >&2
+  mkdir -p "$WORK"
+  exec "$VENV/bin/python" "$ROOT/bench/bench_fsspec.py" --work "$WORK/fsspec" "${ARGS[@]}"
+fi
 
 if [ "$REMOTE" = 1 ]; then
   VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
