@@ -209,10 +209,13 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                            "header_offset": m.header_offset, "crc": m.crc}
             self._members[name] = m
             files.append(name)
-        for d in self._all_dirnames(files):
-            d = d.rstrip("/")
-            if d and d not in cache:
+        # the directories the names imply: every prefix ending before a '/'
+        # (member names carry no protocol, so no _strip_protocol per name)
+        for name in files:
+            d = name.rpartition("/")[0]
+            while d and d not in cache:
                 cache[d] = {"name": d, "size": 0, "type": "directory"}
+                d = d.rpartition("/")[0]
         self.dir_cache = cache
 
     def _member(self, path: str) -> Member:
