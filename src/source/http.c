@@ -553,32 +553,35 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
     return rc ? tz_fail(err, rc, "%s", e.message) : TACOZ_OK;
 }
 
+/* The kinds of single-range GET. */
+enum { GET_RANGE, GET_HEAD, GET_TAIL };
+
+/* One GET of "len" bytes into "buf": at "off" (GET_RANGE), the first ones
+ * (GET_HEAD: fewer if the object is shorter) or the last ones (GET_TAIL).
+ * Leaves the transfer in "xh" for the caller to read what it learnt. */
+static int get_one(remote_source *r, int kind, uint64_t off, size_t len, void *buf, xfer_h *xh, tacozip_error *err) {
+    memset(xh, 0, sizeof *xh);
+    xh->x.r = r;
+    xh->x.upto = kind == GET_HEAD;
+    xh->x.suffix = kind == GET_TAIL;
+    xh->x.want_off = off;
+    xh->x.want_len = len;
+    xh->x.buf = buf;
+    return do_get(r, xh, err);
+}
+
 static int remote_read_at(tacozip_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
-    remote_source *r = (remote_source *)s;
-    if (len == 0) return TACOZ_OK;
     xfer_h xh;
-    memset(&xh, 0, sizeof xh);
-    xh.x.r = r;
-    xh.x.want_off = off;
-    xh.x.want_len = len;
-    xh.x.buf = buf;
-    return do_get(r, &xh, err);
+    return len == 0 ? TACOZ_OK : get_one((remote_source *)s, GET_RANGE, off, len, buf, &xh, err);
 }
 
 /* Read the first "want" bytes (fewer if the object is shorter); learns
  * the object's size. */
 static int remote_read_head(tacozip_source *s, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
-    remote_source *r = (remote_source *)s;
     xfer_h xh;
-    memset(&xh, 0, sizeof xh);
-    xh.x.r = r;
-    xh.x.upto = 1;
-    xh.x.want_len = want;
-    xh.x.buf = buf;
-    int rc = do_get(r, &xh, err);
-    if (rc) return rc;
-    *got = (size_t)xh.x.want_len;
-    return TACOZ_OK;
+    int rc = get_one((remote_source *)s, GET_HEAD, 0, want, buf, &xh, err);
+    if (rc == TACOZ_OK) *got = (size_t)xh.x.want_len;
+    return rc;
 }
 
 /* Read the last "want" bytes; learns the object's size. */
@@ -586,12 +589,7 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
                             tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     xfer_h xh;
-    memset(&xh, 0, sizeof xh);
-    xh.x.r = r;
-    xh.x.suffix = 1;
-    xh.x.want_len = want;
-    xh.x.buf = buf;
-    int rc = do_get(r, &xh, err);
+    int rc = get_one(r, GET_TAIL, 0, want, buf, &xh, err);
     if (rc) return rc;
     if (!r->size_known) { /* a 200 without Content-Length: size = bytes received */
         r->base.size = xh.x.got;
