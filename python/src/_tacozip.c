@@ -645,6 +645,62 @@ static PyObject *py_version(PyObject *self, PyObject *noargs) {
     return PyUnicode_FromString(tacozip_get_version());
 }
 
+/* implied_dirs(names) -> (dirs, explicit): "dirs" is the set of every
+ * directory the names imply (each prefix that ends just before a '/',
+ * except ""), "explicit" the list of names that end in '/' (directory
+ * entries).  One pass in C for taco://'s listing of large archives: a name
+ * whose parent is the previous name's parent adds nothing new. */
+static PyObject *py_implied_dirs(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyList_Check(arg)) return PyErr_Format(PyExc_TypeError, "implied_dirs() takes a list of str");
+    PyObject *dirs = PySet_New(NULL), *explicit = PyList_New(0), *prev = NULL;
+    if (!dirs || !explicit) goto fail;
+    Py_ssize_t n = PyList_Size(arg), prev_len = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyList_GetItem(arg, i); /* borrowed */
+        if (!PyUnicode_Check(s)) {
+            PyErr_Format(PyExc_TypeError, "implied_dirs() takes a list of str");
+            goto fail;
+        }
+        Py_ssize_t len = PyUnicode_GetLength(s);
+        if (len > 0 && PyUnicode_ReadChar(s, len - 1) == '/' && PyList_Append(explicit, s) < 0) goto fail;
+        Py_ssize_t slash = len > 0 ? PyUnicode_FindChar(s, '/', 0, len - 1 > 0 ? len - 1 : 0, -1) : -1;
+        if (slash == -2) goto fail;
+        if (slash <= 0) continue; /* no parent (or only the root) */
+        if (prev && slash == prev_len && PyUnicode_Tailmatch(s, prev, 0, slash, -1) == 1) continue;
+        /* the parent, then each ancestor up to the first one already known */
+        Py_ssize_t end = slash;
+        int first = 1;
+        while (end > 0) {
+            PyObject *d = PyUnicode_Substring(s, 0, end);
+            if (!d) goto fail;
+            int known = PySet_Contains(dirs, d);
+            if (known < 0 || (!known && PySet_Add(dirs, d) < 0)) {
+                Py_DECREF(d);
+                goto fail;
+            }
+            if (first) {
+                Py_XDECREF(prev);
+                prev = d; /* keeps the reference */
+                prev_len = end;
+                first = 0;
+            } else {
+                Py_DECREF(d);
+            }
+            if (known) break;
+            end = PyUnicode_FindChar(s, '/', 0, end, -1);
+            if (end == -2) goto fail;
+        }
+    }
+    Py_XDECREF(prev);
+    return Py_BuildValue("(NN)", dirs, explicit);
+fail:
+    Py_XDECREF(prev);
+    Py_XDECREF(dirs);
+    Py_XDECREF(explicit);
+    return NULL;
+}
+
 static PyObject *py_parse_header(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -1022,6 +1078,38 @@ static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     return l;
 }
 
+/* All member names, in directory order (what a listing needs, without a
+ * tuple per member). */
+static PyObject *archive_names(ArchiveObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    size_t n = tacozip_count(self->ar);
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (!l) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        tacozip_member m = TACOZIP_MEMBER_INIT;
+        tacozip_member_at(self->ar, i, &m);
+        PyObject *name = PyUnicode_DecodeUTF8(m.name, (Py_ssize_t)m.name_len, "surrogateescape");
+        if (!name) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SetItem(l, (Py_ssize_t)i, name);
+    }
+    return l;
+}
+
+/* member(index) -> the tuple members() gives for that one member. */
+static PyObject *archive_member(ArchiveObject *self, PyObject *arg) {
+    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred()) return NULL;
+    if (i < 0 || (size_t)i >= tacozip_count(self->ar)) return PyErr_Format(PyExc_IndexError, "member index out of range");
+    tacozip_member m = TACOZIP_MEMBER_INIT;
+    tacozip_member_at(self->ar, (size_t)i, &m);
+    return member_tuple(&m);
+}
+
 static PyObject *archive_find(ArchiveObject *self, PyObject *arg) {
     if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
     PyObject *b;
@@ -1385,6 +1473,8 @@ static PyMethodDef archive_methods[] = {
     {"stats", (PyCFunction)archive_stats, METH_NOARGS, "(requests, bytes) of a remote archive, or None"},
     {"close", (PyCFunction)archive_close, METH_NOARGS, "Release the archive."},
     {"members", (PyCFunction)archive_members, METH_NOARGS, "All members as tuples."},
+    {"names", (PyCFunction)archive_names, METH_NOARGS, "All member names."},
+    {"member", (PyCFunction)archive_member, METH_O, "member(index) -> one member's tuple"},
     {"find", (PyCFunction)archive_find, METH_O, "Index of a member by name, or -1."},
     {"header", (PyCFunction)archive_header, METH_NOARGS, "TACO header entries."},
     {"span", (PyCFunction)archive_span, METH_VARARGS, "span(indices, data_only=False) -> (offset, length)"},
@@ -1422,6 +1512,7 @@ static PyType_Spec archive_spec = {"tacozip._tacozip.Archive", sizeof(ArchiveObj
 static PyMethodDef module_methods[] = {
     {"version", py_version, METH_NOARGS, "C library version."},
     {"parse_header", py_parse_header, METH_O, "Entries from a buffer of >= 157 bytes."},
+    {"implied_dirs", py_implied_dirs, METH_O, "implied_dirs(names) -> (set of implied directories, names ending in '/')"},
     {"serialize_header", py_serialize_header, METH_O, "157 header bytes for entries."},
     {"read_header", (PyCFunction)(void (*)(void))py_read_header, METH_VARARGS | METH_KEYWORDS,
      "read_header(source, remote=None, name=None): entries of the archive at a path, URL or file object."},

@@ -185,7 +185,16 @@ class TacoArchive:
         return self._raw.format
 
     def names(self) -> List[str]:
-        return [m.name for m in self.members]
+        """Every member name in directory order (no Member objects built)."""
+        if self._members is not None:
+            return [m.name for m in self._members]
+        return self._raw.names()
+
+    def _member_at(self, i: int) -> Member:
+        if self._members is not None:
+            return self._members[i]
+        t = self._raw.member(i)
+        return Member(t[0], t[1], t[2], t[3], t[4], t[6])
 
     def __len__(self) -> int:
         return self._raw.count
@@ -203,7 +212,7 @@ class TacoArchive:
         return i
 
     def __getitem__(self, name: str) -> Member:
-        return self.members[self._index(name)]
+        return self._member_at(self._index(name))
 
     def getmember(self, name: str) -> Member:
         return self[name]
@@ -213,7 +222,7 @@ class TacoArchive:
         """A seekable binary file object over member ``name`` that reads only
         the bytes asked for."""
         i = self._index(name)
-        return MemberFile(self, i, self.members[i])
+        return MemberFile(self, i, self._member_at(i))
 
     def read(self, name: str) -> bytes:
         """The whole member (its local header is checked first)."""
@@ -277,7 +286,7 @@ class TacoArchive:
         ``data_only``.  Store it with tacozip.update_header()."""
         if isinstance(members, str):
             prefix = members
-            idx = [i for i, m in enumerate(self.members) if m.name.startswith(prefix)]
+            idx = [i for i, n in enumerate(self.names()) if n.startswith(prefix)]
         elif callable(members):
             idx = [i for i, m in enumerate(self.members) if members(m)]
         else:

@@ -14,13 +14,16 @@ the archive; see docs/fsspec.md.
 """
 
 import errno
+import itertools
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping as _MappingABC
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from fsspec.archive import AbstractArchiveFileSystem
 from fsspec.core import split_protocol
 from fsspec.spec import AbstractBufferedFile, make_instance
 
+from . import _tacozip
 from ._archive import Member, TacoArchive
 from .exceptions import TacozipIOError
 
@@ -106,8 +109,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                                         detail.split(": ")[0] or None) from e
             raise
         self.fo = self.archive.path  # what fsspec's ukey() tokenizes; safe to show
-        self.dir_cache: Optional[Dict[str, dict]] = None
-        self._members: Dict[str, Member] = {}
+        self.dir_cache: Optional[_Listing] = None  # built on first use
 
     # -- the target ------------------------------------------------------------
     def _open_target(self, fo: Any, target_protocol: Optional[str], options: Dict[str, Any],
@@ -191,37 +193,13 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         return super()._strip_protocol(path).lstrip("/")
 
     def _get_dirs(self) -> None:
-        if self.dir_cache is not None:
-            return
-        cache: Dict[str, dict] = {}
-        files: List[str] = []
-        for m in self.archive.members:
-            if m.name in INTERNAL and not self.show_internal:
-                continue
-            name = m.name.rstrip("/")
-            if not name:
-                continue
-            if m.name.endswith("/"):  # an explicit directory entry
-                cache[name] = {"name": name, "size": 0, "type": "directory"}
-                files.append(name)  # for its parents
-                continue
-            cache[name] = {"name": name, "size": m.size, "type": "file", "offset": m.offset,
-                           "header_offset": m.header_offset, "crc": m.crc}
-            self._members[name] = m
-            files.append(name)
-        # the directories the names imply: every prefix ending before a '/'
-        # (member names carry no protocol, so no _strip_protocol per name)
-        for name in files:
-            d = name.rpartition("/")[0]
-            while d and d not in cache:
-                cache[d] = {"name": d, "size": 0, "type": "directory"}
-                d = d.rpartition("/")[0]
-        self.dir_cache = cache
+        if self.dir_cache is None:
+            self.dir_cache = _Listing(self.archive, self.show_internal)
 
     def _member(self, path: str) -> Member:
         self._get_dirs()
         name = self._strip_protocol(path)
-        m = self._members.get(name)
+        m = self.dir_cache.member(name)
         if m is None:
             if name in self.dir_cache:
                 raise IsADirectoryError(errno.EISDIR, f"is a directory in TACO archive {self.archive.path}", name)
@@ -237,30 +215,32 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                                     name) from None
 
     def ls(self, path, detail=True, **kwargs):
-        return super().ls(self._strip_protocol(path), detail=detail, **kwargs)
+        self._get_dirs()
+        path = self._strip_protocol(path).rstrip("/")
+        names = sorted(self.dir_cache.children(path))
+        if not names and path:
+            entry = self.info(path)  # FileNotFoundError if there is nothing there
+            if entry["type"] == "file":  # like ls of a file: just that file
+                return [entry] if detail else [path]
+        return self.dir_cache.entries(names) if detail else names
 
     def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         self._get_dirs()
-        path = self._strip_protocol(path)
-        entry = self.dir_cache.get(path)
-        if entry is not None and entry["type"] == "file":  # like posix find: just that file
-            return {path: entry} if detail else [path]
+        listing = self.dir_cache
+        path = self._strip_protocol(path).rstrip("/")
+        if path in listing.files:  # like posix find: just that file
+            return {path: listing[path]} if detail else [path]
         prefix = path + "/" if path else ""
-        depth0 = path.count("/") + 1 if path else 0
-        found = {}
-        for name, entry in self.dir_cache.items():
-            if not (name.startswith(prefix) or name == path):  # (a directory itself, with withdirs)
-                continue
-            if maxdepth is not None and name.count("/") + 1 - depth0 > maxdepth:
-                continue
-            if entry["type"] == "directory" and not withdirs:
-                continue
-            found[name] = entry
-        if detail:
-            return dict(sorted(found.items()))
-        return sorted(found)
+        found = [n for n in listing.files if n.startswith(prefix)] if prefix else list(listing.files)
+        if withdirs:
+            found += [d for d in listing.dirs if d.startswith(prefix) or d == path]
+        if maxdepth is not None:
+            limit = (path.count("/") + 1 if path else 0) + maxdepth
+            found = [n for n in found if n.count("/") + 1 <= limit]
+        found.sort()
+        return dict(zip(found, listing.entries(found))) if detail else found
 
     # -- reading ---------------------------------------------------------------
     @staticmethod
@@ -294,7 +274,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         wanted: List[Member] = []
         self._get_dirs()
         for p in paths:
-            if self.dir_cache.get(p, {}).get("type") == "directory":
+            if p in self.dir_cache.dirs:
                 continue  # expanded from a recursive or glob pattern: its files are there
             try:
                 wanted.append(self._member(p))
@@ -388,6 +368,95 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     def touch(self, path, truncate=True, **kwargs):
         raise _read_only(f"touch {path!r}")
+
+
+def _ancestors(name: str) -> List[str]:
+    """The directories above ``name`` ("a/b/c" -> ["a/b", "a"])."""
+    out = []
+    d = name.rpartition("/")[0]
+    while d:
+        out.append(d)
+        d = d.rpartition("/")[0]
+    return out
+
+
+class _Listing(_MappingABC):
+    """The ``dir_cache`` of a TacoFileSystem: path -> fsspec info dict.
+
+    Built from the member names alone (one call into the C library); the
+    directories are those the names imply plus explicit ``dir/`` entries.
+    A file's info dict (with its archive offset, local header offset and
+    CRC) is made when first asked for, so that listing 100,000 members
+    builds no per-member objects."""
+
+    def __init__(self, archive: TacoArchive, show_internal: bool):
+        self._archive = archive
+        names = archive.names()
+        implied, explicit = _tacozip.implied_dirs(names)
+        files = dict.fromkeys(names)  # ordered: listings come out nearly sorted
+        if not show_internal:
+            for n in INTERNAL:
+                files.pop(n, None)
+        dirs: Dict[str, dict] = {}
+        for name in explicit:  # explicit directory entries "a/b/"
+            if files.pop(name, 0) is None:
+                name = name.rstrip("/")
+                if name and name not in files:
+                    dirs[name] = {"name": name, "size": 0, "type": "directory"}
+                    implied.update(_ancestors(name))
+        files.pop("", None)
+        # a name that is both a file and an implied directory stays a file
+        for d in implied:
+            if d not in files:
+                dirs.setdefault(d, {"name": d, "size": 0, "type": "directory"})
+        self.files = files
+        self.dirs = dirs
+        self._entries: Dict[str, dict] = {}
+        self._members: Dict[str, Member] = {}
+        self._children: Optional[Dict[str, List[str]]] = None
+
+    def member(self, name: str) -> Optional[Member]:
+        """The Member of file ``name``, or None if it is not a listed file."""
+        m = self._members.get(name)
+        if m is None and name in self.files:
+            m = self._members[name] = self._archive[name]
+        return m
+
+    def __getitem__(self, name: str) -> dict:
+        entry = self._entries.get(name) or self.dirs.get(name)
+        if entry is None:
+            m = self.member(name)
+            if m is None:
+                raise KeyError(name)
+            entry = self._entries[name] = {"name": name, "size": m.size, "type": "file", "offset": m.offset,
+                                           "header_offset": m.header_offset, "crc": m.crc}
+        return entry
+
+    def entries(self, names: List[str]) -> List[dict]:
+        """Info dicts of ``names``; many at once come from one listing of all members."""
+        if len(names) > 64 and len(self._members) < len(self.files):
+            for m in self._archive.members:
+                if m.name in self.files:
+                    self._members.setdefault(m.name, m)
+        return [self[n] for n in names]
+
+    def children(self, path: str) -> List[str]:
+        """Names of the files and directories directly under ``path`` ("" is the root)."""
+        if self._children is None:
+            kids: Dict[str, List[str]] = {}
+            for n in itertools.chain(self.files, self.dirs):
+                kids.setdefault(n.rpartition("/")[0], []).append(n)
+            self._children = kids
+        return self._children.get(path, [])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.files or name in self.dirs
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain(self.files, self.dirs)
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.dirs)
 
 
 class TacoMemberFile(AbstractBufferedFile):

@@ -146,6 +146,77 @@ def test_any_stored_zip_with_directory_entries(tmp_path):
     assert t.isdir("emptydir") and t.cat("d1/sub/deep/b.txt") == b"bbb"
 
 
+def test_listing_matches_zipfilesystem_on_random_trees(tmp_path):
+    """ls/find/info/glob/walk of every path agree with zip:// on archives of
+    random names in random order (explicit directory entries, empty
+    directories, deep and non-ASCII names); the listing is built from the
+    names alone, so this checks its directory logic against fsspec's."""
+    import random
+
+    for seed in range(3):
+        rng = random.Random(seed)
+        names = set()
+        while len(names) < 150:
+            depth = rng.randrange(0, 5)
+            parts = [rng.choice(["a", "b", "c", "dé", "x y", "z9"]) + str(rng.randrange(3)) for _ in range(depth)]
+            names.add("/".join(parts + [f"f{rng.randrange(1000)}.bin"]))
+        names = sorted(names)
+        rng.shuffle(names)
+        arc = tmp_path / f"r{seed}.zip"
+        with zipfile.ZipFile(arc, "w") as z:
+            for i, n in enumerate(names):
+                if i % 20 == 0:  # an explicit entry for the member's directory, or an empty one
+                    d = n.rpartition("/")[0]
+                    z.writestr(zipfile.ZipInfo((d or f"empty{i}") + "/"), b"")
+                z.writestr(n, n.encode() * (i % 3))
+        t = fsspec.filesystem("taco", fo=str(arc))
+        zf = fsspec.filesystem("zip", fo=str(arc))
+        everything = zf.find("", withdirs=True)
+        assert t.find("", withdirs=True) == everything
+        for p in [""] + everything:
+            it, iz = t.info(p), zf.info(p)
+            assert (it["name"], it["type"], it["size"]) == (iz["name"], iz["type"], iz["size"]), p
+            assert t.ls(p, detail=False) == zf.ls(p, detail=False), p
+            assert _names(t.ls(p, detail=True)) == _names(zf.ls(p, detail=True)), p
+            if iz["type"] == "directory":
+                for kw in ({}, {"withdirs": True}, {"maxdepth": 1}, {"maxdepth": 2, "withdirs": True}):
+                    assert t.find(p, **kw) == zf.find(p, **kw), (p, kw)
+                assert t.find(p, detail=True) == {k: t.info(k) for k in t.find(p)}
+            else:
+                assert t.cat(p) == zf.cat(p), p
+        assert t.glob("**/*.bin") == zf.glob("**/*.bin")
+        assert t.glob("a*/*") == zf.glob("a*/*")
+        assert [(d, sorted(ds), sorted(fs)) for d, ds, fs in t.walk("")] == \
+            [(d, sorted(ds), sorted(fs)) for d, ds, fs in zf.walk("")]
+
+
+def test_a_name_that_is_a_file_and_a_directory_stays_a_file(tmp_path):
+    arc = tmp_path / "clash.zip"
+    with zipfile.ZipFile(arc, "w") as z:
+        z.writestr("a", b"file a")
+        z.writestr("a/b.txt", b"under a")
+        z.writestr("c/", b"")
+        z.writestr("c", b"file c")
+    t = fsspec.filesystem("taco", fo=str(arc))
+    assert t.info("a")["type"] == "file" and t.cat("a") == b"file a"
+    assert t.info("c")["type"] == "file" and t.cat("c") == b"file c"
+    assert t.cat("a/b.txt") == b"under a"
+    assert t.find("") == ["a", "a/b.txt", "c"]
+
+
+def test_implied_dirs_in_c():
+    from tacozip import _tacozip
+
+    dirs, explicit = _tacozip.implied_dirs(["x", "a/b/c", "a/b/d", "a/e/f/", "/lead", "g//h", "a/b/c2", "q/"])
+    assert dirs == {"a", "a/b", "a/e", "g", "g/"}
+    assert explicit == ["a/e/f/", "q/"]
+    assert _tacozip.implied_dirs([]) == (set(), [])
+    with pytest.raises(TypeError):
+        _tacozip.implied_dirs(["a", b"b/c"])
+    with pytest.raises(TypeError):
+        _tacozip.implied_dirs(("a/b",))
+
+
 def test_internal_members_hidden_unless_asked(tmp_path):
     arc = make_archive(tmp_path / "ix.taco", NESTED, tmp_path, index=True)
     with tacozip.open(arc) as ar:
