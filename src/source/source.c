@@ -110,6 +110,35 @@ static int cache_get(tacozip_source *src, uint64_t off, void *buf, size_t len) {
     return hit;
 }
 
+/* Serve from the kept spans what they hold of the start or the end of
+ * [*off, *off + *len), so that only the rest is read (a Parquet footer
+ * that begins before the kept tail costs only its first bytes): the range
+ * shrinks to what is left.  A span strictly inside the range is not used
+ * (that would split one read into two).  Returns 1 if nothing is left. */
+static int cache_trim(tacozip_source *src, uint64_t *off, unsigned char **buf, size_t *len) {
+    if (!src->round_trips || *len == 0) return *len == 0;
+    pthread_mutex_lock(&src->cache_lock);
+    /* two passes: a prefix from one span may leave a suffix for the other */
+    for (int pass = 0; pass < 2 && *len; pass++) {
+        for (int i = 0; i < TZ_CACHE_SPANS && *len; i++) {
+            const tz_span *sp = &src->cache[i];
+            if (!sp->buf) continue;
+            uint64_t s = sp->off, e = sp->off + sp->len, o = *off, end = *off + *len;
+            if (o >= s && o < e) { /* the start (or all) of the range is kept */
+                size_t k = (size_t)((end < e ? end : e) - o);
+                memcpy(*buf, sp->buf + (o - s), k);
+                *off += k, *buf += k, *len -= k;
+            } else if (o < s && end > s && end <= e) { /* its end is kept */
+                size_t k = (size_t)(end - s);
+                memcpy(*buf + (s - o), sp->buf, k);
+                *len -= k;
+            }
+        }
+    }
+    pthread_mutex_unlock(&src->cache_lock);
+    return *len == 0;
+}
+
 /* ---- helpers ----------------------------------------------------------- */
 
 int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err) {
@@ -117,8 +146,9 @@ int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tac
     if (src->size != TZ_SIZE_UNKNOWN && (off > src->size || len > src->size - off))
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "range %llu+%zu passes the end of the archive (%llu bytes)",
                        (unsigned long long)off, len, (unsigned long long)src->size);
-    if (cache_get(src, off, buf, len)) return TACOZ_OK;
-    return src->ops->read_at(src, off, buf, len, err);
+    unsigned char *p = buf;
+    if (cache_trim(src, &off, &p, &len)) return TACOZ_OK;
+    return src->ops->read_at(src, off, p, len, err);
 }
 
 int tz_source_tail(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, uint64_t *tail_off,
@@ -171,15 +201,20 @@ int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, ta
             return tz_fail(err, TACOZ_ERR_PARAM, "range %llu+%llu passes the end of the archive (%llu bytes)",
                            (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length,
                            (unsigned long long)src->size);
-    /* The ranges inside a kept span come from memory; the others are read. */
+    /* What kept spans hold comes from memory; the rest of each range is read. */
     tacozip_range *rest = NULL;
     size_t nrest = n;
     if (src->round_trips && n > 0) {
         if (!(rest = malloc(n * sizeof *rest))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         nrest = 0;
-        for (size_t i = 0; i < n; i++)
-            if (ranges[i].length == 0 || !cache_get(src, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length))
-                rest[nrest++] = ranges[i];
+        for (size_t i = 0; i < n; i++) {
+            tacozip_range r = ranges[i];
+            size_t len = (size_t)r.length;
+            unsigned char *p = r.buf;
+            if (len == 0 || cache_trim(src, &r.offset, &p, &len)) continue;
+            r.buf = p, r.length = len;
+            rest[nrest++] = r;
+        }
         ranges = rest;
     }
     int rc = TACOZ_OK;

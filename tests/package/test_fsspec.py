@@ -545,6 +545,48 @@ def test_parquet_row_group_requests_taco_vs_zip_http(nginx_server, parquet_archi
     assert reqs < zreqs
 
 
+def test_reads_straddling_the_kept_tail_fetch_only_the_rest(nginx_server, tmp_path):
+    """The tail read at open is kept: a range that begins before it is
+    fetched only up to where it begins, by a single read and in a
+    coalesced read_ranges; a range wholly inside costs nothing."""
+    big = os.urandom(300_000)
+    arc = make_archive(tmp_path / "straddle.taco", {"a.bin": big, "z.txt": b"z" * 100}, tmp_path)
+    size = arc.stat().st_size
+    url = publish_http(nginx_server, arc, "straddle/x.taco")
+    nginx_server.read_log(timeout=0.2)
+    nginx_server.reset_log()
+    fs = fsspec.filesystem("taco", fo=url)
+    reqs, _, detail = _count(nginx_server)
+    assert reqs == 1 and detail[0][0].startswith("bytes=-"), detail
+    tail_len = detail[0][1]
+    tail_off = size - tail_len
+    a = fs.info("a.bin")["offset"]
+    raw = arc.read_bytes()
+
+    # a read from 1000 bytes before the tail to 500 bytes into it
+    nginx_server.reset_log()
+    assert fs.archive.read_range(tail_off - 1000, 1500) == raw[tail_off - 1000:tail_off + 500]
+    reqs, nbytes, detail = _count(nginx_server)
+    assert (reqs, nbytes) == (1, 1000), detail
+    assert detail[0][0] == f"bytes={tail_off - 1000}-{tail_off - 1}"
+    # wholly inside the tail: no request
+    nginx_server.reset_log()
+    assert fs.cat_file("a.bin", start=tail_off - a, end=tail_off - a + 4000) == raw[tail_off:tail_off + 4000]
+    assert _count(nginx_server)[0] == 0
+    # cat_ranges: one range straddling, one inside, one far before; what is
+    # left is coalesced (one request, ending where the tail begins), or not
+    starts, ends = [tail_off - a - 10, tail_off - a + 10, 0], [tail_off - a + 10, tail_off - a + 20, 50]
+    want = [raw[tail_off - 10:tail_off + 10], raw[tail_off + 10:tail_off + 20], raw[a:a + 50]]
+    nginx_server.reset_log()
+    assert fs.cat_ranges(["a.bin"] * 3, starts, ends) == want
+    reqs, nbytes, detail = _count(nginx_server)
+    assert detail == [(f"bytes={a}-{tail_off - 1}", tail_off - a)]
+    nginx_server.reset_log()
+    assert fs.cat_ranges(["a.bin"] * 3, starts, ends, max_gap=0) == want
+    reqs, nbytes, detail = _count(nginx_server)
+    assert sorted(detail) == sorted([(f"bytes={a}-{a + 49}", 50), (f"bytes={tail_off - 10}-{tail_off - 1}", 10)])
+
+
 def test_pandas_read_parquet_over_http(nginx_server, parquet_archives):
     pd = require("pandas")
     table, data, last, mid = parquet_archives
