@@ -204,6 +204,10 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             if name in self.dir_cache:
                 raise IsADirectoryError(errno.EISDIR, f"is a directory in TACO archive {self.archive.path}", name)
             raise FileNotFoundError(errno.ENOENT, f"no such member in TACO archive {self.archive.path}", name)
+        # a compressed or encrypted member (an archive from another tool):
+        # the library's TacozipError (TACOZ_ERR_UNSUPPORTED) naming it, from
+        # an empty read at its end (no I/O), before any raw range is read
+        self.archive._raw.read_member(self.archive._index(name), m.size, 0)
         return m
 
     def info(self, path, **kwargs):

@@ -386,6 +386,49 @@ def test_missing_member_names_member_and_archive(nested, nginx_server):
     assert "s3cr3tsig" not in str(e.value)
 
 
+def _encrypt_flag(data: bytes, name: bytes) -> bytes:
+    """Set the 'encrypted' bit of member ``name`` in its local header and its
+    directory entry (what an encrypting tool writes; the bytes stay as they are)."""
+    b = bytearray(data)
+    for sig, flag_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+        i = b.find(sig)
+        while i >= 0:
+            n = int.from_bytes(b[i + name_len_at:i + name_len_at + 2], "little")
+            if bytes(b[i + name_at:i + name_at + n]) == name:
+                b[i + flag_at] |= 1
+            i = b.find(sig, i + 4)
+    return bytes(b)
+
+
+def test_compressed_or_encrypted_member_is_a_clear_error(tmp_path):
+    """Archives from other tools: a DEFLATE member and an encrypted one are
+    listed, but every way of reading them raises TacozipError
+    (TACOZ_ERR_UNSUPPORTED) naming the member; never raw compressed bytes."""
+    arc = tmp_path / "other.zip"
+    with zipfile.ZipFile(arc, "w") as z:
+        z.writestr("plain.txt", b"plain " * 100)
+        z.writestr("packed.csv", b"a,b\n" + b"1,2\n" * 5000, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("secret.bin", b"s" * 300)
+    arc.write_bytes(_encrypt_flag(arc.read_bytes(), b"secret.bin"))
+    t = fsspec.filesystem("taco", fo=str(arc))
+    assert t.find("") == ["packed.csv", "plain.txt", "secret.bin"]
+    assert t.info("packed.csv")["type"] == "file"
+    assert t.cat("plain.txt") == b"plain " * 100
+    for name, what in (("packed.csv", "compressed"), ("secret.bin", "encrypted")):
+        calls = [lambda: t.cat(name), lambda: t.cat_file(name, start=2, end=10),
+                 lambda: t.open(name).read(5), lambda: t.cat_ranges([name], [0], [4], on_error="raise"),
+                 lambda: t.cat([name, "plain.txt"])]
+        for call in calls:
+            with pytest.raises(tacozip.TacozipError) as e:
+                call()
+            assert e.value.code == tacozip.TACOZ_ERR_UNSUPPORTED
+            detail = e.value.detail  # shown as a note in tracebacks; str() keeps the original wording
+            assert name in detail and what in detail and detail.startswith(str(arc)), detail
+        # cat_ranges' default on_error="return" hands the exception back in place
+        got = t.cat_ranges([name, "plain.txt"], [0, 0], [4, 5])
+        assert isinstance(got[0], tacozip.TacozipError) and got[1] == b"plain"
+
+
 def test_target_that_is_not_a_zip(tmp_path, nginx_server):
     bad = tmp_path / "bad.taco"
     bad.write_bytes(b"this is not a zip archive at all\n" * 100)
