@@ -525,6 +525,28 @@ TACOZIP_API size_t tacozip_source_identity(tacozip_source *src, char *buf, size_
 TACOZIP_API int tacozip_source_read(tacozip_source *src, uint64_t offset, void *buf, size_t len,
                                     tacozip_error *err);
 
+/*
+ * tacozip_source_preload_tail() hands a source the last "len" bytes of its
+ * object, known in advance ("data" is copied), and the object's size: for
+ * example an archive's central directory and end records, [directory
+ * offset, archive size) as tacozip_directory_range() gives them, carried to
+ * another process so that opening the archive there costs no request.
+ * Reads that fall in those bytes are served from the copy; only the rest
+ * is fetched.  The bytes are trusted as given: give the source the
+ * object's identity too (tacozip_remote_options.expected_identity) so that
+ * the first request fails with TACOZ_ERR_CHANGED if the object has been
+ * replaced since.  A local file or memory source (reading them again costs
+ * nothing) ignores them and returns TACOZ_OK; remote and callback sources
+ * use them.  Call it before the source is opened as an archive (not
+ * thread-safe with reads).
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL, "len" 0 or larger than
+ * "object_size"); TACOZ_ERR_CHANGED (the source already knows another
+ * size); TACOZ_ERR_NOMEM.
+ */
+TACOZIP_API int tacozip_source_preload_tail(tacozip_source *src, uint64_t object_size, const void *data,
+                                            size_t len, tacozip_error *err);
+
 /* ======================================================================== */
 /* 5. Reading archives                                                      */
 /* ======================================================================== */

@@ -950,17 +950,30 @@ typedef struct {
  * tacozip_remote_options fields, see tacozip/_remote.py) or a binary file
  * object ("name" is then its display name in messages). */
 static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"source", "verify_local", "index_first", "remote", "name", NULL};
-    PyObject *p, *remote = Py_None, *name = Py_None;
+    static char *kwlist[] = {"source", "verify_local", "index_first", "remote", "name", "preload", NULL};
+    PyObject *p, *remote = Py_None, *name = Py_None, *preload = Py_None;
     int verify = 0, index_first = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|ppOO", kwlist, &p, &verify, &index_first, &remote, &name))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|ppOOO", kwlist, &p, &verify, &index_first, &remote, &name,
+                                     &preload))
         return -1;
+    /* preload: (object size, bytes of its tail) for tacozip_source_preload_tail() */
+    unsigned long long object_size = 0;
+    Py_buffer tail = {0};
+    if (preload != Py_None && !PyArg_ParseTuple(preload, "Ky*", &object_size, &tail)) return -1;
     unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
     tacozip_error err = TACOZIP_ERROR_INIT;
     tacozip_archive *ar = NULL;
     tacozip_source *src = NULL;
     int rc = any_source(p, remote, name, &src, &err);
-    if (rc == PY_EXC) return -1;
+    if (rc == PY_EXC) {
+        if (tail.buf) PyBuffer_Release(&tail);
+        return -1;
+    }
+    if (rc == 0 && tail.buf) {
+        rc = tacozip_source_preload_tail(src, object_size, tail.buf, (size_t)tail.len, &err);
+        if (rc) tacozip_source_close(src);
+    }
+    if (tail.buf) PyBuffer_Release(&tail);
     if (rc == 0) {
         Py_BEGIN_ALLOW_THREADS rc = tacozip_open_source(src, flags, &ar, &err);
         Py_END_ALLOW_THREADS
@@ -1097,6 +1110,15 @@ static PyObject *archive_names(ArchiveObject *self, PyObject *noargs) {
         PyList_SetItem(l, (Py_ssize_t)i, name);
     }
     return l;
+}
+
+/* directory_range() -> (offset, size) of the central directory. */
+static PyObject *archive_directory_range(ArchiveObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    uint64_t off = 0, size = 0;
+    tacozip_directory_range(self->ar, &off, &size);
+    return Py_BuildValue("(KK)", (unsigned long long)off, (unsigned long long)size);
 }
 
 /* member(index) -> the tuple members() gives for that one member. */
@@ -1474,6 +1496,7 @@ static PyMethodDef archive_methods[] = {
     {"close", (PyCFunction)archive_close, METH_NOARGS, "Release the archive."},
     {"members", (PyCFunction)archive_members, METH_NOARGS, "All members as tuples."},
     {"names", (PyCFunction)archive_names, METH_NOARGS, "All member names."},
+    {"directory_range", (PyCFunction)archive_directory_range, METH_NOARGS, "(offset, size) of the central directory"},
     {"member", (PyCFunction)archive_member, METH_O, "member(index) -> one member's tuple"},
     {"find", (PyCFunction)archive_find, METH_O, "Index of a member by name, or -1."},
     {"header", (PyCFunction)archive_header, METH_NOARGS, "TACO header entries."},

@@ -107,8 +107,12 @@ class TacoArchive:
     manager, or call close()."""
 
     def __init__(self, path: Union[str, "os.PathLike[str]", Any], verify_local: bool = False,
-                 index_first: bool = False, *, storage_options: Optional[Mapping[str, Any]] = None, **remote: Any):
+                 index_first: bool = False, *, storage_options: Optional[Mapping[str, Any]] = None,
+                 pickle_directory: bool = False, _preload: Optional[Tuple[int, bytes]] = None, **remote: Any):
         src, opts, name, shown = source_args(path, storage_options, remote)
+        #: pickles carry the directory of a remote archive (see __reduce__)
+        self.pickle_directory = bool(pickle_directory)
+        self._tail: Optional[Tuple[int, bytes]] = _preload  # (archive size, bytes from the directory on)
         #: the path, the URL without credentials or query string, or the
         #: file object's name: safe to print or log
         self.path: str = shown
@@ -119,11 +123,15 @@ class TacoArchive:
         self._reopen: Optional[tuple] = None
         local_stat = None
         if isinstance(src, (str, bytes)):
+            where = src
             if not _tacozip.is_url(src):
                 local_stat = _file_stamp(src)
-            self._reopen = (src, bool(verify_local), bool(index_first),
+                where = os.path.abspath(src)  # reopened from any working directory
+            self._reopen = (where, bool(verify_local), bool(index_first),
                             dict(storage_options) if storage_options else None, dict(remote))
-        self._raw = _tacozip.Archive(src, verify_local, index_first, opts, name)
+        # a directory carried in: the open makes no request (index_first
+        # would make one for the first 16 KiB)
+        self._raw = _tacozip.Archive(src, verify_local, index_first and _preload is None, opts, name, _preload)
         self._stamp = local_stat
         self._members: Optional[List[Member]] = None
 
@@ -133,15 +141,25 @@ class TacoArchive:
         the caller gave, the flags, and the identity to pin (a remote
         object's ETag; a local file's size and modification time).  The
         reopened archive fails with TACOZ_ERR_CHANGED (-42) if the object
-        is another one by then."""
+        is another one by then.  With ``pickle_directory=True`` a remote
+        archive's pickle also carries its central directory and end records
+        (read once, from the bytes kept since the open when they lie in the
+        tail): unpickling then makes no request, and the first read checks
+        the pinned identity."""
         if self._reopen is None:
             raise TypeError(f"cannot pickle a tacozip.TacoArchive over a file object or buffer ({self.path!r}): "
                             "only archives opened from a path or URL can be reopened elsewhere")
         if self.closed:
             raise ValueError(f"cannot pickle a closed tacozip.TacoArchive ({self.path!r})")
         src, verify_local, index_first, storage_options, remote = self._reopen
+        tail = None
+        if self.pickle_directory and self._stamp is None:  # remote: a local open costs no request
+            if self._tail is None:
+                off = self._raw.directory_range()[0]
+                self._tail = (self.size, self._raw.read_at(off, self.size - off))
+            tail = self._tail
         return (_reopen_archive, (src, verify_local, index_first, storage_options, remote,
-                                  self._raw.identity, self._stamp))
+                                  self._raw.identity, self._stamp, tail))
 
     # -- life cycle ---------------------------------------------------------
     def close(self) -> None:
@@ -311,14 +329,17 @@ def _file_stamp(path: Union[str, bytes]) -> Optional[Tuple[int, int]]:
     return (st.st_size, st.st_mtime_ns)
 
 
-def _reopen_archive(src, verify_local, index_first, storage_options, remote, identity, stamp) -> TacoArchive:
-    """Unpickle a TacoArchive: open it again, expecting the same bytes."""
+def _reopen_archive(src, verify_local, index_first, storage_options, remote, identity, stamp,
+                    tail=None) -> TacoArchive:
+    """Unpickle a TacoArchive: open it again, expecting the same bytes (and
+    with ``tail``, its directory and end records, without reading them)."""
     remote = dict(remote)
     if identity:
         if storage_options and "expected_identity" in storage_options:
             storage_options = {k: v for k, v in storage_options.items() if k != "expected_identity"}
         remote["expected_identity"] = identity
-    ar = TacoArchive(src, verify_local, index_first, storage_options=storage_options, **remote)
+    ar = TacoArchive(src, verify_local, index_first, storage_options=storage_options,
+                     pickle_directory=tail is not None, _preload=tail, **remote)
     if stamp is not None and _file_stamp(src) != tuple(stamp):
         ar.close()
         from .config import TACOZ_ERR_CHANGED
@@ -342,7 +363,7 @@ def _reopen_member(archive: TacoArchive, name: str, pos: int) -> MemberFile:
 
 def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = False,  # noqa: A001
          index_first: bool = False, storage_options: Optional[Mapping[str, Any]] = None,
-         **remote: Any) -> TacoArchive:
+         pickle_directory: bool = False, **remote: Any) -> TacoArchive:
     """Open an archive and read its member index (end records and central
     directory; local headers only where the layout does not prove the data
     offsets, or all of them with ``verify_local=True``).
@@ -370,5 +391,8 @@ def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = Fals
 
     An archive opened from a path or URL pickles (so do its member files):
     unpickling reopens it pinned to the identity it had, and fails with
-    TACOZ_ERR_CHANGED if the object was replaced since (docs/python.md)."""
-    return TacoArchive(path, verify_local, index_first, storage_options=storage_options, **remote)
+    TACOZ_ERR_CHANGED if the object was replaced since (docs/python.md).
+    With ``pickle_directory=True`` the pickle of a remote archive carries
+    its central directory too, so that unpickling costs no request."""
+    return TacoArchive(path, verify_local, index_first, storage_options=storage_options,
+                       pickle_directory=pickle_directory, **remote)

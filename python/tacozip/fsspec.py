@@ -90,7 +90,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
     def __init__(self, fo: Any = "", target_protocol: Optional[str] = None,
                  target_options: Optional[Mapping[str, Any]] = None, show_internal: bool = False,
                  index_first: bool = False, verify_local: bool = False, default_cache_type: Optional[str] = None,
-                 default_block_size: Optional[int] = None, **kwargs: Any):
+                 default_block_size: Optional[int] = None, pickle_directory: bool = False,
+                 _archive: Optional[TacoArchive] = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.default_cache_type = default_cache_type
         self.default_block_size = default_block_size
@@ -98,8 +99,13 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         self._opened_file = None  # a target opened here through fsspec, closed by close()
         self._local_path: Optional[str] = None
         try:
-            self.archive: TacoArchive = self._open_target(fo, target_protocol, dict(target_options or {}),
-                                                          index_first, verify_local)
+            if _archive is not None:  # unpickled: the archive reopened (pinned) by its own pickle
+                self.archive: TacoArchive = _archive
+                self.remote = _archive._stamp is None
+                self._local_path = None if self.remote else _archive._reopen[0]
+            else:
+                self.archive = self._open_target(fo, target_protocol, dict(target_options or {}),
+                                                 index_first, verify_local, pickle_directory)
         except TacozipIOError as e:
             # a missing archive is FileNotFoundError to fsspec's callers (pandas, dask...)
             detail = e.detail or ""
@@ -113,7 +119,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     # -- the target ------------------------------------------------------------
     def _open_target(self, fo: Any, target_protocol: Optional[str], options: Dict[str, Any],
-                     index_first: bool, verify_local: bool) -> TacoArchive:
+                     index_first: bool, verify_local: bool, pickle_directory: bool) -> TacoArchive:
         if not isinstance(fo, (str, os.PathLike)):
             if options:
                 raise TypeError("target_options do not apply to a file object given as fo")
@@ -140,7 +146,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             if proto == "s3a":
                 url = "s3://" + url.split("://", 1)[1]
             self.remote = True
-            return TacoArchive(url, verify_local, index_first, storage_options=settings)
+            return TacoArchive(url, verify_local, index_first, storage_options=settings,
+                               pickle_directory=pickle_directory)
         # anything else: fsspec opens it, the C library reads the file object
         import fsspec
 
@@ -158,8 +165,14 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     def __reduce__(self):
         # what the caller gave (fsspec keeps it: explicit options only, never
-        # settings read from the environment), a relative local path made absolute
+        # settings read from the environment), a relative local path made
+        # absolute; and the archive opened from a path or URL pickled by
+        # itself: reopened pinned to the object it was (ETag, or a local
+        # file's size and mtime), with its directory if pickle_directory
         args, opts = tuple(self.storage_args), dict(self.storage_options)
+        opts.pop("_archive", None)
+        if self.archive._reopen is not None:
+            return _rebuild_fs, (type(self), args, opts, self.archive)
         if self._local_path is not None:
             if args:
                 args = (self._local_path,) + args[1:]
@@ -197,10 +210,15 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             self.dir_cache = _Listing(self.archive, self.show_internal)
 
     def _member(self, path: str) -> Member:
-        self._get_dirs()
         name = self._strip_protocol(path)
-        m = self.dir_cache.member(name)
+        if self.dir_cache is not None:
+            m = self.dir_cache.member(name)
+        else:  # one name: the C library's lookup, no listing built
+            i = -1 if (name in INTERNAL and not self.show_internal) or name.endswith("/") else \
+                self.archive._raw.find(name)
+            m = self.archive._member_at(i) if i >= 0 else None
         if m is None:
+            self._get_dirs()  # a directory, or nothing there
             if name in self.dir_cache:
                 raise IsADirectoryError(errno.EISDIR, f"is a directory in TACO archive {self.archive.path}", name)
             raise FileNotFoundError(errno.ENOENT, f"no such member in TACO archive {self.archive.path}", name)
@@ -372,6 +390,11 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     def touch(self, path, truncate=True, **kwargs):
         raise _read_only(f"touch {path!r}")
+
+
+def _rebuild_fs(cls, args, opts, archive: TacoArchive) -> "TacoFileSystem":
+    """Unpickle a TacoFileSystem around its unpickled (reopened) archive."""
+    return make_instance(cls, args, {**opts, "_archive": archive})
 
 
 def _ancestors(name: str) -> List[str]:

@@ -64,7 +64,6 @@ typedef struct {
     CURL *pool[MAX_POOL];
     int pool_n;
     char etag[256];
-    int size_known;
     tz_source_stats stats;
 } remote_source;
 
@@ -324,8 +323,8 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     if (s == 416 && x->upto && x->cr_unsatisfied && x->cr_total == 0) {
         /* "the first N bytes, fewer if shorter" of an empty object: none */
         pthread_mutex_lock(&r->lock);
-        int changed = r->size_known && r->base.size != 0;
-        if (!changed) r->base.size = 0, r->size_known = 1;
+        int changed = r->base.size != TZ_SIZE_UNKNOWN && r->base.size != 0;
+        if (!changed) r->base.size = 0;
         pthread_mutex_unlock(&r->lock);
         if (changed) {
             tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (size differs)");
@@ -359,10 +358,10 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     uint64_t total = s == 206 ? (x->have_cr ? x->cr_total : UINT64_MAX) : (x->have_cl ? x->content_length : UINT64_MAX);
     pthread_mutex_lock(&r->lock);
     int changed = (r->etag[0] && x->etag[0] && strcmp(r->etag, x->etag) != 0) ||
-                  (r->size_known && total != UINT64_MAX && total != r->base.size);
+                  (r->base.size != TZ_SIZE_UNKNOWN && total != UINT64_MAX && total != r->base.size);
     if (!changed) {
         if (!r->etag[0] && x->etag[0]) memcpy(r->etag, x->etag, sizeof r->etag);
-        if (!r->size_known && total != UINT64_MAX) r->base.size = total, r->size_known = 1;
+        if (r->base.size == TZ_SIZE_UNKNOWN && total != UINT64_MAX) r->base.size = total;
     }
     pthread_mutex_unlock(&r->lock);
     if (changed) {
@@ -591,10 +590,7 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
     xfer_h xh;
     int rc = get_one(r, GET_TAIL, 0, want, buf, &xh, err);
     if (rc) return rc;
-    if (!r->size_known) { /* a 200 without Content-Length: size = bytes received */
-        r->base.size = xh.x.got;
-        r->size_known = 1;
-    }
+    if (r->base.size == TZ_SIZE_UNKNOWN) r->base.size = xh.x.got; /* a 200 without Content-Length: bytes received */
     *got = (size_t)xh.x.want_len;
     *tail_off = r->base.size - xh.x.want_len;
     return TACOZ_OK;

@@ -139,6 +139,34 @@ static int cache_trim(tacozip_source *src, uint64_t *off, unsigned char **buf, s
     return *len == 0;
 }
 
+static int preload_tail(tacozip_source *src, uint64_t object_size, const void *data, size_t len,
+                        tacozip_error *err) {
+    if (len == 0 || len > object_size || object_size == TZ_SIZE_UNKNOWN)
+        return tz_fail(err, TACOZ_ERR_PARAM, "preloaded tail of %zu bytes for an object of %llu bytes", len,
+                       (unsigned long long)object_size);
+    if (src->size != TZ_SIZE_UNKNOWN && src->size != object_size)
+        return tz_fail(err, TACOZ_ERR_CHANGED, "the object is %llu bytes, the preloaded tail says %llu",
+                       (unsigned long long)src->size, (unsigned long long)object_size);
+    if (!src->round_trips) return TACOZ_OK; /* reading it again costs nothing */
+    unsigned char *copy = malloc(len);
+    if (!copy) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    memcpy(copy, data, len);
+    pthread_mutex_lock(&src->cache_lock);
+    tz_span *sp = &src->cache[0];
+    free(sp->buf);
+    sp->buf = copy, sp->off = object_size - len, sp->len = len;
+    src->size = object_size;
+    pthread_mutex_unlock(&src->cache_lock);
+    return TACOZ_OK;
+}
+
+int tacozip_source_preload_tail(tacozip_source *src, uint64_t object_size, const void *data, size_t len,
+                                tacozip_error *err) {
+    if (!src || (!data && len)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    int rc = preload_tail(src, object_size, data, len, err);
+    return rc ? tz_err_prefix(err, rc, src->display) : TACOZ_OK;
+}
+
 /* ---- helpers ----------------------------------------------------------- */
 
 int tz_source_read(tacozip_source *src, uint64_t off, void *buf, size_t len, tacozip_error *err) {
@@ -161,6 +189,17 @@ int tz_source_tail(tacozip_source *src, size_t want, unsigned char *buf, size_t 
             *tail_off = src->size - n;
             return TACOZ_OK;
         }
+        /* a shorter tail handed in by the caller: the end records are in it */
+        pthread_mutex_lock(&src->cache_lock);
+        const tz_span *sp = &src->cache[0];
+        int hit = sp->buf && sp->len < n && sp->off + sp->len == src->size;
+        if (hit) {
+            memcpy(buf, sp->buf, sp->len);
+            *got = sp->len;
+            *tail_off = sp->off;
+        }
+        pthread_mutex_unlock(&src->cache_lock);
+        if (hit) return TACOZ_OK;
     }
     if (src->ops->read_tail) {
         rc = src->ops->read_tail(src, want, buf, got, tail_off, err);

@@ -43,8 +43,10 @@ typedef struct tz_source_ops {
  * a small archive) and the first bytes (index-first probe, header).  At
  * most TZ_CACHE_SPANS spans of at most TZ_CACHE_SPAN_MAX bytes each; a
  * span is immutable once stored (a larger read of the same kind replaces
- * it, under the lock).  Only reads that lie entirely inside one span are
- * served from it; others are fetched whole. */
+ * it, under the lock).  A read is served from the spans as far as they hold
+ * its start or its end; only the rest is fetched.  The tail span may also
+ * be handed in by the caller (tacozip_source_preload_tail(): an archive's
+ * directory carried in a pickle), of any length. */
 typedef struct {
     unsigned char *buf;
     uint64_t off;

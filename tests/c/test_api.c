@@ -1,7 +1,8 @@
 /* test_api.c - the 1.1 API: sized structs, the error model (messages per
  * call, per thread), the split codes, caller-supplied byte sources, display
  * names, extraction that cleans up after a cancel, reproducible DOS times,
- * the ZIP64 end record, and the local-header check of far reads. */
+ * the ZIP64 end record, the local-header check of far reads, and
+ * preloaded tails. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,70 @@ static int cb_identity(void *u, char *buf, size_t cap) {
 
 static void cb_close(void *u) { ((mem_cb *)u)->closed++; }
 
+/* tacozip_source_preload_tail(): an archive opened over a source handed its
+ * directory and end records makes no read at open; reads beyond them are
+ * made as usual; a wrong size or bad arguments are refused. */
+static void preloaded_tail(void) {
+    char zip[128];
+    size_t sizes[] = {3000, 200000, 50};
+    make_archive("preload", 3, sizes, NULL, zip, sizeof zip);
+    size_t len = 0;
+    unsigned char *whole = slurp(zip, &len);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    uint64_t cd_off = 0, cd_size = 0;
+    tacozip_directory_range(ar, &cd_off, &cd_size);
+    tacozip_close(ar);
+    CHECK(cd_off > 200000 && cd_off + cd_size < len);
+    mem_cb m = {whole, len, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    tacozip_source_callbacks cb = {sizeof cb, cb_size, cb_read, cb_ranges, NULL, NULL};
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_source *src = NULL;
+    CHECK_EQ(tacozip_source_new(&cb, &m, "mem://preload.taco", &src, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_source_preload_tail(src, len, whole + cd_off, (size_t)(len - cd_off), &err), TACOZ_OK);
+    ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    CHECK_EQ(m.reads, 0); /* the listing came from the preloaded bytes */
+    if (ar) {
+        CHECK_EQ(tacozip_count(ar), 4);
+        tacozip_member mm = TACOZIP_MEMBER_INIT;
+        CHECK_EQ(tacozip_member_at(ar, 3, &mm), TACOZ_OK);
+        CHECK(mm.size == 50 && !strcmp(mm.name, "m2"));
+        unsigned char buf[50];
+        size_t got = 0;
+        CHECK_EQ(tacozip_read_member_ex(ar, 3, 0, buf, sizeof buf, &got, &err), TACOZ_OK);
+        CHECK(got == 50 && !memcmp(buf, whole + mm.data_offset, 50));
+        CHECK(m.reads >= 1); /* the member lies before the preloaded bytes */
+        tacozip_close(ar);
+    }
+    /* a preloaded tail that holds only the end record: the 20 bytes before it
+     * (where a ZIP64 locator would be) and the directory are read */
+    m.reads = 0;
+    CHECK_EQ(tacozip_source_preload_tail(src, len, whole + len - 22, 22, &err), TACOZ_OK);
+    ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    CHECK_EQ(m.reads, 2);
+    if (ar) CHECK_EQ(tacozip_count(ar), 4);
+    tacozip_close(ar);
+    /* refused */
+    CHECK_EQ(tacozip_source_preload_tail(src, len + 1, whole, 10, &err), TACOZ_ERR_CHANGED);
+    CHECK(!strncmp(err.message, "mem://preload.taco: ", 20));
+    CHECK_EQ(tacozip_source_preload_tail(src, len, whole, 0, &err), TACOZ_ERR_PARAM);
+    CHECK_EQ(tacozip_source_preload_tail(src, 5, whole, 10, &err), TACOZ_ERR_PARAM);
+    CHECK_EQ(tacozip_source_preload_tail(src, len, NULL, 10, &err), TACOZ_ERR_PARAM);
+    CHECK_EQ(tacozip_source_preload_tail(NULL, len, whole, 10, &err), TACOZ_ERR_PARAM);
+    tacozip_source_close(src);
+    /* a memory source has no round trips: accepted, nothing kept */
+    CHECK_EQ(tacozip_source_memory(whole, len, &src, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_source_preload_tail(src, len, whole + cd_off, (size_t)(len - cd_off), &err), TACOZ_OK);
+    ar = NULL;
+    CHECK_EQ(tacozip_open_source(src, 0, &ar, &err), TACOZ_OK);
+    if (ar) CHECK_EQ(tacozip_count(ar), 4);
+    tacozip_close(ar);
+    tacozip_source_close(src);
+    free(whole);
+}
+
 static void callback_sources(void) {
     char zip[128];
     size_t sizes[] = {3000, 200000, 50, 0};
@@ -623,6 +688,7 @@ int main(void) {
     display_names();
     expected_identity();
     callback_sources();
+    preloaded_tail();
     far_read_checks_local_header();
     shared_source_threads();
     extract_cancel_leaves_nothing();

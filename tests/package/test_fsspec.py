@@ -630,6 +630,52 @@ def test_reads_straddling_the_kept_tail_fetch_only_the_rest(nginx_server, tmp_pa
     assert sorted(detail) == sorted([(f"bytes={a}-{a + 49}", 50), (f"bytes={tail_off - 10}-{tail_off - 1}", 10)])
 
 
+def test_pickled_filesystem_is_pinned_and_may_carry_its_directory(nginx_server, nested, tmp_path):
+    """A pickled taco:// filesystem reopens its archive pinned to the object
+    it had (ETag; a local file's size and mtime): replaced in between,
+    unpickling gives TACOZ_ERR_CHANGED.  With pickle_directory=True the
+    pickle carries the directory: unpickling makes no request."""
+    url = publish_http(nginx_server, nested, "pin/nested.taco")
+    dest = nginx_server.root / "pin/nested.taco"
+    nginx_server.read_log(timeout=0.2)
+    nginx_server.reset_log()
+    fs = fsspec.filesystem("taco", fo=url, pickle_directory=True)
+    plain = fsspec.filesystem("taco", fo=url)
+    assert len(nginx_server.read_log(expect=2)) == 2
+    blob, plain_blob = pickle.dumps(fs), pickle.dumps(plain)
+    member_blob = pickle.dumps(fs.open("d2/e.txt"))
+    nginx_server.reset_log()
+    fs2 = pickle.loads(blob)
+    assert nginx_server.read_log(timeout=0.2) == []
+    assert fs2.find("", withdirs=True) == fs.find("", withdirs=True)
+    assert fs2.info("d1/a.txt") == fs.info("d1/a.txt")
+    assert nginx_server.read_log(timeout=0.2) == []
+    assert pickle.loads(member_blob).read() == b"eee"  # the pickle has the directory, not the data
+    assert len(nginx_server.read_log(expect=1)) == 1
+    nginx_server.reset_log()
+    plain2 = pickle.loads(plain_blob)
+    assert plain2.cat("d2/e.txt") == b"eee"
+    assert len(nginx_server.read_log(expect=1)) == 1  # the open
+
+    # replaced: the pinned ETag no longer matches
+    other = make_archive(tmp_path / "other.taco", {**NESTED, "d2/e.txt": b"EEE!"}, tmp_path)
+    dest.write_bytes(other.read_bytes())
+    st = os.stat(dest)
+    os.utime(dest, (st.st_atime, st.st_mtime + 100))
+    with pytest.raises(tacozip.TacozipError) as e:
+        pickle.loads(plain_blob)
+    assert e.value.code == tacozip.TACOZ_ERR_CHANGED
+    assert fsspec.filesystem("taco", fo=url).cat("d2/e.txt") == b"EEE!"  # a new filesystem: the new object
+
+    # a local archive rewritten between pickle and unpickle
+    local = make_archive(tmp_path / "local.taco", NESTED, tmp_path)
+    lblob = pickle.dumps(fsspec.filesystem("taco", fo=str(local)))
+    local.write_bytes(other.read_bytes())
+    with pytest.raises(tacozip.TacozipError) as e:
+        pickle.loads(lblob)
+    assert e.value.code == tacozip.TACOZ_ERR_CHANGED
+
+
 def test_pandas_read_parquet_over_http(nginx_server, parquet_archives):
     pd = require("pandas")
     table, data, last, mid = parquet_archives

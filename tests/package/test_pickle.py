@@ -172,3 +172,87 @@ def test_file_objects_and_closed_archives_refuse_to_pickle(tmp_path):
     ar.close()
     with pytest.raises(ValueError, match="closed tacozip.TacoArchive"):
         pickle.dumps(ar)
+
+
+# --------------------------------------------------------------------------- pickle_directory
+
+def _publish(nginx_server, path, key):
+    dest = nginx_server.root / key
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(path.read_bytes())
+    return f"{nginx_server.base}/{key}", dest
+
+
+def _many(tmp_path, n=3000):
+    """n small members: a directory larger than the tail read at open."""
+    d = tmp_path / "many_src"
+    d.mkdir()
+    files = {f"m/{i:05d}.bin": os.urandom(40 + i % 13) for i in range(n)}
+    for name, data in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_bytes(data)
+    out = tmp_path / "many.taco"
+    tacozip.create(out, [d / n for n in files], list(files), entries=ENTRIES)
+    return out, files
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_pickle_directory_unpickles_without_a_request(nginx_server, tmp_path, size):
+    """pickle_directory=True: the pickle carries the central directory and end
+    records; unpickling makes no request, the first read makes one, with
+    If-Match (the pinned ETag), and a replaced object gives -42 at that
+    read.  A directory in the tail read at open costs nothing more to
+    pickle; a larger one one request, once."""
+    path, files = make(tmp_path) if size == "small" else _many(tmp_path)
+    url, dest = _publish(nginx_server, path, f"pickle/dir-{size}.taco")
+    nginx_server.read_log(timeout=0.2)
+    nginx_server.reset_log()
+    ar = tacozip.open(url, pickle_directory=True)
+    opened = len(nginx_server.read_log())
+    assert opened == (1 if size == "small" else 2)  # the tail (and the directory)
+    nginx_server.reset_log()
+    blob = pickle.dumps(ar)
+    assert len(nginx_server.read_log()) == (0 if size == "small" else 1)
+    nginx_server.reset_log()
+    assert pickle.dumps(ar) and nginx_server.read_log() == []  # read once, kept
+    cd_off, cd_size = ar._raw.directory_range()
+    assert len(blob) > path.stat().st_size - cd_off  # the bytes are in it
+
+    # in another process (with a member file, as CHILD expects)
+    got = in_child(pickle.dumps((ar, ar.open(sorted(files)[0]))), sorted(files)[-1], tmp_path)
+    assert "code" not in got, got
+    assert got["names"] == ar.names() and got["member"] == files[sorted(files)[-1]].hex()
+
+    nginx_server.reset_log()
+    re = pickle.loads(blob)
+    assert nginx_server.read_log(timeout=0.2) == []  # no request at all
+    assert re.names() == ar.names() and re.pickle_directory
+    name = sorted(files)[0]
+    assert re.read(name) == files[name]
+    log = nginx_server.read_log(expect=1)
+    assert len(log) == 1 and log[0]["status"] == 206, log
+    # a re-pickle in the worker carries the same bytes without reading them
+    nginx_server.reset_log()
+    assert pickle.loads(pickle.dumps(re)).names() == ar.names()
+    assert nginx_server.read_log(timeout=0.2) == []
+
+    # replaced since: the unpickled archive lists (from the pickle) but its
+    # first read fails with -42, never a byte of the new object
+    other, _ = make(tmp_path, b"v9-other")
+    dest.write_bytes(other.read_bytes())
+    st = os.stat(dest)
+    os.utime(dest, (st.st_atime, st.st_mtime + 100))
+    re2 = pickle.loads(blob)
+    with pytest.raises(tacozip.TacozipError) as e:
+        re2.read(name)
+    assert e.value.code == ERR_CHANGED
+    print(f"{size}: open {opened} requests, pickle {len(blob)} bytes")
+    ar.close()
+
+
+def test_pickle_directory_is_ignored_for_local_files(tmp_path):
+    path, files = make(tmp_path)
+    ar = tacozip.open(path, pickle_directory=True)
+    blob = pickle.dumps(ar)
+    assert len(blob) < 1000  # path, flags, stamp: no directory
+    assert pickle.loads(blob).read("a/tag.txt") == files["a/tag.txt"]
