@@ -46,8 +46,8 @@ DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "dask.md"
 @pytest.fixture(scope="module")
 def client():
     """Two single-threaded worker processes (a 2-core machine shared with others)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  worker_dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -249,3 +249,121 @@ def _merge(ranges):
         else:
             out.append([a, b])
     return out
+
+
+# --------------------------------------------------------------------------- b. xr.open_mfdataset
+
+@pytest.fixture(scope="module")
+def netcdf_set(tmp_path_factory):
+    """Four NetCDF4 files (h5netcdf), consecutive in time, in one archive."""
+    tmp = tmp_path_factory.mktemp("nc")
+    paths, names = [], []
+    for i in range(4):
+        rng = np.random.default_rng(50 + i)
+        t = np.arange(i * 6, (i + 1) * 6, dtype=np.int64)
+        ds = xr.Dataset({"temp": (("time", "y", "x"), rng.normal(size=(6, 20, 30)).astype(np.float32)),
+                         "mask": (("time", "y", "x"), rng.random((6, 20, 30)) > 0.3)},
+                        coords={"time": t, "y": np.arange(20) * 0.5, "x": np.arange(30) * 0.25},
+                        attrs={"part": i})
+        p = tmp / f"t{i}.nc"
+        ds.to_netcdf(p, engine="h5netcdf")
+        paths.append(p)
+        names.append(f"nc/t{i}.nc")
+    arc = tmp / "nc.taco"
+    tacozip.create(arc, paths, names)
+    return arc, paths, names
+
+
+def _want_mf(paths):
+    with xr.open_mfdataset(paths, engine="h5netcdf", combine="by_coords") as ds:
+        return ds.load()
+
+
+def test_open_mfdataset_file_objects_on_cluster_s3(client, moto_s3, netcdf_set):
+    """File objects of fs.open (TacoMemberFile: pickled to the workers with
+    their filesystem), opened in parallel tasks, chunked, computed there."""
+    arc, paths, names = netcdf_set
+    moto_s3.client.put_object(Bucket=moto_s3.bucket, Key="dask/nc.taco", Body=arc.read_bytes())
+    fs = fsspec.filesystem("taco", fo=f"s3://{moto_s3.bucket}/dask/nc.taco", target_options=_s3_options(moto_s3))
+    files = [fs.open(n) for n in names]
+    with xr.open_mfdataset(files, engine="h5netcdf", combine="by_coords", parallel=True,
+                           chunks={"time": 3, "y": 10}) as ds:
+        assert ds["temp"].chunks == ((3,) * 8, (10, 10), (30,))
+        want = _want_mf(paths)
+        # computed on the cluster, in the worker processes
+        got = client.compute(ds).result()
+        mean = client.compute(ds["temp"].where(ds["mask"]).mean(["y", "x"])).result()
+    xr.testing.assert_identical(got, want)
+    assert got["temp"].values.tobytes() == want["temp"].values.tobytes()
+    # (a reduction over chunks sums in another order than over whole arrays)
+    np.testing.assert_allclose(mean.values, want["temp"].where(want["mask"]).mean(["y", "x"]).values, rtol=1e-5)
+    assert got.sizes == {"time": 24, "y": 20, "x": 30}
+
+
+def test_open_mfdataset_taco_urls_on_cluster_http(client, nginx_server, netcdf_set):
+    """taco:// URL strings (xarray opens them with fsspec itself), chunks
+    read by the worker processes: their requests are in nginx's log."""
+    arc, paths, names = netcdf_set
+    url, path = _publish_http(nginx_server, arc, "dask/nc/nc.taco")
+    nginx_server.read_log(timeout=0.3)
+    nginx_server.reset_log()
+    urls = [f"taco://{n}::{url}" for n in names]
+    with xr.open_mfdataset(urls, engine="h5netcdf", combine="by_coords", parallel=True, chunks={"time": 2}) as ds:
+        got = client.compute(ds).result()
+    xr.testing.assert_identical(got, _want_mf(paths))
+    recs = nginx_server.read_log(timeout=0.5)
+    assert recs and all(r["path"] == path and r["status"] == 206 for r in recs), recs
+    assert sum(r["body_bytes_sent"] for r in recs) >= sum(p.stat().st_size for p in paths) * 0.5
+
+
+# --------------------------------------------------------------------------- c. bags
+
+def _read_member(pair, storage_options=None):
+    url, member = pair
+    with fsspec.open(f"taco://{member}::{url}", "rb", **(storage_options or {})) as f:
+        data = f.read()
+    return url, member, len(data), zlib.crc32(data), data[:16]
+
+
+def _archives(tmp, n, per):
+    out = []
+    for a in range(n):
+        files = {}
+        for k in range(per):
+            rng = np.random.default_rng(a * 100 + k)
+            files[f"a{a}/m{k:02d}.bin"] = rng.bytes(int(rng.integers(1, 40_000)))
+        d = tmp / f"src{a}"
+        for name, b in files.items():
+            (d / name).parent.mkdir(parents=True, exist_ok=True)
+            (d / name).write_bytes(b)
+        arc = tmp / f"arc{a}.taco"
+        tacozip.create(arc, [d / name for name in files], list(files))
+        out.append((arc, files))
+    return out
+
+
+def test_bag_over_members_of_several_archives(client, nginx_server, moto_s3, tmp_path):
+    """(archive URL, member) pairs from three archives, two over HTTP and one
+    on S3; each task reads its member through taco:// in a worker process."""
+    archives = _archives(tmp_path, 3, 10)
+    pairs, want = [], {}
+    for i, (arc, files) in enumerate(archives):
+        if i < 2:
+            url, _ = _publish_http(nginx_server, arc, f"dask/bag/arc{i}.taco")
+        else:
+            moto_s3.client.put_object(Bucket=moto_s3.bucket, Key=f"dask/bag/arc{i}.taco", Body=arc.read_bytes())
+            url = f"s3://{moto_s3.bucket}/dask/bag/arc{i}.taco"
+        for name, b in files.items():
+            pairs.append((url, name))
+            want[(url, name)] = (len(b), zlib.crc32(b), b[:16])
+    so = {"s3": _s3_options(moto_s3)}
+    bag = db.from_sequence(pairs, npartitions=6).map(_read_member, storage_options=so)
+    got = client.compute(bag).result()
+    assert len(got) == 30
+    assert {(u, m): (n, c, h) for u, m, n, c, h in got} == want
+    # the reads ran in the worker processes, not here
+    pids = client.compute(db.from_sequence(pairs, npartitions=6).map(lambda p: os.getpid())).result()
+    assert set(pids) <= _worker_pids(client) and os.getpid() not in pids
+    # a fold on the cluster: total bytes per archive
+    totals = dict(client.compute(bag.foldby(lambda r: r[0], lambda acc, r: acc + r[2], 0, lambda a, b: a + b, 0)).result())
+    assert totals == {u: sum(n for (uu, _), (n, _, _) in want.items() if uu == u) for u in {u for u, _ in pairs}}
