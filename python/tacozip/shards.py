@@ -165,15 +165,22 @@ def _write_shard(index: int, path: str, srcs: List[str], names: List[str], entri
     return {"index": index, "path": base, "size": size, "entries": header, "members": members}
 
 
+def _is_dask_client(client: Any) -> bool:
+    return (hasattr(client, "gather") and hasattr(client, "submit")
+            and not isinstance(client, concurrent.futures.Executor))
+
+
+def _check_client(client: Any) -> None:
+    if client is not None and not _is_dask_client(client) and not isinstance(client, concurrent.futures.Executor):
+        raise TypeError(f"client must be a distributed.Client, a concurrent.futures.Executor or None, "
+                        f"got {type(client).__name__}")
+
+
 def _run(client: Any, calls: List[tuple], max_workers: Optional[int]) -> List[dict]:
-    if client is not None and hasattr(client, "gather") and hasattr(client, "submit") and not isinstance(
-            client, concurrent.futures.Executor):
+    if client is not None and _is_dask_client(client):
         # a distributed.Client: one task per shard, never cached as "pure"
         futures = [client.submit(_write_shard, *c, pure=False) for c in calls]
         return list(client.gather(futures))
-    if client is not None and not isinstance(client, concurrent.futures.Executor):
-        raise TypeError(f"client must be a distributed.Client, a concurrent.futures.Executor or None, "
-                        f"got {type(client).__name__}")
     own = client is None
     ex = client or concurrent.futures.ThreadPoolExecutor(max_workers=max_workers or min(len(calls), os.cpu_count() or 1))
     try:
@@ -217,6 +224,7 @@ def write_shards(files: Union[Sequence[PathLike], Mapping[str, PathLike]], dest:
         raise ValueError(f"catalog must be a file name ending in .parquet or .json, got {catalog!r}")
     if fmt.endswith(".parquet"):
         import pyarrow  # noqa: F401 - fail now, before writing shards, if it is missing
+    _check_client(client)
     unknown = set(create_options) - {"alignment", "fsync", "index"}
     if unknown:
         raise TypeError(f"unknown create options: {sorted(unknown)}")

@@ -367,3 +367,230 @@ def test_bag_over_members_of_several_archives(client, nginx_server, moto_s3, tmp
     # a fold on the cluster: total bytes per archive
     totals = dict(client.compute(bag.foldby(lambda r: r[0], lambda acc, r: acc + r[2], 0, lambda a, b: a + b, 0)).result())
     assert totals == {u: sum(n for (uu, _), (n, _, _) in want.items() if uu == u) for u in {u for u, _ in pairs}}
+
+
+# --------------------------------------------------------------------------- tacozip.shards
+
+def _file_set(tmp, n=40):
+    """n files of varied sizes under nested names: {member name: path}."""
+    files = {}
+    for k in range(n):
+        rng = np.random.default_rng(7000 + k)
+        name = f"tiles/{k % 5}/t{k:03d}.bin"
+        p = tmp / "in" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rng.bytes(int(rng.integers(0, 30_000))) if k != 3 else b"")  # one empty file
+        files[name] = p
+    return files
+
+
+class FirstAndLast:
+    """Header entries of a shard: its first and its last member's data, and
+    a marker file naming the process that wrote the shard."""
+
+    def __init__(self, marks):
+        self.marks = str(marks)
+
+    def __call__(self, shard, ar):
+        pathlib.Path(self.marks, f"shard{shard}-pid{os.getpid()}").touch()
+        ms = [m for m in ar.members if m.name != "TACO_HEADER"]
+        return [ar.data_range(ms[0].name), ar.data_range(ms[-1].name)]
+
+
+def _check_shards(cat, files, n):
+    assert len(cat.shards) == n and len(cat) == len(files) and cat.names() == list(files)
+    per = [len(cat.members_of(i)) for i in range(n)]
+    assert sum(per) == len(files) and max(per) - min(per) <= 1
+    for s in cat.shards:
+        assert os.path.exists(s.url) and os.path.getsize(s.url) == s.size
+        assert tacozip.validate(s.url, tacozip.TACOZIP_VALIDATE_DEEP) == 0
+        with tacozip.open(s.url) as ar:
+            assert ar.header == s.entries
+            assert [m.name for m in ar.members if m.name not in ("TACO_HEADER", "TACO_INDEX")] == [
+                m.name for m in cat.members_of(s.index)]
+            for m in cat.members_of(s.index):
+                am = ar[m.name]
+                assert (m.url, m.offset, m.size, m.crc) == (s.url, am.offset, am.size, am.crc)
+                assert ar.read(m.name) == files[m.name].read_bytes()
+    for name, p in files.items():
+        assert cat.read(name) == p.read_bytes(), name
+        assert cat[name].crc == zlib.crc32(p.read_bytes())
+
+
+def test_write_shards_on_cluster_and_read_them_back(client, tmp_path, nginx_server):
+    files = _file_set(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = tmp_path / "out"
+    cat = shards.write_shards(files, out, 4, client=client, entries=FirstAndLast(marks))
+    assert sorted(os.listdir(out)) == ["catalog.parquet"] + [f"shard-{i:05d}.taco" for i in range(4)]
+    _check_shards(cat, files, 4)
+    for s in cat.shards:  # the caller's entries: first and last member of the shard
+        ms = cat.members_of(s.index)
+        assert s.entries == [(ms[0].offset, ms[0].size), (ms[-1].offset, ms[-1].size)]
+        assert tacozip.read_header(s.url) == s.entries
+    # one task per shard, in the worker processes
+    written = sorted(p.name for p in marks.iterdir())
+    assert [w.split("-")[0] for w in written] == [f"shard{i}" for i in range(4)]
+    assert {int(w.split("pid")[1]) for w in written} <= _worker_pids(client)
+    # the catalog is a Parquet file anyone can read
+    t = pq.read_table(out / "catalog.parquet").to_pandas()
+    assert t["name"].tolist() == list(files) and t.columns.tolist() == ["name", "shard", "offset", "size", "crc"]
+
+    # published as it is (nginx), read through the catalog's URL, on the cluster
+    for p in out.iterdir():
+        _publish_http(nginx_server, p, f"dask/shards/{p.name}")
+    rcat = shards.open_catalog(f"{nginx_server.base}/dask/shards/catalog.parquet")
+    assert rcat.shards[2].url == f"{nginx_server.base}/dask/shards/shard-00002.taco"
+    assert rcat["tiles/1/t006.bin"][:2] == ("tiles/1/t006.bin", cat["tiles/1/t006.bin"].shard)
+    names = list(files)
+    bag = db.from_sequence(names, npartitions=4).map(lambda n, c=rcat: (n, c.read(n)))
+    got = dict(client.compute(bag).result())
+    assert got == {n: p.read_bytes() for n, p in files.items()}
+    # many at once: one read_ranges per shard, exact ranges
+    nginx_server.read_log(timeout=0.3)
+    nginx_server.reset_log()
+    pick = names[::3]
+    many = shards.open_catalog(f"{nginx_server.base}/dask/shards/catalog.parquet").read_many(pick)
+    assert list(many) == pick and many == {n: files[n].read_bytes() for n in pick}
+    recs = nginx_server.read_log(timeout=0.5)
+    shard_recs = [r for r in recs if r["path"].endswith(".taco")]
+    assert len([r for r in shard_recs if r["range"].startswith("bytes=-")]) == 4  # each shard opened once
+    assert len(shard_recs) <= 8, [(r["path"], r["range"]) for r in shard_recs]
+
+
+def test_write_shards_without_dask(tmp_path):
+    files = _file_set(tmp_path, 12)
+    srcs, names = list(files.values()), list(files)
+    # threads (default), a JSON catalog, the default entries: one span of all members
+    cat = shards.write_shards(srcs, tmp_path / "j", 3, names=names, catalog="cat.json", max_workers=2)
+    _check_shards(cat, files, 3)
+    for s in cat.shards:
+        with tacozip.open(s.url) as ar:
+            assert s.entries == [ar.span(lambda m: m.name != "TACO_HEADER")]
+    again = shards.open_catalog(tmp_path / "j" / "cat.json")
+    assert again.read_many(names) == {n: p.read_bytes() for n, p in files.items()}
+    # a process pool, one shard per file, a shard file name pattern, create options
+    import concurrent.futures
+    with concurrent.futures.ProcessPoolExecutor(2) as ex:
+        cat = shards.write_shards(files, tmp_path / "p", 12, client=ex, shard_name="part{:02d}.zip",
+                                  alignment=4096, index=True)
+    _check_shards(cat, files, 12)
+    assert all(m.offset % 4096 == 0 for n in files for m in [cat[n]])
+    with tacozip.open(cat.shards[0].url) as ar:
+        assert "TACO_INDEX" in ar
+    # one shard
+    cat = shards.write_shards(files, tmp_path / "one", 1)
+    _check_shards(cat, files, 1)
+    # pickles without its archives; the copy reads the same
+    import pickle
+    cat.read(names[0])
+    cp = pickle.loads(pickle.dumps(cat))
+    assert cp._archives == {} and cp.read_many(names[:4]) == cat.read_many(names[:4])
+    assert shards.open_catalog(cat.url).names() == names
+
+
+def test_write_shards_bad_input_writes_nothing(tmp_path):
+    files = _file_set(tmp_path, 6)
+    srcs = list(files.values())
+    dest = tmp_path / "never"
+    cases = [
+        (dict(files=[], n_shards=1), ValueError, "empty"),
+        (dict(files={}, n_shards=1), ValueError, "empty"),
+        (dict(files=srcs, n_shards=0), ValueError, "at least 1"),
+        (dict(files=srcs, n_shards=-2), ValueError, "at least 1"),
+        (dict(files=srcs, n_shards=7), ValueError, "more than the number of files"),
+        (dict(files=srcs, n_shards=2.0), TypeError, "int"),
+        (dict(files=srcs + [tmp_path / "missing.bin"], n_shards=2), FileNotFoundError, "missing.bin"),
+        (dict(files=srcs + [tmp_path / "in"], n_shards=2), FileNotFoundError, "not regular"),
+        (dict(files=srcs, names=["a"] * 6, n_shards=2), ValueError, "duplicate member names"),
+        (dict(files=srcs + srcs[:1], n_shards=2), ValueError, "duplicate member names.*t000.bin"),
+        (dict(files=srcs, names=list(files)[:5], n_shards=2), ValueError, "count"),
+        (dict(files=srcs[:2], names=["../x", "y"], n_shards=2), ValueError, "not allowed"),
+        (dict(files=srcs[:2], names=["/abs", "y"], n_shards=2), ValueError, "not allowed"),
+        (dict(files=srcs[:2], names=["TACO_HEADER", "y"], n_shards=2), ValueError, "not allowed"),
+        (dict(files=srcs, n_shards=2, catalog="cat.csv"), ValueError, "catalog"),
+        (dict(files=srcs, n_shards=2, shard_name="same.taco"), ValueError, "shard_name"),
+        (dict(files=srcs, n_shards=2, fsync=False, nope=1), TypeError, "unknown create options"),
+        (dict(files=str(srcs[0]), n_shards=1), TypeError, "sequence"),
+        (dict(files=files, names=list(files), n_shards=1), TypeError, "mapping"),
+        (dict(files=srcs, n_shards=2, client=object()), TypeError, "client"),
+    ]
+    for kw, exc, msg in cases:
+        kw = dict(kw)
+        with pytest.raises(exc, match=msg):
+            shards.write_shards(kw.pop("files"), dest, kw.pop("n_shards"), **kw)
+        assert not dest.exists(), kw
+
+
+class FailOn:
+    def __init__(self, bad):
+        self.bad = bad
+
+    def __call__(self, shard, ar):
+        if shard == self.bad:
+            raise RuntimeError(f"entries failed for shard {shard}")
+        return shards.span_all(shard, ar)
+
+
+@pytest.mark.parametrize("how", ["threads", "cluster"])
+def test_failed_shard_leaves_no_partial_archive(tmp_path, client, how):
+    files = _file_set(tmp_path, 8)
+    dest = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="entries failed for shard 2"):
+        shards.write_shards(files, dest, 4, entries=FailOn(2), client=client if how == "cluster" else None)
+    left = sorted(os.listdir(dest))
+    # no catalog, nothing of shard 2 (no temporary file either); the others complete
+    assert left == ["shard-00000.taco", "shard-00001.taco", "shard-00003.taco"]
+    for n in left:
+        assert tacozip.validate(dest / n, tacozip.TACOZIP_VALIDATE_DEEP) == 0
+
+
+def test_catalog_refuses_changed_or_corrupt_shards(tmp_path):
+    files = _file_set(tmp_path, 6)
+    cat = shards.write_shards(files, tmp_path / "out", 2)
+    name0 = cat.members_of(0)[1].name
+    # a shard rewritten with other contents: its ranges are not the catalog's
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"x" * 100)
+    tacozip.create(cat.shards[0].url, [other], ["o.bin"])
+    fresh = shards.open_catalog(cat.url)
+    with pytest.raises(tacozip.TacozipError) as e:
+        fresh.read(name0)
+    assert e.value.code == tacozip.TACOZ_ERR_CHANGED and "catalog" in e.value.detail
+    # the same size and ranges, other bytes: the catalog's CRC-32 catches it
+    m = fresh.members_of(1)[2]
+    assert m.size > 0
+    with open(cat.shards[1].url, "r+b") as f:
+        f.seek(m.offset)
+        f.write(bytes(b ^ 0xFF for b in files[m.name].read_bytes()[:4]))
+    with pytest.raises(tacozip.TacozipError) as e:
+        fresh.read(m.name)
+    assert e.value.code == tacozip.TACOZ_INVALID_CRC_MEMBER and m.name in e.value.detail
+    with pytest.raises(tacozip.TacozipError):
+        fresh.read_many([m.name])
+    assert fresh.read(m.name, verify=False)[4:] == files[m.name].read_bytes()[4:]
+    with pytest.raises(KeyError, match="no member named 'nope'"):
+        fresh.read("nope")
+    # not a catalog
+    with pytest.raises(ValueError, match="not a tacozip shard catalog"):
+        (tmp_path / "x.json").write_text("[1, 2]")
+        shards.open_catalog(tmp_path / "x.json")
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="without tacozip.shards metadata"):
+        shards.open_catalog(tmp_path / "x.parquet")
+
+
+def test_catalog_on_s3(tmp_path, moto_s3, client):
+    files = _file_set(tmp_path, 10)
+    cat = shards.write_shards(files, tmp_path / "out", 3, catalog="catalog.json")
+    for p in (tmp_path / "out").iterdir():
+        moto_s3.client.put_object(Bucket=moto_s3.bucket, Key=f"dask/shards/{p.name}", Body=p.read_bytes())
+    rcat = shards.open_catalog(f"s3://{moto_s3.bucket}/dask/shards/catalog.json", storage_options=_s3_options(moto_s3))
+    assert rcat.shards[1].url == f"s3://{moto_s3.bucket}/dask/shards/shard-00001.taco"
+    names = list(files)
+    got = client.submit(lambda c, ns: c.read_many(ns), rcat, names).result()
+    assert got == {n: p.read_bytes() for n, p in files.items()}
+    with rcat.open(names[5]) as f:
+        f.seek(3)
+        assert f.read(10) == files[names[5]].read_bytes()[3:13]
