@@ -576,6 +576,17 @@ def test_catalog_refuses_changed_or_corrupt_shards(tmp_path):
     with pytest.raises(ValueError, match="not a tacozip shard catalog"):
         (tmp_path / "x.json").write_text("[1, 2]")
         shards.open_catalog(tmp_path / "x.json")
+    # shards kept elsewhere than the catalog
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for sh in cat.shards[1:]:
+        os.replace(sh.url, moved / sh.path)
+    there = shards.open_catalog(cat.url, shard_base=str(moved))
+    assert there.shards[1].url == str(moved / "shard-00001.taco")
+    n1 = there.members_of(1)[0].name
+    assert there.read(n1) == files[n1].read_bytes()
+    # a shard URL: the catalog's, last segment and query string replaced
+    assert shards._resolve("https://h/a/catalog.json?X-Sig=1", "shard-00000.taco") == "https://h/a/shard-00000.taco"
     pq.write_table(pa.table({"a": [1]}), tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="without tacozip.shards metadata"):
         shards.open_catalog(tmp_path / "x.parquet")
@@ -594,3 +605,27 @@ def test_catalog_on_s3(tmp_path, moto_s3, client):
     with rcat.open(names[5]) as f:
         f.seek(3)
         assert f.read(10) == files[names[5]].read_bytes()[3:13]
+
+
+# --------------------------------------------------------------------------- dask stays optional
+
+def test_package_and_shards_import_without_dask(tmp_path):
+    code = ("import sys\n"
+            "for m in ('dask', 'distributed'): sys.modules[m] = None  # any import of them fails\n"
+            "import pathlib, tacozip, tacozip.shards as s\n"
+            "ps = [pathlib.Path(f'f{i}') for i in range(3)]\n"
+            "[p.write_bytes(b'x' * i) for i, p in enumerate(ps)]\n"
+            "cat = s.write_shards(ps, 'out', 2, catalog='c.json')\n"
+            "print(len(cat.shards), cat.read('f2').decode(), 'dask' in sys.modules and sys.modules['dask'] is not None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "xx", "False"]
+
+
+# --------------------------------------------------------------------------- docs/dask.md
+
+def test_docs_dask_md_doctests(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testfile(str(DOC), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted >= 30
+    assert result.failed == 0
