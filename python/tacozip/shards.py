@@ -179,7 +179,10 @@ def _check_client(client: Any) -> None:
 def _run(client: Any, calls: List[tuple], max_workers: Optional[int]) -> List[dict]:
     if client is not None and _is_dask_client(client):
         # a distributed.Client: one task per shard, never cached as "pure"
+        from distributed import wait
+
         futures = [client.submit(_write_shard, *c, pure=False) for c in calls]
+        wait(futures)  # every shard done or failed (no write still running when this raises)
         return list(client.gather(futures))
     own = client is None
     ex = client or concurrent.futures.ThreadPoolExecutor(max_workers=max_workers or min(len(calls), os.cpu_count() or 1))
@@ -215,8 +218,9 @@ def write_shards(files: Union[Sequence[PathLike], Mapping[str, PathLike]], dest:
     or more than the files (ValueError), a missing input file
     (FileNotFoundError), duplicate or unsafe member names (ValueError).  A
     shard that fails leaves no file behind; the exception of the first
-    failed shard is raised and no catalog is written (shards that succeeded
-    stay, complete).
+    failed shard is raised once every shard is done, and no catalog is
+    written (shards that succeeded stay, complete).  Existing files of the
+    same names in ``dest`` are replaced.
     """
     srcs, names, runs = _plan(files, names, n_shards)
     fmt = catalog.lower()
@@ -366,6 +370,7 @@ class Catalog:
                                                 int(crc))
         self._archives: Dict[int, TacoArchive] = {}
         self._lock = threading.Lock()
+        self._locks: Dict[int, threading.Lock] = {}
 
     # -- pickling ----------------------------------------------------------------
     def __reduce__(self):
@@ -401,7 +406,9 @@ class Catalog:
     def archive(self, shard: int) -> TacoArchive:
         """The shard's archive, opened on first use (and checked: same size
         and member ranges as the catalog says, else TACOZ_ERR_CHANGED)."""
-        with self._lock:
+        with self._lock:  # one lock per shard: shards open in parallel, each once
+            lock = self._locks.setdefault(shard, threading.Lock())
+        with lock:
             ar = self._archives.get(shard)
             if ar is not None and not ar.closed:
                 return ar

@@ -12,7 +12,6 @@ access log: the workers are other processes) and moto S3.
 """
 
 import doctest
-import io
 import os
 import pathlib
 import re
