@@ -149,3 +149,4 @@ __all__ = [
     "ERROR_NAMES",
 ]
 __all__ += [_n for _n in _config.CODE_NAMES if _n not in __all__]
+from . import shards  # noqa: E402,F401 - tacozip.shards: shard archives and their catalog (docs/dask.md)
