@@ -14,7 +14,7 @@
 #                           group, one tile of 20,000, find over 100,000 members,
 #                           a NetCDF time slice through xarray, dd.read_parquet of
 #                           50 members on a LocalCluster; requests, bytes, time;
-#                           about 3 minutes); raw runs in bench/work/fsspec-results.json,
+#                           about 2 minutes); raw runs in bench/work/fsspec-results.json,
 #                           the plot (bench/plot_fsspec.py) in $TACOZIP_FSSPEC_PLOT
 #                           (default bench/work/fsspec-vs-zip.png; docs/BENCHMARKS.md
 #                           shows docs/img/fsspec-vs-zip.png); --fsspec --quick: smoke
