@@ -10,9 +10,15 @@
 #                           fsspec/s3fs; about 1 minute; the 1 GiB archive is built
 #                           once in bench/work/remote); --remote --quick: smoke run
 #   bench/run.sh --fsspec   taco:// against fsspec's zip:// over one local nginx
-#                           (bench/bench_fsspec.py: a Parquet row group, one tile
-#                           of 20,000, find over 100,000 members; requests, bytes,
-#                           time); --fsspec --quick: smoke run
+#                           and one moto S3 (bench/bench_fsspec.py: a Parquet row
+#                           group, one tile of 20,000, find over 100,000 members,
+#                           a NetCDF time slice through xarray, dd.read_parquet of
+#                           50 members on a LocalCluster; requests, bytes, time;
+#                           about 2 minutes); raw runs in bench/work/fsspec-results.json,
+#                           the plot (bench/plot_fsspec.py) in $TACOZIP_FSSPEC_PLOT
+#                           (default bench/work/fsspec-vs-zip.png; docs/BENCHMARKS.md
+#                           shows docs/img/fsspec-vs-zip.png); --fsspec --quick: smoke
+#                           run; --no-s3: nginx only
 #   bench/run.sh --baseline REV
 #                           also time the command built from the tree of git
 #                           revision REV, for before/after figures (e.g. 9be074a,
@@ -50,14 +56,18 @@ done
 if [ "$REMOTE" = 2 ]; then
   VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, pyarrow" 2>/dev/null; then
+  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, pyarrow, s3fs, moto.server, xarray, h5netcdf, dask.dataframe, distributed, matplotlib" 2>/dev/null; then
     echo "bench: installing bench/requirements-remote.txt and pyarrow into $VENV" >&2
     "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" pyarrow >&2
   fi
   echo "bench: installing tacozip from $ROOT into $VENV" >&2
-  "$VENV/bin/pip" install -q "$ROOT" >&2
+  "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT" >&2
   mkdir -p "$WORK"
-  exec "$VENV/bin/python" "$ROOT/bench/bench_fsspec.py" --work "$WORK/fsspec" "${ARGS[@]}"
+  "$VENV/bin/python" "$ROOT/bench/bench_fsspec.py" --work "$WORK/fsspec" --json "$WORK/fsspec-results.json" \
+    ${ARGS[@]+"${ARGS[@]}"}
+  "$VENV/bin/python" "$ROOT/bench/plot_fsspec.py" "$WORK/fsspec-results.json" \
+    -o "${TACOZIP_FSSPEC_PLOT:-$WORK/fsspec-vs-zip.png}" >&2
+  exit 0
 fi
 
 if [ "$REMOTE" = 1 ]; then
