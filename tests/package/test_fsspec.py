@@ -642,6 +642,10 @@ def test_pickled_filesystem_is_pinned_and_may_carry_its_directory(nginx_server, 
     fs = fsspec.filesystem("taco", fo=url, pickle_directory=True)
     plain = fsspec.filesystem("taco", fo=url)
     assert len(nginx_server.read_log(expect=2)) == 2
+    # the option as pandas / Dask pass it, through storage_options
+    assert fsspec.open("taco://d2/e.txt::" + url, "rb", pickle_directory=True).fs.archive.pickle_directory
+    assert not plain.archive.pickle_directory
+    nginx_server.reset_log()
     blob, plain_blob = pickle.dumps(fs), pickle.dumps(plain)
     member_blob = pickle.dumps(fs.open("d2/e.txt"))
     nginx_server.reset_log()
