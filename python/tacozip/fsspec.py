@@ -13,13 +13,16 @@ files are fsspec ``AbstractBufferedFile``\\ s whose fetches are range reads of
 the archive; see docs/fsspec.md.
 """
 
+import bisect
 import errno
 import itertools
 import os
+from collections import OrderedDict
 from collections.abc import Mapping as _MappingABC
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from fsspec.archive import AbstractArchiveFileSystem
+from fsspec.caching import BaseCache, register_cache
 from fsspec.core import split_protocol
 from fsspec.spec import AbstractBufferedFile, make_instance
 
@@ -32,7 +35,8 @@ __all__ = ["TacoFileSystem", "TacoMemberFile"]
 #: members that hold the archive's own structures, hidden unless show_internal=True
 INTERNAL = ("TACO_HEADER", "TACO_INDEX")
 
-#: block size of the default read-ahead cache of member files of remote archives
+#: block size of member files of remote archives: the largest read-ahead of
+#: their default "adaptive" cache (and the block of "readahead", "blockcache"...)
 REMOTE_BLOCK_SIZE = 4 * 2**20
 
 # Options fsspec passes to (or users habitually give) any filesystem: they do
@@ -78,8 +82,12 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         The cache of member files opened without ``cache_type`` /
         ``block_size`` (the names s3fs uses; for readers that open files
         themselves, e.g. ``pd.read_parquet(..., storage_options={
-        "default_cache_type": "none"})``).  Default: ``"readahead"`` with
-        4 MiB blocks for http(s) and s3 targets, ``"none"`` otherwise.
+        "default_cache_type": "none"})``).  Default: ``"adaptive"``
+        (``AdaptiveCache``: exact small fetches, read-ahead up to 4 MiB
+        when sequential) for http(s) and s3 targets, ``"none"`` otherwise.
+    pickle_directory : bool
+        Pickles of a remote archive carry its central directory: an
+        unpickled filesystem lists it without a request.
     """
 
     protocol = "taco"
@@ -345,7 +353,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             raise _read_only(f"open {path!r} in mode {mode!r}")
         m = self._member(path)
         if cache_type is None:
-            cache_type = self.default_cache_type or ("readahead" if self.remote else "none")
+            cache_type = self.default_cache_type or ("adaptive" if self.remote else "none")
         if block_size in (None, "default"):
             block_size = self.default_block_size or REMOTE_BLOCK_SIZE
         return TacoMemberFile(self, self._strip_protocol(path), m, block_size=block_size, cache_type=cache_type,
@@ -486,9 +494,89 @@ class _Listing(_MappingABC):
         return len(self.files) + len(self.dirs)
 
 
+class AdaptiveCache(BaseCache):
+    """fsspec cache ``"adaptive"``, the default of member files of remote
+    archives: fetched spans are kept (up to ``max_bytes``, least recently
+    used dropped first), a read is served from them as far as they hold it,
+    and only the missing bytes are fetched, rounded up to ``min_fetch``.
+    A miss that continues where the previous fetch ended reads ahead,
+    doubling each time up to ``blocksize``: sequential readers (CSV, text,
+    one column chunk after another) cost few requests, and scattered small
+    reads (HDF5/NetCDF metadata and chunks, a Parquet footer then its row
+    group) cost about one small request each, never a block of
+    ``blocksize`` per read.  No byte is fetched twice unless evicted."""
+
+    name = "adaptive"
+
+    def __init__(self, blocksize: int, fetcher, size: int, min_fetch: int = 256 * 1024,
+                 max_bytes: int = 32 * 2**20) -> None:
+        super().__init__(blocksize, fetcher, size)
+        self.min_fetch = max(1, min(int(min_fetch), int(blocksize)))
+        self.max_bytes = int(max_bytes)
+        self._spans: "OrderedDict[int, bytes]" = OrderedDict()  # start -> bytes, in LRU order
+        self._starts: List[int] = []  # sorted starts of the spans
+        self._held = 0
+        self._last_end = -1  # where the last fetch ended
+        self._ahead = self.min_fetch  # the next read-ahead size when sequential
+
+    def _span_at(self, pos: int):
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i >= 0:
+            st = self._starts[i]
+            data = self._spans[st]
+            if pos < st + len(data):
+                return st, data, None
+        nxt = self._starts[i + 1] if i + 1 < len(self._starts) else None
+        return None, None, nxt
+
+    def _keep(self, start: int, data: bytes) -> None:
+        self._spans[start] = data
+        bisect.insort(self._starts, start)
+        self._held += len(data)
+        while self._held > self.max_bytes and len(self._spans) > 1:
+            old, gone = self._spans.popitem(last=False)
+            self._starts.remove(old)
+            self._held -= len(gone)
+
+    def _fetch(self, start, end):
+        start = 0 if start is None else start
+        end = self.size if end is None else min(end, self.size)
+        if start >= end:
+            return b""
+        out, pos = [], start
+        while pos < end:
+            st, data, nxt = self._span_at(pos)
+            if data is not None:  # held: copy what this span has
+                self.hit_count += 1
+                self._spans.move_to_end(st)
+                take = data[pos - st:end - st]
+                out.append(take)
+                pos += len(take)
+                continue
+            self.miss_count += 1
+            if pos == self._last_end:  # sequential: read ahead, twice as far each time
+                self._ahead = min(self._ahead * 2, self.blocksize)
+            else:
+                self._ahead = self.min_fetch
+            stop = min(max(end, pos + self._ahead), self.size)
+            if nxt is not None:
+                stop = min(stop, nxt)  # never fetch again what is held
+            data = self.fetcher(pos, stop)
+            self.total_requested_bytes += stop - pos
+            self._last_end = stop
+            self._keep(pos, data)
+            take = data[:end - pos]
+            out.append(take)
+            pos += len(take)
+        return b"".join(out)
+
+
+register_cache(AdaptiveCache, clobber=True)
+
+
 class TacoMemberFile(AbstractBufferedFile):
     """A member of a TACO archive, read-only, with fsspec's caches
-    (``cache_type``: none, readahead, blockcache, bytes, first, all...); each
+    (``cache_type``: adaptive, none, readahead, blockcache, bytes, first, all...); each
     fetch is one range read of the archive by the C library."""
 
     def __init__(self, fs: TacoFileSystem, path: str, member: Member, **kwargs: Any):

@@ -226,7 +226,7 @@ def test_read_parquet_prunes_row_groups_http(client, nginx_server, parquet_set):
         _same(got, _expected(paths))
         recs = _settled_log(nginx_server)
         fetched = _fetched(recs, path)
-        total = sizes[opts.get("default_cache_type", "readahead")] = sum(b - a for a, b in fetched)
+        total = sizes[opts.get("default_cache_type", "adaptive")] = sum(b - a for a, b in fetched)
         opens = sum(1 for r in recs if r["range"] and r["range"].startswith("bytes=-"))
         kept_bytes = sum(e - s for s, e in kept.values())
         print(f"dd.read_parquet taco:// {opts or 'defaults'}: {len(fetched)} requests ({opens} archive opens), "
@@ -247,8 +247,9 @@ def test_read_parquet_prunes_row_groups_http(client, nginx_server, parquet_set):
             assert _merge(data) == _merge(kept.values()), (_merge(data), _merge(kept.values()))
             touched = sum(max(0, min(b, e) - max(a, s)) for (s, e) in pruned.values() for a, b in _merge(fetched))
             assert touched < 0.15 * sum(e - s for s, e in pruned.values())
-            assert total < arc.stat().st_size / 4
-    assert sizes["none"] < sizes["readahead"]
+        assert total < arc.stat().st_size / 4
+    # the default (adaptive) cache fetches little beyond what pyarrow asks for
+    assert sizes["adaptive"] <= 1.25 * sizes["none"], sizes
 
 
 #: pyarrow reads the last 64 KiB of a Parquet file first (footer and metadata)
