@@ -1061,8 +1061,12 @@ static PyObject *archive_identity(ArchiveObject *self, void *c) {
     return PyUnicode_DecodeUTF8(buf, (Py_ssize_t)strlen(buf), "replace");
 }
 
+static PyObject *member_name(const tacozip_member *m) {
+    return PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)m->name_len, "surrogateescape");
+}
+
 static PyObject *member_tuple(const tacozip_member *m) {
-    PyObject *name = PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)m->name_len, "surrogateescape");
+    PyObject *name = member_name(m);
     if (!name) return NULL;
     return Py_BuildValue("(NKKkKKHH)", name, (unsigned long long)m->data_offset, (unsigned long long)m->size,
                          (unsigned long)m->crc32, (unsigned long long)m->header_offset,
@@ -1070,10 +1074,8 @@ static PyObject *member_tuple(const tacozip_member *m) {
                          (unsigned short)m->flags);
 }
 
-/* All members as a list of tuples (name, offset, size, crc32,
- * header_offset, uncompressed_size, method, flags). */
-static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
-    (void)noargs;
+/* One item per member, in directory order. */
+static PyObject *member_list(ArchiveObject *self, PyObject *(*item)(const tacozip_member *)) {
     if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
     size_t n = tacozip_count(self->ar);
     PyObject *l = PyList_New((Py_ssize_t)n);
@@ -1081,7 +1083,7 @@ static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     for (size_t i = 0; i < n; i++) {
         tacozip_member m = TACOZIP_MEMBER_INIT;
         tacozip_member_at(self->ar, i, &m);
-        PyObject *t = member_tuple(&m);
+        PyObject *t = item(&m);
         if (!t) {
             Py_DECREF(l);
             return NULL;
@@ -1091,25 +1093,18 @@ static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     return l;
 }
 
+/* All members as a list of tuples (name, offset, size, crc32,
+ * header_offset, uncompressed_size, method, flags). */
+static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
+    (void)noargs;
+    return member_list(self, member_tuple);
+}
+
 /* All member names, in directory order (what a listing needs, without a
  * tuple per member). */
 static PyObject *archive_names(ArchiveObject *self, PyObject *noargs) {
     (void)noargs;
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
-    size_t n = tacozip_count(self->ar);
-    PyObject *l = PyList_New((Py_ssize_t)n);
-    if (!l) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        tacozip_member m = TACOZIP_MEMBER_INIT;
-        tacozip_member_at(self->ar, i, &m);
-        PyObject *name = PyUnicode_DecodeUTF8(m.name, (Py_ssize_t)m.name_len, "surrogateescape");
-        if (!name) {
-            Py_DECREF(l);
-            return NULL;
-        }
-        PyList_SetItem(l, (Py_ssize_t)i, name);
-    }
-    return l;
+    return member_list(self, member_name);
 }
 
 /* directory_range() -> (offset, size) of the central directory. */

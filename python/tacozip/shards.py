@@ -157,10 +157,7 @@ def _write_shard(index: int, path: str, srcs: List[str], names: List[str], entri
             header = ar.header
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     return {"index": index, "path": base, "size": size, "entries": header, "members": members}
 
@@ -271,11 +268,16 @@ def _write_catalog(path: str, shards: List[dict]) -> None:
             pq.write_table(table, tmp)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str) -> None:
+    """Remove a temporary file of a write that failed (if it was made)."""
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 # --------------------------------------------------------------------------- reading
