@@ -17,6 +17,7 @@ import bisect
 import errno
 import itertools
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping as _MappingABC
 from typing import Any, Dict, Iterator, List, Mapping, Optional
@@ -124,6 +125,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             raise
         self.fo = self.archive.path  # what fsspec's ukey() tokenizes; safe to show
         self.dir_cache: Optional[_Listing] = None  # built on first use
+        #: bytes fetched by member files with the adaptive cache, shared by all of them
+        self.spans = SpanStore()
 
     # -- the target ------------------------------------------------------------
     def _open_target(self, fo: Any, target_protocol: Optional[str], options: Dict[str, Any],
@@ -356,6 +359,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             cache_type = self.default_cache_type or ("adaptive" if self.remote else "none")
         if block_size in (None, "default"):
             block_size = self.default_block_size or REMOTE_BLOCK_SIZE
+        if cache_type == "adaptive":  # the spans of every member file of this filesystem, in archive offsets
+            cache_options = {"store": self.spans, "base": m.offset, **(cache_options or {})}
         return TacoMemberFile(self, self._strip_protocol(path), m, block_size=block_size, cache_type=cache_type,
                               cache_options=cache_options, **kwargs)
 
@@ -494,62 +499,88 @@ class _Listing(_MappingABC):
         return len(self.files) + len(self.dirs)
 
 
+class SpanStore:
+    """Byte spans already fetched, in archive coordinates, shared by every
+    member file of one TacoFileSystem that uses the ``adaptive`` cache (so
+    that opening a member again, or another member whose bytes were fetched
+    with a neighbour's, costs nothing).  At most ``max_bytes`` are held; the
+    least recently used spans go first.  Thread-safe."""
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = int(max_bytes)
+        self._spans: "OrderedDict[int, bytes]" = OrderedDict()  # start -> bytes, in LRU order
+        self._starts: List[int] = []  # sorted
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def at(self, pos: int):
+        """(start, bytes) of the span holding ``pos``, or (None, the start
+        of the next span after ``pos`` or None)."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, pos) - 1
+            if i >= 0:
+                st = self._starts[i]
+                data = self._spans[st]
+                if pos < st + len(data):
+                    self._spans.move_to_end(st)
+                    return st, data
+            return None, (self._starts[i + 1] if i + 1 < len(self._starts) else None)
+
+    def keep(self, start: int, data: bytes) -> None:
+        with self._lock:
+            old = self._spans.pop(start, None)
+            if old is None:
+                bisect.insort(self._starts, start)
+            else:
+                self._held -= len(old)
+            self._spans[start] = data
+            self._held += len(data)
+            while self._held > self.max_bytes and len(self._spans) > 1:
+                st, gone = self._spans.popitem(last=False)
+                self._starts.remove(st)
+                self._held -= len(gone)
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+
 class AdaptiveCache(BaseCache):
     """fsspec cache ``"adaptive"``, the default of member files of remote
-    archives: fetched spans are kept (up to ``max_bytes``, least recently
-    used dropped first), a read is served from them as far as they hold it,
-    and only the missing bytes are fetched, rounded up to ``min_fetch``.
-    A miss that continues where the previous fetch ended reads ahead,
+    archives: fetched spans are kept (in ``store``, a :class:`SpanStore`:
+    the filesystem's, shared by its member files, or one of ``max_bytes``
+    for this file), a read is served from them as far as they hold it, and
+    only the missing bytes are fetched, rounded up to ``min_fetch``.  A miss
+    that continues where this file's previous fetch ended reads ahead,
     doubling each time up to ``blocksize``: sequential readers (CSV, text,
     one column chunk after another) cost few requests, and scattered small
     reads (HDF5/NetCDF metadata and chunks, a Parquet footer then its row
     group) cost about one small request each, never a block of
-    ``blocksize`` per read.  No byte is fetched twice unless evicted."""
+    ``blocksize`` per read.  No byte is fetched twice unless evicted.
+    ``base``: where the file's byte 0 is in the store's coordinates."""
 
     name = "adaptive"
 
     def __init__(self, blocksize: int, fetcher, size: int, min_fetch: int = 256 * 1024,
-                 max_bytes: int = 32 * 2**20) -> None:
+                 max_bytes: int = 32 * 2**20, store: Optional[SpanStore] = None, base: int = 0) -> None:
         super().__init__(blocksize, fetcher, size)
         self.min_fetch = max(1, min(int(min_fetch), int(blocksize)))
-        self.max_bytes = int(max_bytes)
-        self._spans: "OrderedDict[int, bytes]" = OrderedDict()  # start -> bytes, in LRU order
-        self._starts: List[int] = []  # sorted starts of the spans
-        self._held = 0
-        self._last_end = -1  # where the last fetch ended
-        self._ahead = self.min_fetch  # the next read-ahead size when sequential
-
-    def _span_at(self, pos: int):
-        i = bisect.bisect_right(self._starts, pos) - 1
-        if i >= 0:
-            st = self._starts[i]
-            data = self._spans[st]
-            if pos < st + len(data):
-                return st, data, None
-        nxt = self._starts[i + 1] if i + 1 < len(self._starts) else None
-        return None, None, nxt
-
-    def _keep(self, start: int, data: bytes) -> None:
-        self._spans[start] = data
-        bisect.insort(self._starts, start)
-        self._held += len(data)
-        while self._held > self.max_bytes and len(self._spans) > 1:
-            old, gone = self._spans.popitem(last=False)
-            self._starts.remove(old)
-            self._held -= len(gone)
+        self.store = store if store is not None else SpanStore(max_bytes)
+        self.base = int(base)
+        self._last_end = -1  # where this file's last fetch ended
+        self._ahead = self.min_fetch  # the next read-ahead when sequential
 
     def _fetch(self, start, end):
         start = 0 if start is None else start
         end = self.size if end is None else min(end, self.size)
         if start >= end:
             return b""
-        out, pos = [], start
+        out, pos, base = [], start, self.base
         while pos < end:
-            st, data, nxt = self._span_at(pos)
-            if data is not None:  # held: copy what this span has
+            st, found = self.store.at(base + pos)
+            if st is not None:  # held: copy what this span has
                 self.hit_count += 1
-                self._spans.move_to_end(st)
-                take = data[pos - st:end - st]
+                take = found[base + pos - st:base + end - st]
                 out.append(take)
                 pos += len(take)
                 continue
@@ -559,12 +590,12 @@ class AdaptiveCache(BaseCache):
             else:
                 self._ahead = self.min_fetch
             stop = min(max(end, pos + self._ahead), self.size)
-            if nxt is not None:
-                stop = min(stop, nxt)  # never fetch again what is held
+            if found is not None:
+                stop = min(stop, found - base)  # never fetch again what is held
             data = self.fetcher(pos, stop)
             self.total_requested_bytes += stop - pos
             self._last_end = stop
-            self._keep(pos, data)
+            self.store.keep(base + pos, data)
             take = data[:end - pos]
             out.append(take)
             pos += len(take)

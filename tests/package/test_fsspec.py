@@ -342,8 +342,40 @@ def test_adaptive_cache_serves_exact_bytes_and_fetches_each_byte_once():
     for k in range(20):
         off = k * 140_000
         assert c._fetch(off, off + 10) == data[off:off + 10]
-        assert c._held <= 200_000 or len(c._spans) == 1
+        assert c.store.held <= 200_000 or len(c.store._spans) == 1
     assert c._fetch(0, 10) == data[:10] and rec.calls[-1] == (0, 65536)  # evicted, fetched again
+
+
+def test_adaptive_spans_are_shared_by_the_member_files_of_a_filesystem(nginx_server, tmp_path):
+    """A member opened again costs no request for what an earlier file of
+    the same filesystem fetched: the adaptive caches of one filesystem keep
+    their spans in one store (archive offsets; a fetch never passes the
+    member's end); another filesystem has its own."""
+    files = {"a.bin": os.urandom(100_000), "b.bin": os.urandom(50_000), "pad.bin": os.urandom(300_000)}
+    arc = make_archive(tmp_path / "shared.taco", files, tmp_path)
+    url = publish_http(nginx_server, arc, "shared/x.taco")
+    fs = fsspec.filesystem("taco", fo=url)
+    nginx_server.read_log(timeout=0.2)
+    nginx_server.reset_log()
+    with fs.open("a.bin") as f:  # min_fetch (256 KiB) from its start: all of a.bin
+        assert f.cache.name == "adaptive" and f.cache.store is fs.spans
+        assert f.read(10) == files["a.bin"][:10]
+    a = fs.info("a.bin")["offset"]
+    assert [r["range"] for r in nginx_server.read_log(expect=1)] == [f"bytes={a}-{a + 100_000 - 1}"]
+    nginx_server.reset_log()
+    with fs.open("a.bin") as f:
+        f.seek(50_000)
+        assert f.read() == files["a.bin"][50_000:]
+    assert nginx_server.read_log(timeout=0.2) == []
+    assert fs.open("b.bin").read() == files["b.bin"]  # not fetched yet: one request
+    assert len(nginx_server.read_log(expect=1)) == 1
+    nginx_server.reset_log()
+    assert fs.open("b.bin").read(5) == files["b.bin"][:5] and fs.open("a.bin").read() == files["a.bin"]
+    assert nginx_server.read_log(timeout=0.2) == []
+    nginx_server.reset_log()
+    other = fsspec.filesystem("taco", fo=url)
+    assert other.open("a.bin").read() == files["a.bin"]
+    assert len(nginx_server.read_log(expect=2)) == 2  # its open, and a.bin
 
 
 def test_file_object_and_text_mode(nested):
