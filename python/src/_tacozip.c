@@ -995,14 +995,14 @@ static PyObject *archive_identity(ArchiveObject *self, void *c) {
 static PyObject *member_tuple(const tacozip_member *m) {
     PyObject *name = PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)m->name_len, "surrogateescape");
     if (!name) return NULL;
-    return Py_BuildValue("(NKKkKKHH)", name, (unsigned long long)m->data_offset, (unsigned long long)m->size,
+    return Py_BuildValue("(NKKkKKHHk)", name, (unsigned long long)m->data_offset, (unsigned long long)m->size,
                          (unsigned long)m->crc32, (unsigned long long)m->header_offset,
                          (unsigned long long)m->uncompressed_size, (unsigned short)m->method,
-                         (unsigned short)m->flags);
+                         (unsigned short)m->flags, (unsigned long)m->dos_datetime);
 }
 
 /* All members as a list of tuples (name, offset, size, crc32,
- * header_offset, uncompressed_size, method, flags). */
+ * header_offset, uncompressed_size, method, flags, dos_datetime). */
 static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     (void)noargs;
     if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");

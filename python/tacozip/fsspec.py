@@ -13,6 +13,7 @@ files are fsspec ``AbstractBufferedFile``\\ s whose fetches are range reads of
 the archive; see docs/fsspec.md.
 """
 
+import datetime
 import errno
 import os
 from typing import Any, Dict, List, Mapping, Optional
@@ -108,6 +109,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         self.fo = self.archive.path  # what fsspec's ukey() tokenizes; safe to show
         self.dir_cache: Optional[Dict[str, dict]] = None
         self._members: Dict[str, Member] = {}
+        self._dos_times: Optional[Dict[str, int]] = None  # name -> DOS date/time, on the first modified()
 
     # -- the target ------------------------------------------------------------
     def _open_target(self, fo: Any, target_protocol: Optional[str], options: Dict[str, Any],
@@ -235,6 +237,22 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             name = self._strip_protocol(path)
             raise FileNotFoundError(errno.ENOENT, f"no such member in TACO archive {self.archive.path}",
                                     name) from None
+
+    def modified(self, path):
+        """The member's ZIP timestamp (DOS date and time of its central
+        directory entry, read as UTC, 2-second resolution) as an aware
+        datetime.  No request: the directory is already read.  DuckDB's
+        ``register_filesystem`` asks for it before reading a file."""
+        m = self._member(path)
+        if self._dos_times is None:
+            self._dos_times = {t[0]: t[8] for t in self.archive._raw.members()}
+        dt = self._dos_times[m.name]
+        date, time = dt >> 16, dt & 0xFFFF
+        try:
+            return datetime.datetime(1980 + (date >> 9), (date >> 5) & 15, date & 31, time >> 11, (time >> 5) & 63,
+                                     min((time & 31) * 2, 59), tzinfo=datetime.timezone.utc)
+        except ValueError:  # an invalid (e.g. zero) DOS date: the earliest one
+            return datetime.datetime(1980, 1, 1, tzinfo=datetime.timezone.utc)
 
     def ls(self, path, detail=True, **kwargs):
         return super().ls(self._strip_protocol(path), detail=detail, **kwargs)
