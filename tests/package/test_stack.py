@@ -321,10 +321,10 @@ def test_xarray_h5netcdf_requests_over_http(stack, stack_url, nginx_server):
     require("h5netcdf")
     want = _nc_slice(stack.src / "nc/x.nc", xr)
     counts = {}
-    for cache in ("readahead", "blockcache"):
+    for cache, block in (("readahead", None), ("blockcache", None), ("blockcache-1MiB", 1 << 20), ("none", None)):
         _reset(nginx_server)
         fs = TacoFileSystem(stack_url)  # the open is counted
-        with fs.open("nc/x.nc", cache_type=cache) as f:
+        with fs.open("nc/x.nc", cache_type=cache.split("-")[0], block_size=block) as f:
             got = _nc_slice(f, xr)
         xr.testing.assert_identical(got, want)
         recs = _log(nginx_server, expect=fs.archive.stats[0])
@@ -336,6 +336,9 @@ def test_xarray_h5netcdf_requests_over_http(stack, stack_url, nginx_server):
     assert counts["blockcache"][1] <= size + (1 << 20), counts
     # what docs/ecosystem.md says of the default: more requests than the target, more bytes than the file
     assert counts["readahead"][0] > 4 and counts["readahead"][1] > size, counts
+    # smaller blocks: more requests; no cache: one per HDF5 read, few bytes
+    assert counts["blockcache"][0] < counts["blockcache-1MiB"][0] < counts["none"][0], counts
+    assert counts["none"][1] < size // 10, counts
 
 
 def test_xarray_open_mfdataset_monthly_members(stack):
@@ -504,4 +507,4 @@ def test_docs_ecosystem_md_doctests(tmp_path, monkeypatch):
     result = doctest.testfile(str(DOC), module_relative=False, verbose=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
-    assert result.attempted >= 30
+    assert result.attempted >= 45
