@@ -1068,10 +1068,10 @@ static PyObject *member_name(const tacozip_member *m) {
 static PyObject *member_tuple(const tacozip_member *m) {
     PyObject *name = member_name(m);
     if (!name) return NULL;
-    return Py_BuildValue("(NKKkKKHH)", name, (unsigned long long)m->data_offset, (unsigned long long)m->size,
+    return Py_BuildValue("(NKKkKKHHk)", name, (unsigned long long)m->data_offset, (unsigned long long)m->size,
                          (unsigned long)m->crc32, (unsigned long long)m->header_offset,
                          (unsigned long long)m->uncompressed_size, (unsigned short)m->method,
-                         (unsigned short)m->flags);
+                         (unsigned short)m->flags, (unsigned long)m->dos_datetime);
 }
 
 /* One item per member, in directory order. */
@@ -1094,7 +1094,7 @@ static PyObject *member_list(ArchiveObject *self, PyObject *(*item)(const tacozi
 }
 
 /* All members as a list of tuples (name, offset, size, crc32,
- * header_offset, uncompressed_size, method, flags). */
+ * header_offset, uncompressed_size, method, flags, dos_datetime). */
 static PyObject *archive_members(ArchiveObject *self, PyObject *noargs) {
     (void)noargs;
     return member_list(self, member_tuple);

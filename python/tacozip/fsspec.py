@@ -14,6 +14,7 @@ the archive; see docs/fsspec.md.
 """
 
 import bisect
+import datetime
 import errno
 import itertools
 import os
@@ -246,6 +247,19 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             name = self._strip_protocol(path)
             raise FileNotFoundError(errno.ENOENT, f"no such member in TACO archive {self.archive.path}",
                                     name) from None
+
+    def modified(self, path):
+        """The member's ZIP timestamp (DOS date and time of its central
+        directory entry, read as UTC, 2-second resolution) as an aware
+        datetime.  No request: the directory is already read.  DuckDB's
+        ``register_filesystem`` asks for it before reading a file."""
+        dt = self.archive._raw.member(self.archive._index(self._member(path).name))[8]
+        date, time = dt >> 16, dt & 0xFFFF
+        try:
+            return datetime.datetime(1980 + (date >> 9), (date >> 5) & 15, date & 31, time >> 11, (time >> 5) & 63,
+                                     min((time & 31) * 2, 59), tzinfo=datetime.timezone.utc)
+        except ValueError:  # an invalid (e.g. zero) DOS date: the earliest one
+            return datetime.datetime(1980, 1, 1, tzinfo=datetime.timezone.utc)
 
     def ls(self, path, detail=True, **kwargs):
         self._get_dirs()
