@@ -65,6 +65,7 @@ typedef struct {
     int pool_n;
     char etag[256];
     tz_source_stats stats;
+    int multiplexes; /* a response came over HTTP/2 or later: parallel ranges may wait for its connection */
 } remote_source;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -258,7 +259,6 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for low_speed_time s: give up */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)r->opt.stall_timeout_s);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     if (r->opt.ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, r->opt.ca_bundle);
@@ -510,7 +510,10 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         CURLcode cc = curl_easy_perform(h);
         if (!x->status) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
         curl_slist_free_all(hdrs);
+        long version = 0;
+        curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
         pthread_mutex_lock(&r->lock);
+        if (version >= CURL_HTTP_VERSION_2_0) r->multiplexes = 1;
         r->stats.requests++;
         r->stats.bytes += x->body_bytes;
         pthread_mutex_unlock(&r->lock);
@@ -607,6 +610,16 @@ static int start_transfer(remote_source *r, CURLM *m, xfer_h *xh, struct curl_sl
     x->status = 0;
     if (!(xh->h = get_handle(r))) return TACOZ_ERR_NOMEM;
     *hl = setup(r, xh->h, x, range, cap);
+    /* Once the server is known to speak HTTP/2: wait for a connection being
+     * set up rather than open another, so that the parallel ranges are
+     * multiplexed.  Never before, nor on single GETs: with the connection
+     * cache shared by threads, a wait on another thread's HTTP/1.1
+     * connection that the server then closes ("Connection: close") never
+     * ends. */
+    pthread_mutex_lock(&r->lock);
+    long pipewait = r->multiplexes;
+    pthread_mutex_unlock(&r->lock);
+    curl_easy_setopt(xh->h, CURLOPT_PIPEWAIT, pipewait);
     curl_easy_setopt(xh->h, CURLOPT_WRITEFUNCTION, on_body_first);
     curl_easy_setopt(xh->h, CURLOPT_WRITEDATA, xh);
     curl_easy_setopt(xh->h, CURLOPT_PRIVATE, (char *)xh);
@@ -621,7 +634,11 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     CURLM *m = curl_multi_init();
     if (!m) return tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP multi handle");
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->opt.parallel);
+    /* At most opt.parallel transfers run at once (the loop below adds no
+     * more), so no CURLMOPT_MAX_HOST_CONNECTIONS: with the connection cache
+     * shared by threads, transfers that libcurl queues for a free
+     * connection of another thread's multi handle are never woken when the
+     * server closes that connection. */
     xfer_h *xs = calloc(n, sizeof *xs);
     struct curl_slist **hl = calloc(n, sizeof *hl);
     char(*rg)[64] = calloc(n, sizeof *rg);
