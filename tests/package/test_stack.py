@@ -513,28 +513,30 @@ def test_pandas_csv_and_partitioned_parquet_over_http(stack, stack_url, nginx_se
 # --------------------------------------------------------------------------- S3
 
 def test_dataset_and_h5netcdf_over_s3(stack, moto_s3):
-    """pyarrow.dataset and xarray on the archive in (moto) S3, read by the C
-    library (its requests counted by the archive's stats, not by boto3).
-    DuckDB is left out: its reads are concurrent even with threads=1, and
-    hang there (test_concurrent_reads_when_the_server_closes_connections)."""
+    """pyarrow.dataset (its I/O threads reading at once), DuckDB and xarray on
+    the archive in (moto) S3, read by the C library (its requests counted by
+    the archive's stats, not by boto3).  moto closes every connection: the
+    concurrent reads used to hang there
+    (test_concurrent_reads_when_the_server_closes_connections)."""
     xr = require("xarray")
+    duckdb = require("duckdb")
     moto_s3.client.put_object(Bucket=moto_s3.bucket, Key="stack/stack.taco", Body=stack.archive.read_bytes())
     opts = {"key": "testing", "secret": "testing",
             "client_kwargs": {"endpoint_url": moto_s3.endpoint, "region_name": "us-east-1"}}
     url = f"s3://{moto_s3.bucket}/stack/stack.taco"
     flt = (pc.field("year") == 2023) & (pc.field("value") > 1.5)
-    # one reading thread (pyarrow's I/O pool reads concurrently even with
-    # use_threads=False): concurrent reads of one S3 archive hang against
-    # moto (test_concurrent_reads_when_the_server_closes_connections)
-    fs = TacoFileSystem(url, target_options=opts, default_cache_type="none")
-    io_threads = pa.io_thread_count()
-    pa.set_io_thread_count(1)
-    try:
-        got = (pds.dataset("data/", filesystem=fs, partitioning="hive").to_table(filter=flt, use_threads=False)
-               .sort_by("id"))
-    finally:
-        pa.set_io_thread_count(io_threads)
+    fs = TacoFileSystem(url, target_options=opts)
+    got = pds.dataset("data/", filesystem=fs, partitioning="hive").to_table(filter=flt).sort_by("id")
     assert got.equals(_local_dataset(stack).to_table(filter=flt).sort_by("id")) and got.num_rows > 100
+
+    con, ref = duckdb.connect(), duckdb.connect()
+    con.register_filesystem(fs)
+    for q in DUCK_QUERIES:
+        got = con.sql(q.format(data="taco://data/**/*.parquet", csv="taco://tables/x.csv")).fetchall()
+        want = ref.sql(q.format(data=f"{stack.src}/data/**/*.parquet", csv=f"{stack.src}/tables/x.csv")).fetchall()
+        assert got == want and len(got) > 0, q
+    con.close()
+    ref.close()
 
     fs = TacoFileSystem(url, target_options=opts)
     with fs.open("nc/x.nc", cache_type="blockcache") as f:
