@@ -280,7 +280,10 @@ def main():
                 topts, proto = s3opts, "s3"
             if key == "dd":
                 so = {proto: topts} if topts else None
+                pd_so = {"pickle_directory": True, **(so or {})}
                 return [("taco://", "taco", lambda: dd_sum(f"taco://data/*.parquet::{loc}", so)),
+                        ("taco://, pickle_directory=True (the tasks get the directory with the filesystem)",
+                         "variant", lambda: dd_sum(f"taco://data/*.parquet::{loc}", pd_so)),
                         (f"zip::{proto}", "zip", lambda: dd_sum(f"zip://data/*.parquet::{loc}", so))]
 
             def taco(**kw):

@@ -67,7 +67,7 @@ def main():
         vx = [x - 0.4 + width * (j + 0.5) for x, w in enumerate(workloads) if (b, w) in best]
         vy = [best[(b, w)][i] for w in workloads if (b, w) in best]
         ax.plot(vx, vy, "D", color="black", markersize=3.5, linestyle="none",
-                label="taco:// variant: index_first, or a smaller cache" if j == 0 else None)
+                label="taco:// variant: index_first, a smaller cache, pickle_directory" if j == 0 else None)
         for bar, y in zip(bars, ys):
             ax.text(bar.get_x() + bar.get_width() / 2, y * 1.08, f"{y:.0f}" if y >= 10 else f"{y:.1f}",
                     ha="center", va="bottom", fontsize=7)
