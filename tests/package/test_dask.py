@@ -610,6 +610,7 @@ def test_catalog_refuses_changed_or_corrupt_shards(tmp_path):
 def test_catalog_on_s3(tmp_path, moto_s3, client):
     files = _file_set(tmp_path, 10)
     cat = shards.write_shards(files, tmp_path / "out", 3, catalog="catalog.json")
+    assert len(cat) == 10 and len(cat.shards) == 3
     for p in (tmp_path / "out").iterdir():
         moto_s3.client.put_object(Bucket=moto_s3.bucket, Key=f"dask/shards/{p.name}", Body=p.read_bytes())
     rcat = shards.open_catalog(f"s3://{moto_s3.bucket}/dask/shards/catalog.json", storage_options=_s3_options(moto_s3))
