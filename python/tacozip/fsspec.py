@@ -69,8 +69,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         The protocol of ``fo`` when it is a string without one (as fsspec's
         archive filesystems take it; chained URLs set it).
     target_options : dict, optional
-        Options of the target.  For file, http(s) and s3 targets: tacozip's
-        remote settings (s3fs names: ``key``, ``secret``, ``token``,
+        Options of the target.  For http(s) and s3 targets: tacozip's
+        remote settings (for a local file: checked, not used) (s3fs names: ``key``, ``secret``, ``token``,
         ``anon``, ``client_kwargs={"endpoint_url", "region_name"}``,
         ``config_kwargs``; and ``endpoint_url``, ``region``, ``retries``,
         ``connect_timeout``, ``stall_timeout``, ``parallel``, ``max_gap``,

@@ -61,7 +61,7 @@ N_FILES, GROUPS, ROWS = 12, 6, 10000
 
 @pytest.fixture(scope="module")
 def parquet_set(tmp_path_factory):
-    """12 Parquet files of 4 row groups each; ``id`` ascends over the whole
+    """12 Parquet files of GROUPS (6) row groups each; ``id`` ascends over the whole
     set, so a filter on it selects whole row groups by their statistics.
     Random floats: the row groups are not compressible to nothing."""
     tmp = tmp_path_factory.mktemp("pqset")

@@ -440,7 +440,7 @@ def test_gdal_vsizip_vsicurl_geotiff(tmp_path, nginx_server):
     win = _asc_values((work / "window.asc").read_text())
     assert win.shape == (20, 40) and (win == a[45:65, 60:100]).all()
     print(f"GDAL over /vsizip/{{/vsicurl/...}}: {len(recs)} requests "
-          f"({sum(r['body_bytes_sent'] for r in recs)} bytes) for the three commands: "
+          f"({sum(r['body_bytes_sent'] for r in recs)} bytes) for the four commands: "
           f"{[(r['request'].split()[0], r['range']) for r in recs]}")
     assert all(r["status"] in (200, 206) for r in recs)
     assert [r["request"].split()[0] for r in recs].count("HEAD") == 4  # one per command

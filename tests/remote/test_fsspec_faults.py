@@ -62,7 +62,7 @@ def test_replaced_between_two_reads_is_changed_never_mixed(fault, tz, archives, 
     reads = [lambda: f.read(), lambda: fs.cat(name), lambda: fs.cat_file(name, start=5, end=50),
              lambda: fs.cat_ranges([name, "small/s01.bin"], [0, 0], [10, 10], on_error="raise"),
              lambda: fs.cat(["small/s02.bin", "small/s03.bin"]),
-             lambda: fs.open("small/s04.bin").read()]  # readahead (the default for a URL)
+             lambda: fs.open("small/s04.bin").read()]  # adaptive (the default for a URL)
     for read in reads:
         with pytest.raises(tz.TacozipError) as e:
             read()
