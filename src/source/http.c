@@ -145,6 +145,8 @@ typedef struct {
     uint64_t body_bytes;  /* bytes received on the wire */
 } xfer;
 
+#define RETRY_AFTER_MAX_S 86400L /* a longer Retry-After counts as one day */
+
 static size_t on_header(char *line, size_t size, size_t n, void *u) {
     xfer *x = u;
     size_t len = size * n;
@@ -172,9 +174,19 @@ static size_t on_header(char *line, size_t size, size_t n, void *u) {
             x->cr_unsatisfied = 1, x->cr_total = t;
         }
     } else if (!strcasecmp(h, "ETag")) {
-        snprintf(x->etag, sizeof x->etag, "%s", v);
+        /* an ETag goes back in If-Match: one with a control character (a
+         * bare CR, say) would inject a header, so it is not used at all */
+        int clean = 1;
+        for (const unsigned char *c = (const unsigned char *)v; *c && clean; c++) clean = *c >= 0x20 && *c != 0x7f;
+        if (clean) snprintf(x->etag, sizeof x->etag, "%s", v);
     } else if (!strcasecmp(h, "Retry-After")) {
-        x->retry_after = isdigit((unsigned char)*v) ? strtol(v, NULL, 10) : -1;
+        /* seconds, clamped before any arithmetic (then capped by max_backoff) */
+        if (isdigit((unsigned char)*v)) {
+            unsigned long long secs = strtoull(v, NULL, 10); /* ULLONG_MAX on overflow */
+            x->retry_after = secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long)secs;
+        } else {
+            x->retry_after = -1;
+        }
     } else if (!strcasecmp(h, "Content-Length")) {
         x->content_length = strtoull(v, NULL, 10);
         x->have_cl = 1;

@@ -26,6 +26,8 @@ normal behaviour):
                    (new ETag); ``honor_if_match=False`` ignores If-Match,
                    ``etag=False`` sends no ETag at all
 ``weak_etag``      ``ETag: W/"..."`` (If-Match then never matches, RFC 9110)
+``etag``           ``ETag: <value>`` as given (``value=...``, raw: may hold a
+                   bare CR); If-Match is not checked
 =================  ===============================================================
 
 ``pace=SECONDS`` (any kind) sleeps after each 16 KiB written, so that the
@@ -211,9 +213,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         send_etag = not (kind == "replace" and p.get("etag") is False)
         weak = kind == "weak_etag"
-        etag = etag_of(data, weak)
+        etag = p["value"] if kind == "etag" else etag_of(data, weak)
         im = self.headers.get("If-Match")
-        honor = not (kind == "replace" and p.get("honor_if_match") is False)
+        honor = not (kind == "replace" and p.get("honor_if_match") is False) and kind != "etag"
         if im is not None and honor and im.strip() != "*":
             tags = [t.strip() for t in im.split(",")]
             # strong comparison: weak tags never match

@@ -244,6 +244,42 @@ def test_429_retry_after_honoured(fault, cli, tz, archives):
     assert [r.status for r in fault.requests(1)] == [429, 206]
 
 
+def test_huge_retry_after_is_clamped(fault, cli, tz, archives):
+    """Retry-After: 99999999999999999999 (past any integer type): clamped
+    before any arithmetic (it used to overflow a signed multiply and retry
+    at once), so the wait is the cap, TACOZIP_HTTP_MAX_BACKOFF_MS."""
+    small = archives["small"]
+    url = fault.put("a.zip", small.data)
+    for value in ("99999999999999999999", "9223372036854775807", "86401"):
+        fault.clear()
+        fault.fault("a.zip", "status", times=1, status=503, retry_after=value)
+        cli.run("header", url, env={"TACOZIP_HTTP_MAX_BACKOFF_MS": "400"}, ok=True)
+        log = fault.requests(1)
+        assert [r.status for r in log] == [503, 206], (value, log)
+        assert 0.38 <= log[1].t - log[0].t < 3, (value, log[1].t - log[0].t)
+
+
+def test_etag_with_a_control_character_is_never_sent_back(fault, tz, archives):
+    """An ETag holding a bare CR would inject a header into the next
+    request's If-Match: it is not used (no If-Match at all)."""
+    far = archives["far"]  # the small/* members lie beyond the tail: reading one is a second request
+    url = fault.put("a.zip", far.data)
+    fault.fault("a.zip", "etag", value='"abc\rX-Injected: yes"')
+    with tz.open(url) as ar:
+        assert ar.read("small/s05.bin") == far.members["small/s05.bin"]
+        assert ar.identity == ""
+    log = fault.requests(1)
+    assert len(log) == 2
+    assert log[1].if_match is None and not any(k.lower() == "x-injected" for k in log[1].headers), log[1].headers
+    # a clean ETag is still pinned
+    fault.clear()
+    fault.fault("a.zip", "etag", value='"clean-tag"')
+    with tz.open(url) as ar:
+        assert ar.read("small/s05.bin") == far.members["small/s05.bin"]
+        assert ar.identity == '"clean-tag"'
+    assert fault.requests(1)[1].if_match == '"clean-tag"'
+
+
 # ----------------------------------------------------------------------------- wrong Content-Range
 
 def test_wrong_content_range(fault, cli, tz, archives):
