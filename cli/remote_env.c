@@ -69,7 +69,7 @@ int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t 
     o->struct_size = sizeof *o; /* every field 0/NULL: the library's default */
 
     /* HTTP behaviour.  Unset or empty: the library's default (0 in "o"). */
-    enum { RETRIES, BACKOFF, MAX_BACKOFF, CONNECT, STALL, PARALLEL, MAX_SKIP, NUM };
+    enum { RETRIES, BACKOFF, MAX_BACKOFF, CONNECT, STALL, MIN_RATE, DEADLINE, PARALLEL, MAX_SKIP, NUM };
     static const struct {
         const char *name;
         unsigned long long lo, hi;
@@ -79,6 +79,8 @@ int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t 
         [MAX_BACKOFF] = {"TACOZIP_HTTP_MAX_BACKOFF_MS", 1, 600000},
         [CONNECT] = {"TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 100, 600000},
         [STALL] = {"TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600},
+        [MIN_RATE] = {"TACOZIP_HTTP_MIN_RATE", 1, 1ull << 30},
+        [DEADLINE] = {"TACOZIP_HTTP_DEADLINE_MS", 1, 86400000},
         [PARALLEL] = {"TACOZIP_HTTP_PARALLEL", 1, 64},
         [MAX_SKIP] = {"TACOZIP_HTTP_MAX_SKIP", 0, 1ull << 40}, /* 0: TACOZIP_NO_SKIP */
     };
@@ -93,6 +95,8 @@ int cli_remote_options_from_env(tacozip_remote_options *o, char *errbuf, size_t 
     o->max_backoff_ms = (long)v[MAX_BACKOFF];
     o->connect_timeout_ms = (long)v[CONNECT];
     o->stall_timeout_s = (long)v[STALL];
+    o->min_rate = (long)v[MIN_RATE];
+    o->deadline_ms = (long)v[DEADLINE];
     o->parallel = (int)v[PARALLEL];
     if (set[MAX_SKIP]) o->max_skip = v[MAX_SKIP] ? (uint64_t)v[MAX_SKIP] : TACOZIP_NO_SKIP;
 

@@ -446,6 +446,17 @@ typedef struct tacozip_remote_options {
      * (else TACOZ_ERR_PARAM).  A server that sends no ETag cannot be
      * checked against it. */
     const char *expected_identity;
+    /* A transfer slower than min_rate bytes/s on average over
+     * stall_timeout_s is cut and retried like a stalled one (default 1,024;
+     * at most 2^30): a server that trickles a few bytes a second fails in
+     * stall_timeout_s per attempt instead of never. */
+    long min_rate;
+    /* The most one operation (one read or open step, or one read_ranges /
+     * read_members call, retries, redirects and backoff included) may take,
+     * in ms (default 0: no limit; at most 86,400,000); past it the operation
+     * fails with TACOZ_ERR_NETWORK ("no complete answer within the
+     * deadline"). */
+    long deadline_ms;
 } tacozip_remote_options;
 
 /*

@@ -326,6 +326,8 @@ static int remote_from(PyObject *d, remote_arg *r, const tacozip_remote_options 
         INT_FIELD(parallel)
         LONG_FIELD(connect_timeout_ms)
         LONG_FIELD(stall_timeout_s)
+        LONG_FIELD(min_rate)
+        LONG_FIELD(deadline_ms)
         LONG_FIELD(backoff_ms)
         LONG_FIELD(max_backoff_ms)
         else if (!strcmp(key, "unsigned_requests")) {

@@ -20,6 +20,8 @@ caller's name (aliases)                 environment variable(s)
 ``backoff``, ``max_backoff`` (s)        ``TACOZIP_HTTP_BACKOFF_MS``, ``TACOZIP_HTTP_MAX_BACKOFF_MS``
 ``connect_timeout`` (s)                 ``TACOZIP_HTTP_CONNECT_TIMEOUT_MS``
 ``stall_timeout`` (s)                   ``TACOZIP_HTTP_STALL_TIMEOUT_S``
+``min_rate`` (bytes/s)                  ``TACOZIP_HTTP_MIN_RATE``
+``deadline`` (s, per operation)         ``TACOZIP_HTTP_DEADLINE_MS``
 ``parallel``                            ``TACOZIP_HTTP_PARALLEL``
 ``max_gap`` (coalescing gap, bytes)
 ``max_skip`` (bytes)                    ``TACOZIP_HTTP_MAX_SKIP``
@@ -62,6 +64,7 @@ _ALIASES = {
     "backoff": "backoff", "max_backoff": "max_backoff",
     "connect_timeout": "connect_timeout",
     "stall_timeout": "stall_timeout", "read_timeout": "stall_timeout",
+    "min_rate": "min_rate", "deadline": "deadline",
     "parallel": "parallel",
     "max_gap": "max_gap",
     "max_skip": "max_skip",
@@ -207,13 +210,21 @@ def remote_options(storage_options: Optional[Mapping[str, Any]] = None, environ:
             ("backoff", "backoff_ms", 1000, "TACOZIP_HTTP_BACKOFF_MS", 1, 60000),
             ("max_backoff", "max_backoff_ms", 1000, "TACOZIP_HTTP_MAX_BACKOFF_MS", 1, 600000),
             ("connect_timeout", "connect_timeout_ms", 1000, "TACOZIP_HTTP_CONNECT_TIMEOUT_MS", 100, 600000),
-            ("stall_timeout", "stall_timeout_s", 1, "TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600)):
+            ("stall_timeout", "stall_timeout_s", 1, "TACOZIP_HTTP_STALL_TIMEOUT_S", 1, 3600),
+            ("deadline", "deadline_ms", 1000, "TACOZIP_HTTP_DEADLINE_MS", 1, 86400000)):
         if name in given:
             o[field] = _seconds_to(given[name], scale, name)
         else:
             v = _env_int(env, env_name, lo, hi)
             if v is not None:
                 o[field] = v
+
+    if "min_rate" in given:
+        o["min_rate"] = _int(given["min_rate"], "min_rate", 1)
+    else:
+        v = _env_int(env, "TACOZIP_HTTP_MIN_RATE", 1, 1 << 30)
+        if v is not None:
+            o["min_rate"] = v
 
     if "parallel" in given:
         o["parallel"] = _int(given["parallel"], "parallel", 1)

@@ -43,6 +43,8 @@ typedef struct {
     int retries;
     long backoff_ms, max_backoff_ms;
     long connect_timeout_ms, stall_timeout_s;
+    long min_rate;    /* bytes/s averaged over stall_timeout_s, below which a transfer is cut */
+    long deadline_ms; /* per operation (one read, retries included); 0: none */
     int parallel;
     uint64_t max_skip; /* bytes we accept to discard when Range is ignored */
     char *ca_bundle;
@@ -83,6 +85,13 @@ static void share_unlock(CURL *h, curl_lock_data d, void *u) {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* Milliseconds of a monotonic clock. */
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -143,6 +152,7 @@ typedef struct {
     uint64_t content_length;
     int have_cl;
     uint64_t body_bytes;  /* bytes received on the wire */
+    uint64_t deadline;    /* now_ms() by which the operation must end; 0: none */
 } xfer;
 
 #define RETRY_AFTER_MAX_S 86400L /* a longer Retry-After counts as one day */
@@ -268,8 +278,14 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* redirects: see do_get() */
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opt.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for low_speed_time s: give up */
+    /* slower than min_rate bytes/s for stall_timeout_s (a stalled or
+     * trickling server): cut, and retried */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, r->opt.min_rate);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)r->opt.stall_timeout_s);
+    if (x->deadline) { /* what is left of the operation's deadline */
+        uint64_t now = now_ms();
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->deadline > now ? (long)(x->deadline - now) : 1L);
+    }
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -504,7 +520,15 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
     char *target = NULL; /* a redirect's URL, owned */
     x->url = r->url;
     x->foreign = 0;
+    if (!x->deadline && r->opt.deadline_ms) x->deadline = now_ms() + (uint64_t)r->opt.deadline_ms;
     for (;;) {
+        if (x->deadline && now_ms() >= x->deadline) {
+            char last[sizeof e.message]; /* the last attempt's error, if any */
+            snprintf(last, sizeof last, "%s", e.message);
+            rc = tz_fail(&e, TACOZ_ERR_NETWORK, "no complete answer within the deadline of %ld ms%s%s%s",
+                         r->opt.deadline_ms, last[0] ? " (last: " : "", last, last[0] ? ")" : "");
+            break;
+        }
         CURL *h = get_handle(r);
         if (!h) {
             rc = tz_fail(&e, TACOZ_ERR_NOMEM, "cannot create an HTTP handle");
@@ -556,6 +580,11 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
         long wait = backoff;
         if (x->retry_after >= 0) wait = x->retry_after * 1000;
         if (wait > r->opt.max_backoff_ms) wait = r->opt.max_backoff_ms;
+        if (x->deadline) { /* never sleep past the deadline */
+            uint64_t now = now_ms();
+            long left = x->deadline > now ? (long)(x->deadline - now) : 0;
+            if (wait > left) wait = left;
+        }
         sleep_ms(wait);
         backoff *= 2;
         pthread_mutex_lock(&r->lock);
@@ -573,8 +602,10 @@ enum { GET_RANGE, GET_HEAD, GET_TAIL };
 /* One GET of "len" bytes into "buf": at "off" (GET_RANGE), the first ones
  * (GET_HEAD: fewer if the object is shorter) or the last ones (GET_TAIL).
  * Leaves the transfer in "xh" for the caller to read what it learnt. */
-static int get_one(remote_source *r, int kind, uint64_t off, size_t len, void *buf, xfer_h *xh, tacozip_error *err) {
+static int get_one(remote_source *r, int kind, uint64_t off, size_t len, void *buf, uint64_t deadline, xfer_h *xh,
+                   tacozip_error *err) {
     memset(xh, 0, sizeof *xh);
+    xh->x.deadline = deadline;
     xh->x.r = r;
     xh->x.upto = kind == GET_HEAD;
     xh->x.suffix = kind == GET_TAIL;
@@ -586,14 +617,14 @@ static int get_one(remote_source *r, int kind, uint64_t off, size_t len, void *b
 
 static int remote_read_at(tacozip_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
     xfer_h xh;
-    return len == 0 ? TACOZ_OK : get_one((remote_source *)s, GET_RANGE, off, len, buf, &xh, err);
+    return len == 0 ? TACOZ_OK : get_one((remote_source *)s, GET_RANGE, off, len, buf, 0, &xh, err);
 }
 
 /* Read the first "want" bytes (fewer if the object is shorter); learns
  * the object's size. */
 static int remote_read_head(tacozip_source *s, size_t want, unsigned char *buf, size_t *got, tacozip_error *err) {
     xfer_h xh;
-    int rc = get_one((remote_source *)s, GET_HEAD, 0, want, buf, &xh, err);
+    int rc = get_one((remote_source *)s, GET_HEAD, 0, want, buf, 0, &xh, err);
     if (rc == TACOZ_OK) *got = (size_t)xh.x.want_len;
     return rc;
 }
@@ -603,7 +634,7 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
                             tacozip_error *err) {
     remote_source *r = (remote_source *)s;
     xfer_h xh;
-    int rc = get_one(r, GET_TAIL, 0, want, buf, &xh, err);
+    int rc = get_one(r, GET_TAIL, 0, want, buf, 0, &xh, err);
     if (rc) return rc;
     if (r->base.size == TZ_SIZE_UNKNOWN) r->base.size = xh.x.got; /* a 200 without Content-Length: bytes received */
     *got = (size_t)xh.x.want_len;
@@ -657,6 +688,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     int *failed = calloc(n, sizeof *failed);
     size_t next = 0, running_n = 0, done_n = 0;
     int rc = TACOZ_OK;
+    const uint64_t deadline = r->opt.deadline_ms ? now_ms() + (uint64_t)r->opt.deadline_ms : 0; /* the whole call */
     if (!xs || !hl || !rg || !failed) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         curl_multi_cleanup(m);
@@ -667,6 +699,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
             xfer_h *xh = &xs[next];
             xh->x.r = r;
             xh->x.url = r->url;
+            xh->x.deadline = deadline;
             xh->x.want_off = ranges[next].offset;
             xh->x.want_len = ranges[next].length;
             xh->x.buf = ranges[next].buf;
@@ -718,7 +751,10 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     /* Failed ones go again one by one, with the retry rules (and their
      * errors reported). */
     for (size_t i = 0; i < n && rc == TACOZ_OK; i++)
-        if (failed[i]) rc = remote_read_at(s, ranges[i].offset, ranges[i].buf, (size_t)ranges[i].length, err);
+        if (failed[i] && ranges[i].length) {
+            xfer_h one;
+            rc = get_one(r, GET_RANGE, ranges[i].offset, (size_t)ranges[i].length, ranges[i].buf, deadline, &one, err);
+        }
 cleanup:
     for (size_t i = 0; xs && i < n; i++) free(xs[i].target);
     free(xs), free(hl), free(rg), free(failed);
@@ -893,6 +929,10 @@ static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_er
     if ((rc = setting(o->connect_timeout_ms, 10000, 1, 600000, "connect_timeout_ms", &r->opt.connect_timeout_ms, err)))
         return rc;
     if ((rc = setting(o->stall_timeout_s, 30, 1, 3600, "stall_timeout_s", &r->opt.stall_timeout_s, err))) return rc;
+    if ((rc = setting(o->min_rate, 1024, 1, 1L << 30, "min_rate", &r->opt.min_rate, err))) return rc;
+    if (o->deadline_ms < 0 || o->deadline_ms > 86400000L)
+        return tz_fail(err, TACOZ_ERR_PARAM, "remote option deadline_ms = %ld is outside [0, 86400000]", o->deadline_ms);
+    r->opt.deadline_ms = o->deadline_ms;
     if ((rc = setting(o->parallel, 8, 1, 64, "parallel", &v, err))) return rc;
     r->opt.parallel = (int)v;
     r->opt.max_skip = o->max_skip == 0 ? TZ_DEFAULT_GAP : o->max_skip == TACOZIP_NO_SKIP ? 0 : o->max_skip;

@@ -26,6 +26,7 @@ normal behaviour):
                    (new ETag); ``honor_if_match=False`` ignores If-Match,
                    ``etag=False`` sends no ETag at all
 ``weak_etag``      ``ETag: W/"..."`` (If-Match then never matches, RFC 9110)
+``trickle``        the body at ``rate`` bytes per second (default 2)
 ``etag``           ``ETag: <value>`` as given (``value=...``, raw: may hold a
                    bare CR); If-Match is not checked
 =================  ===============================================================
@@ -129,12 +130,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     # -- helpers -------------------------------------------------------------
-    def _send_body(self, rec: Record, data: bytes, limit: Optional[int] = None, pace: float = 0) -> None:
+    def _send_body(self, rec: Record, data: bytes, limit: Optional[int] = None, pace: float = 0,
+                   chunk: int = CHUNK) -> None:
         n = len(data) if limit is None else min(limit, len(data))
         pos = 0
         try:
             while pos < n:
-                k = self.connection.send(memoryview(data)[pos:min(n, pos + CHUNK)])
+                k = self.connection.send(memoryview(data)[pos:min(n, pos + chunk)])
                 pos += k
                 rec.body_sent = pos
                 if pace:
@@ -253,6 +255,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if kind == "stall":  # then nothing at all for a while
                 time.sleep(p.get("seconds", 5))
             self.close_connection = True
+            return
+        if kind == "trickle":  # `rate` bytes a second, in tenths of a second
+            step = max(1, p.get("rate", 2) // 10)
+            self._send_body(rec, body, pace=step / p.get("rate", 2), chunk=step)
             return
         self._send_body(rec, body, pace=p.get("pace", 0))
 

@@ -5,6 +5,7 @@ server that ignores Range, changed objects, and credentials kept out of
 every message."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -242,6 +243,67 @@ def test_429_retry_after_honoured(fault, cli, tz, archives):
     assert tz.read_header(url) == small.entries  # this process: cap 200 ms
     assert time.monotonic() - t < 0.9
     assert [r.status for r in fault.requests(1)] == [429, 206]
+
+
+def test_trickling_server_is_cut_by_the_minimum_rate(fault, cli, tz, archives):
+    """A server sending 40 bytes a second never stalls outright: with
+    min_rate 1000 B/s over a 1 s window each attempt is cut after about a
+    second (retried, then TACOZ_ERR_NETWORK); a min_rate below the trickle
+    lets the same read finish."""
+    small = archives["small"]
+    url = fault.put("a.zip", small.data)
+    fault.fault("a.zip", "trickle", rate=40)
+    env = {"TACOZIP_HTTP_STALL_TIMEOUT_S": "1", "TACOZIP_HTTP_MIN_RATE": "1000", "TACOZIP_HTTP_RETRIES": "1",
+           "TACOZIP_HTTP_BACKOFF_MS": "1"}
+    t = time.monotonic()
+    cli.fails_with(ERR_NETWORK, "header", url, env=env)
+    took = time.monotonic() - t
+    assert 1.5 < took < 8, took
+    assert len(fault.requests(1)) == 2  # the attempt and its retry, each cut
+    t = time.monotonic()
+    with pytest.raises(tz.TacozipError) as e:
+        tz.read_header(url, stall_timeout=1, min_rate=1000, retries=0)
+    assert e.value.code == ERR_NETWORK and time.monotonic() - t < 5
+    # the first 157 bytes at 40 B/s take 4 s: fine with min_rate 10
+    fault.clear()
+    fault.fault("a.zip", "trickle", rate=400)
+    assert tz.read_header(url, stall_timeout=1, min_rate=10) == small.entries
+
+
+def test_deadline_bounds_one_operation_retries_included(fault, cli, tz, archives):
+    """A server that sends headers and then nothing: with a 30 s stall
+    timeout and 4 retries it would take minutes; deadline_ms (1.5 s) ends
+    the whole operation, backoff included, with TACOZ_ERR_NETWORK."""
+    small = archives["small"]
+    url = fault.put("a.zip", small.data)
+    fault.fault("a.zip", "stall", seconds=20)
+    t = time.monotonic()
+    p = cli.fails_with(ERR_NETWORK, "header", url, env={"TACOZIP_HTTP_DEADLINE_MS": "1500"})
+    assert "deadline of 1500 ms" in p.stderr
+    assert 1.4 < time.monotonic() - t < 6
+    t = time.monotonic()
+    with pytest.raises(tz.TacozipError) as e:
+        tz.read_header(url, deadline=1.5)
+    assert e.value.code == ERR_NETWORK and "deadline" in e.value.detail
+    assert 1.4 < time.monotonic() - t < 6
+    # a parallel read: the deadline is for the whole call
+    fault.clear()
+    far = archives["far"]
+    url = fault.put("far.zip", far.data)
+    with tz.open(url, deadline=1.5, retries=4) as ar:
+        fault.fault("far.zip", "stall", seconds=20)
+        t = time.monotonic()
+        with pytest.raises(tz.TacozipError) as e:
+            ar.read_many([n for n in far.members if n.startswith("small/")], max_gap=0)
+        assert e.value.code == ERR_NETWORK and 1.4 < time.monotonic() - t < 6
+    # bad values are refused: a usage error naming the variable, a ValueError
+    for var, value in (("TACOZIP_HTTP_DEADLINE_MS", "0"), ("TACOZIP_HTTP_MIN_RATE", "fast")):
+        p = subprocess.run([cli.binary, "header", url], env=cli.env({var: value}), capture_output=True, timeout=30)
+        assert p.returncode == 2 and var.encode() in p.stderr, (p.returncode, p.stderr)
+    with pytest.raises(ValueError):
+        tz.read_header(url, deadline=-1)
+    with pytest.raises(ValueError):
+        tz.read_header(url, min_rate=0)
 
 
 def test_huge_retry_after_is_clamped(fault, cli, tz, archives):
