@@ -1107,6 +1107,11 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
     rc = TACOZ_OK;
     int status = 0;
     tacozip_error err = TACOZIP_ERROR_INIT;
+    /* The whole member: its CRC-32 is checked, by the library when it is
+     * read in one piece (nothing written if it fails), else here as it
+     * streams (the failure reported after the bytes). */
+    const int whole = !range;
+    uint32_t crc = 0;
     if (m.size) {
         size_t cap = 1 << 20;
         unsigned char *buf = malloc(cap);
@@ -1119,10 +1124,16 @@ static int cmd_cat(cli_ctx *ctx, const parsed_args *pa) {
                 status = EXIT_FAIL;
                 break;
             }
+            if (rc == TACOZ_OK && whole) crc = tacozip_crc32(crc, buf, got);
             off += got;
             if (got == 0) break;
         }
         free(buf);
+        if (rc == TACOZ_OK && !status && whole && crc != m.crc32) {
+            fprintf(stderr, "%s: %s: member \"%s\": CRC-32 of the bytes read is %08x, the directory says %08x\n", prog,
+                    ctx->shown, member, crc, m.crc32);
+            status = EXIT_FAIL;
+        }
     }
     if (rc) status = fail(rc, &err, ctx->shown);
     close_archive(ctx, ar);

@@ -589,6 +589,7 @@ typedef struct tacozip_member {
 /* Flags for tacozip_open_ex() and friends. */
 #define TACOZIP_OPEN_VERIFY_LOCAL 1u /* read every local header at open */
 #define TACOZIP_OPEN_INDEX_FIRST 2u  /* first read the first 16 KiB: header + TACO_INDEX */
+#define TACOZIP_OPEN_NO_CRC 4u       /* whole-member reads skip the CRC-32 check (the caller verifies) */
 
 /*
  * tacozip_open_source() opens the archive held by "src" (a reference is
@@ -711,8 +712,12 @@ TACOZIP_API int tacozip_read_at_ex(tacozip_archive *ar, uint64_t offset, void *b
  * end).  The first read of a member checks its local header against the
  * directory (TACOZ_INVALID_LFH if they disagree): a remote read near the
  * start of the data fetches the header in the same request, one further in
- * fetches it in a parallel request.  TACOZ_ERR_UNSUPPORTED for compressed
- * or encrypted members.
+ * fetches it in a parallel request.  A read of the whole member (offset 0,
+ * "len" at least its size) checks its CRC-32 too (TACOZ_INVALID_CRC_MEMBER;
+ * the buffer then holds the bytes read), unless the archive was opened with
+ * TACOZIP_OPEN_NO_CRC; a read of part of a member is not checked (read the
+ * rest and use tacozip_crc32(), or tacozip_verify_member()).
+ * TACOZ_ERR_UNSUPPORTED for compressed or encrypted members.
  */
 TACOZIP_API int tacozip_read_member(tacozip_archive *ar, size_t index, uint64_t offset,
                                     void *buf, size_t len, size_t *nread);
@@ -741,7 +746,9 @@ TACOZIP_API int tacozip_read_ranges_ex(tacozip_archive *ar, tacozip_range *range
  * tacozip_read_members() reads whole members "indices[0..n)" into "bufs[i]"
  * (each at least the member's size) through tacozip_read_ranges(), each
  * range starting at the member's local header so that the header is checked
- * in the same request.  TACOZ_ERR_UNSUPPORTED for compressed members.
+ * in the same request, and checks each member's CRC-32
+ * (TACOZ_INVALID_CRC_MEMBER, unless opened with TACOZIP_OPEN_NO_CRC).
+ * TACOZ_ERR_UNSUPPORTED for compressed members.
  */
 TACOZIP_API int tacozip_read_members(tacozip_archive *ar, const size_t *indices, size_t n, void *const *bufs,
                                      uint64_t max_gap);

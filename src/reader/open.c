@@ -60,6 +60,7 @@ int tz_archive_open(tacozip_source *src, unsigned flags, tacozip_archive **out, 
     tacozip_archive *ar = calloc(1, sizeof *ar);
     if (!ar) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     ar->src = tz_source_ref(src);
+    ar->check_crc = !(flags & TACOZIP_OPEN_NO_CRC);
     pthread_mutex_init(&ar->lock, NULL);
     unsigned char *head = NULL;
     size_t got = 0;

@@ -20,6 +20,15 @@ int tacozip_read_at(tacozip_archive *ar, uint64_t offset, void *buf, size_t len)
 
 static int lfh_checked(const tz_entry *e) { return __atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE); }
 
+/* Member i's bytes (all of them, in "data") against its directory CRC-32. */
+static int check_crc(const tacozip_archive *ar, size_t i, const void *data, tacozip_error *err) {
+    const tz_entry *e = &ar->dir.entries[i];
+    uint32_t crc = tz_crc32(0, data, (size_t)e->csize);
+    if (crc == e->crc32) return TACOZ_OK;
+    return tz_fail(err, TACOZ_INVALID_CRC_MEMBER, "member \"%.200s\": CRC-32 of the bytes read is %08x, the directory says %08x",
+                   tz_dir_name(&ar->dir, i), crc, e->crc32);
+}
+
 /* A source with round trips pays a request for a separate local-header
  * read: a read that starts near the data fetches the header in the same
  * request; one further in fetches it alongside, in parallel. */
@@ -64,7 +73,8 @@ int tacozip_read_member_ex(tacozip_archive *ar, size_t index, uint64_t offset, v
     if (len > e->csize - offset) len = (size_t)(e->csize - offset);
     rc = tz_read_member_data(ar, index, offset, buf, len, err);
     if (rc) return tz_ar_fail(ar, err, rc);
-    if (nread) *nread = len;
+    if (nread) *nread = len; /* the bytes are there, also when the CRC-32 says they are wrong */
+    if (offset == 0 && len == e->csize && ar->check_crc) return tz_ar_fail(ar, err, check_crc(ar, index, buf, err));
     return TACOZ_OK;
 }
 
@@ -220,6 +230,7 @@ static int read_members(tacozip_archive *ar, const size_t *indices, size_t n, vo
         rc = tz_dir_check_local(&ar->dir, indices[i], rg[i].buf, (size_t)rg[i].length, err);
         if (rc == TACOZ_OK)
             memcpy(bufs[i], (unsigned char *)rg[i].buf + (e->data_offset - e->header_offset), (size_t)e->csize);
+        if (rc == TACOZ_OK && ar->check_crc) rc = check_crc(ar, indices[i], bufs[i], err);
     }
     for (size_t i = 0; i < n; i++) free(rg[i].buf);
     free(rg);

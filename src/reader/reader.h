@@ -20,6 +20,7 @@ struct tacozip_archive {
     tacozip_source *src; /* one reference */
     tz_dir dir;
     int from_index;      /* member table taken from TACO_INDEX */
+    int check_crc;       /* whole-member reads check the CRC-32 (not TACOZIP_OPEN_NO_CRC) */
     tz_header_state header_state; /* guarded by lock while UNREAD */
     taco_meta_array_t header;
     pthread_mutex_t lock;
