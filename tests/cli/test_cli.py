@@ -197,37 +197,21 @@ def test_cat_checks_the_crc_of_a_whole_member(tz, cat_archive, tmp_path):
     """A member whose bytes no longer match its CRC-32: cat of the whole
     member exits 1 naming the CRC (a member read in one piece, up to 1 MiB,
     writes nothing; a larger one is streamed, then the failure); --range
-    reads are not checked; the Python read() of the whole member raises."""
-    import tacozip
-
+    reads are not checked.  (The Python side: tests/package/test_api.py.)"""
     out, data = cat_archive
     raw = bytearray(out.read_bytes())
-    with tacozip.open(out) as ar:
-        small, big = ar["small.bin"], ar["three.bin"]
-    raw[small.offset + 10] ^= 0x01
-    raw[big.offset + (2 << 20)] ^= 0x01
+    listing = {m["name"]: m for m in json.loads(tz.ok("ls", out, "--json"))}
+    small, big = listing["small.bin"]["offset"], listing["three.bin"]["offset"]
+    raw[small + 10] ^= 0x01
+    raw[big + (2 << 20)] ^= 0x01
     bad = tmp_path / "bad.taco"
     bad.write_bytes(bytes(raw))
     r = tz("cat", bad, "small.bin")
     assert r.returncode == 1 and r.stdout == b"" and b"CRC" in r.stderr and b"small.bin" in r.stderr, r.stderr
     r = tz("cat", bad, "three.bin")
     assert r.returncode == 1 and len(r.stdout) == 3 << 20 and b"CRC-32 of the bytes read" in r.stderr, r.stderr
-    assert tz.ok("cat", bad, "small.bin", "--range", "0-99") == bytes(raw[small.offset:small.offset + 100])
+    assert tz.ok("cat", bad, "small.bin", "--range", "0-99") == bytes(raw[small:small + 100])
     assert tz.ok("cat", bad, "one") == data["one"]  # the others are fine
-    with tacozip.open(bad) as ar:
-        with pytest.raises(tacozip.TacozipError) as e:
-            ar.read("small.bin")
-        assert e.value.code == tacozip.TACOZ_INVALID_CRC_MEMBER
-        with pytest.raises(tacozip.TacozipError):
-            ar.read_many(["one", "three.bin"])
-        with pytest.raises(tacozip.TacozipError) as e:
-            ar.open("small.bin").read()  # from the start: the whole member
-        assert e.value.code == tacozip.TACOZ_INVALID_CRC_MEMBER
-        assert ar.open("small.bin").read(100) == bytes(raw[small.offset:small.offset + 100])  # part: unchecked
-        import fsspec
-        with pytest.raises(tacozip.TacozipError):
-            fsspec.filesystem("taco", fo=str(bad)).cat("small.bin")
-        assert ar.read_range(small.offset, 20) == bytes(raw[small.offset:small.offset + 20])  # raw ranges: unchecked
 
 
 @pytest.mark.parametrize("member,rng", [("small.bin", "1000-"), ("small.bin", "1000-2000"),
