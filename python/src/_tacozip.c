@@ -50,6 +50,14 @@ static int load_exceptions(mod_state *st) {
     return 0;
 }
 
+/* A message from C as str.  C messages may hold bytes that are not UTF-8
+ * (member names, paths, text cut at a byte limit inside a character):
+ * those bytes are shown as \xNN escapes, so the result is always valid
+ * text and never raises UnicodeDecodeError. */
+static PyObject *message_str(const char *s) {
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
+}
+
 /* Raise the exception class matching "code" with the package's standard
  * message; the detailed message (file, member, structure at fault) goes
  * into the exception's "detail" attribute and a note. */
@@ -64,7 +72,7 @@ static PyObject *raise_code(int code, const char *detail) {
     PyObject *exc = PyObject_CallFunction(cls, "i", code);
     if (!exc) return NULL;
     if (detail && detail[0]) {
-        PyObject *d = PyUnicode_DecodeUTF8(detail, (Py_ssize_t)strlen(detail), "replace");
+        PyObject *d = message_str(detail);
         if (d) {
             PyObject_SetAttrString(exc, "detail", d);
             PyObject *r = PyObject_CallMethod(exc, "add_note", "O", d);
@@ -110,16 +118,49 @@ static PyObject *as_tuple(PyObject *seq, const char *msg) {
     return PySequence_Tuple(seq);
 }
 
-static int pair_arg(PyObject *item, unsigned long long *a, unsigned long long *b, const char *msg) {
+/* An int (or an object with __index__) in [0, 2**64 - 1] -> *out; else
+ * OverflowError "<what> <value> is out of range (0 to 2**64-1)" (the "K"
+ * format would wrap -1 to 2**64-1 and 2**64+1 to 1 silently). */
+static int u64_value(PyObject *o, unsigned long long *out, const char *what) {
+    PyObject *i = PyNumber_Index(o);
+    if (!i) return -1;
+    unsigned long long v = PyLong_AsUnsignedLongLong(i);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_OverflowError, "%s %R is out of range (0 to 2**64-1)", what, i);
+        }
+        Py_DECREF(i);
+        return -1;
+    }
+    Py_DECREF(i);
+    *out = v;
+    return 0;
+}
+
+/* "O&" converters for argument parsing */
+static int conv_offset(PyObject *o, void *out) { return u64_value(o, out, "offset") == 0; }
+static int conv_length(PyObject *o, void *out) { return u64_value(o, out, "length") == 0; }
+
+/* An (offset, length) pair; "what" names it in messages ("entry 2"). */
+static int pair_arg(PyObject *item, unsigned long long *a, unsigned long long *b, const char *msg,
+                    const char *what, Py_ssize_t i) {
     PyObject *t = as_tuple(item, msg);
     if (!t) return -1;
-    int ok = PyArg_ParseTuple(t, "KK", a, b);
-    Py_DECREF(t);
-    if (!ok) {
+    if (PyTuple_Size(t) != 2) {
+        Py_DECREF(t);
         PyErr_SetString(PyExc_TypeError, msg);
         return -1;
     }
-    return 0;
+    char name[64];
+    snprintf(name, sizeof name, "%s %zd: offset", what, i);
+    int rc = u64_value(PyTuple_GetItem(t, 0), a, name);
+    if (!rc) {
+        snprintf(name, sizeof name, "%s %zd: length", what, i);
+        rc = u64_value(PyTuple_GetItem(t, 1), b, name);
+    }
+    Py_DECREF(t);
+    return rc;
 }
 
 static int entries_arg(PyObject *seq, taco_meta_array_t *m) {
@@ -134,7 +175,7 @@ static int entries_arg(PyObject *seq, taco_meta_array_t *m) {
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned long long off, len;
-        if (pair_arg(PyTuple_GetItem(t, i), &off, &len, "each entry must be an (offset, length) pair")) {
+        if (pair_arg(PyTuple_GetItem(t, i), &off, &len, "each entry must be an (offset, length) pair", "entry", i)) {
             Py_DECREF(t);
             return -1;
         }
@@ -175,6 +216,11 @@ static void str_array_free(str_array *a) {
     a->v = NULL, a->hold = NULL, a->n = 0;
 }
 
+/* The items are taken from a tuple copy of "seq" made before any user code
+ * runs (__fspath__, a str subclass's methods), so code that mutates "seq"
+ * cannot make this read past its end; such a change is then reported
+ * (ValueError) rather than silently using either version.  Names (not
+ * paths) must not contain NUL: C would see only the part before it. */
 static int str_array_from(PyObject *seq, str_array *a, int as_path) {
     memset(a, 0, sizeof *a);
     PyObject *t = as_tuple(seq, "expected a sequence of paths or names");
@@ -205,8 +251,20 @@ static int str_array_from(PyObject *seq, str_array *a, int as_path) {
         a->hold[i] = b;
         a->n = i + 1;
         if (!(a->v[i] = PyBytes_AsString(b))) break;
+        if ((Py_ssize_t)strlen(a->v[i]) != PyBytes_Size(b)) {
+            PyErr_Format(PyExc_ValueError, "%R contains a NUL character", item);
+            break;
+        }
     }
     Py_DECREF(t);
+    if (!PyErr_Occurred()) {
+        Py_ssize_t now = PySequence_Size(seq);
+        if (now < 0) /* a sequence without a length: nothing to compare */
+            PyErr_Clear();
+        else if (now != n)
+            PyErr_Format(PyExc_ValueError, "the sequence changed size while its items were converted (%zd -> %zd)",
+                         n, now);
+    }
     if (PyErr_Occurred()) {
         str_array_free(a);
         return -1;
@@ -290,9 +348,14 @@ static int remote_from(PyObject *d, remote_arg *r, const tacozip_remote_options 
         PyErr_SetString(PyExc_TypeError, "remote options must be a dict");
         return -1;
     }
+    /* A copy: converting a value may run user code (__index__, __bool__,
+     * a sequence's items) that changes "d"; the copy keeps every key and
+     * value alive while it is used (the key names the option in messages). */
+    PyObject *copy = PyDict_Copy(d);
+    if (!copy) return -1;
     Py_ssize_t pos = 0;
     PyObject *k, *v;
-    while (PyDict_Next(d, &pos, &k, &v)) {
+    while (PyDict_Next(copy, &pos, &k, &v)) {
         const char *key = PyUnicode_Check(k) ? PyUnicode_AsUTF8AndSize(k, NULL) : NULL;
         if (!key) {
             PyErr_Clear();
@@ -353,9 +416,11 @@ static int remote_from(PyObject *d, remote_arg *r, const tacozip_remote_options 
 #undef INT_FIELD
         if (rc) goto fail;
     }
+    Py_DECREF(copy);
     *out = &r->o;
     return 0;
 fail:
+    Py_DECREF(copy);
     remote_free(r);
     return -1;
 }
@@ -655,11 +720,17 @@ static PyObject *py_version(PyObject *self, PyObject *noargs) {
 static PyObject *py_implied_dirs(PyObject *self, PyObject *arg) {
     (void)self;
     if (!PyList_Check(arg)) return PyErr_Format(PyExc_TypeError, "implied_dirs() takes a list of str");
-    PyObject *dirs = PySet_New(NULL), *explicit = PyList_New(0), *prev = NULL;
+    PyObject *dirs = PySet_New(NULL), *explicit = PyList_New(0), *prev = NULL, *s = NULL;
     if (!dirs || !explicit) goto fail;
-    Py_ssize_t n = PyList_Size(arg), prev_len = -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *s = PyList_GetItem(arg, i); /* borrowed */
+    Py_ssize_t prev_len = -1;
+    /* the length is read again at each item and each item is held while it
+     * is used: nothing here runs user code today, but a list must never be
+     * read past its end */
+    for (Py_ssize_t i = 0; i < PyList_Size(arg); i++) {
+        Py_XDECREF(s);
+        s = PyList_GetItem(arg, i);
+        Py_XINCREF(s);
+        if (!s) goto fail;
         if (!PyUnicode_Check(s)) {
             PyErr_Format(PyExc_TypeError, "implied_dirs() takes a list of str");
             goto fail;
@@ -694,9 +765,11 @@ static PyObject *py_implied_dirs(PyObject *self, PyObject *arg) {
             if (end == -2) goto fail;
         }
     }
+    Py_XDECREF(s);
     Py_XDECREF(prev);
     return Py_BuildValue("(NN)", dirs, explicit);
 fail:
+    Py_XDECREF(s);
     Py_XDECREF(prev);
     Py_XDECREF(dirs);
     Py_XDECREF(explicit);
@@ -782,13 +855,28 @@ static PyObject *py_update_header(PyObject *self, PyObject *args) {
 static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
     static char *kwlist[] = {"zip_path", "src_files", "arc_files", "entries", "alignment", "fsync", "mtime",
                              "progress", "index", NULL};
-    PyObject *p, *srcs, *arcs = Py_None, *entries = Py_None, *progress = Py_None, *hold = NULL;
+    PyObject *p, *srcs, *arcs = Py_None, *entries = Py_None, *progress = Py_None, *hold = NULL, *align = NULL;
     unsigned int alignment = 0;
     int do_fsync = 1, index = 0;
     long long mtime = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOIpLOp", kwlist, &p, &srcs, &arcs, &entries, &alignment,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOpLOp", kwlist, &p, &srcs, &arcs, &entries, &align,
                                      &do_fsync, &mtime, &progress, &index))
         return NULL;
+    if (align) { /* not "I": it wraps 2**40 to 0 silently */
+        unsigned long long a = 0;
+        if (u64_value(align, &a, "alignment")) {
+            if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                a = (unsigned long long)-1;
+            } else {
+                return NULL;
+            }
+        }
+        if (a > 0xFFFFFFFFull)
+            return PyErr_Format(PyExc_OverflowError, "alignment %R is out of range (0, or a power of two <= 32768)",
+                                align);
+        alignment = (unsigned int)a;
+    }
     taco_meta_array_t m = {.count = 1};
     if (entries != Py_None && entries_arg(entries, &m)) return NULL;
     str_array sa, aa = {0};
@@ -867,7 +955,7 @@ static PyObject *py_validate(PyObject *self, PyObject *args, PyObject *kw) {
             Py_END_ALLOW_THREADS
         }
     }
-    return Py_BuildValue("(is)", rc, rc ? err.message : "");
+    return Py_BuildValue("(iN)", rc, message_str(rc ? err.message : ""));
 }
 
 static PyObject *py_detect_format(PyObject *self, PyObject *arg) {
@@ -947,6 +1035,19 @@ typedef struct {
     int closing;       /* close() requested while busy */
 } ArchiveObject;
 
+/* The busy protocol: every method that uses self->ar across a point where
+ * other code may run (a call without the GIL, a source callback, user code
+ * converting an argument, a garbage collection during an allocation)
+ * holds it with acquire()/release().  close() while busy only marks the
+ * archive closing (the last release() frees it); __init__ while busy is
+ * refused, so an archive is never freed or swapped under a call using it. */
+static int archive_in_use(void) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "archive in use: Archive.__init__ called again while another call (in this or another thread) "
+                    "is using the archive");
+    return -1;
+}
+
 /* Archive(source, verify_local=False, index_first=False, remote=None,
  * name=None): "source" is a path or URL (remote: a dict of
  * tacozip_remote_options fields, see tacozip/_remote.py) or a binary file
@@ -961,8 +1062,12 @@ static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
     /* preload: (object size, bytes of its tail) for tacozip_source_preload_tail() */
     unsigned long long object_size = 0;
     Py_buffer tail = {0};
-    if (preload != Py_None && !PyArg_ParseTuple(preload, "Ky*", &object_size, &tail)) return -1;
+    if (preload != Py_None && !PyArg_ParseTuple(preload, "O&y*", conv_length, &object_size, &tail)) return -1;
     unsigned flags = (verify ? TACOZIP_OPEN_VERIFY_LOCAL : 0) | (index_first ? TACOZIP_OPEN_INDEX_FIRST : 0);
+    if (self->busy) { /* before the open too: no open whose result is refused */
+        if (tail.buf) PyBuffer_Release(&tail);
+        return archive_in_use();
+    }
     tacozip_error err = TACOZIP_ERROR_INIT;
     tacozip_archive *ar = NULL;
     tacozip_source *src = NULL;
@@ -985,14 +1090,13 @@ static int archive_init(ArchiveObject *self, PyObject *args, PyObject *kw) {
         raise_code(rc, err.message);
         return -1;
     }
-    if (self->ar) {
-        if (self->busy) { /* __init__ called again while another thread reads */
-            tacozip_close(ar);
-            PyErr_SetString(PyExc_RuntimeError, "archive in use");
-            return -1;
-        }
-        tacozip_close(self->ar);
+    /* Checked again: the open ran without the GIL (and the source's callbacks
+     * or __fspath__ ran user code), so a call may have begun meanwhile. */
+    if (self->busy) {
+        tacozip_close(ar);
+        return archive_in_use();
     }
+    if (self->ar) tacozip_close(self->ar);
     self->ar = ar;
     self->closing = 0;
     return 0;
@@ -1060,7 +1164,7 @@ static PyObject *archive_identity(ArchiveObject *self, void *c) {
     if (!self->ar) return PyUnicode_FromString("");
     char buf[512];
     tacozip_source_identity(tacozip_archive_source(self->ar), buf, sizeof buf);
-    return PyUnicode_DecodeUTF8(buf, (Py_ssize_t)strlen(buf), "replace");
+    return message_str(buf);
 }
 
 static PyObject *member_name(const tacozip_member *m) {
@@ -1077,21 +1181,24 @@ static PyObject *member_tuple(const tacozip_member *m) {
 }
 
 /* One item per member, in directory order. */
+/* (The allocations may run a garbage collection, and with it user code:
+ * the archive is held, see acquire().) */
 static PyObject *member_list(ArchiveObject *self, PyObject *(*item)(const tacozip_member *)) {
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
-    size_t n = tacozip_count(self->ar);
+    tacozip_archive *ar = acquire(self);
+    if (!ar) return NULL;
+    size_t n = tacozip_count(ar);
     PyObject *l = PyList_New((Py_ssize_t)n);
-    if (!l) return NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; l && i < n; i++) {
         tacozip_member m = TACOZIP_MEMBER_INIT;
-        tacozip_member_at(self->ar, i, &m);
+        tacozip_member_at(ar, i, &m);
         PyObject *t = item(&m);
         if (!t) {
-            Py_DECREF(l);
-            return NULL;
+            Py_CLEAR(l);
+            break;
         }
         PyList_SetItem(l, (Py_ssize_t)i, t);
     }
+    release(self);
     return l;
 }
 
@@ -1112,7 +1219,7 @@ static PyObject *archive_names(ArchiveObject *self, PyObject *noargs) {
 /* directory_range() -> (offset, size) of the central directory. */
 static PyObject *archive_directory_range(ArchiveObject *self, PyObject *noargs) {
     (void)noargs;
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    if (!self->ar || self->closing) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
     uint64_t off = 0, size = 0;
     tacozip_directory_range(self->ar, &off, &size);
     return Py_BuildValue("(KK)", (unsigned long long)off, (unsigned long long)size);
@@ -1120,17 +1227,25 @@ static PyObject *archive_directory_range(ArchiveObject *self, PyObject *noargs) 
 
 /* member(index) -> the tuple members() gives for that one member. */
 static PyObject *archive_member(ArchiveObject *self, PyObject *arg) {
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    tacozip_archive *ar = acquire(self);
+    if (!ar) return NULL;
     Py_ssize_t i = PyLong_AsSsize_t(arg);
-    if (i == -1 && PyErr_Occurred()) return NULL;
-    if (i < 0 || (size_t)i >= tacozip_count(self->ar)) return PyErr_Format(PyExc_IndexError, "member index out of range");
-    tacozip_member m = TACOZIP_MEMBER_INIT;
-    tacozip_member_at(self->ar, (size_t)i, &m);
-    return member_tuple(&m);
+    PyObject *r = NULL;
+    if (i == -1 && PyErr_Occurred())
+        ;
+    else if (i < 0 || (size_t)i >= tacozip_count(ar))
+        PyErr_SetString(PyExc_IndexError, "member index out of range");
+    else {
+        tacozip_member m = TACOZIP_MEMBER_INIT;
+        tacozip_member_at(ar, (size_t)i, &m);
+        r = member_tuple(&m);
+    }
+    release(self);
+    return r;
 }
 
 static PyObject *archive_find(ArchiveObject *self, PyObject *arg) {
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    if (!self->ar || self->closing) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
     PyObject *b;
     if (PyUnicode_Check(arg)) {
         /* lone surrogates (names that are not UTF-8): encode as on disk */
@@ -1150,7 +1265,7 @@ static PyObject *archive_find(ArchiveObject *self, PyObject *arg) {
         return NULL;
     }
     size_t idx;
-    int rc = tacozip_find(self->ar, name, (size_t)len, &idx);
+    int rc = self->ar ? tacozip_find(self->ar, name, (size_t)len, &idx) : TACOZ_ERR_PARAM; /* no user code above */
     Py_DECREF(b);
     return PyLong_FromSsize_t(rc ? -1 : (Py_ssize_t)idx);
 }
@@ -1199,18 +1314,25 @@ static PyObject *archive_span(ArchiveObject *self, PyObject *args) {
     PyObject *seq;
     int data_only = 0;
     if (!PyArg_ParseTuple(args, "O|p", &seq, &data_only)) return NULL;
-    if (!self->ar) return PyErr_Format(PyExc_ValueError, "I/O operation on closed archive");
+    /* held while the indices are converted (user code: the sequence's items) */
+    tacozip_archive *ar = acquire(self);
+    if (!ar) return NULL;
     Py_ssize_t n = 0;
     size_t *idx = indices_arg(seq, &n);
-    if (!idx) return NULL;
+    if (!idx) {
+        release(self);
+        return NULL;
+    }
     if (n == 0) {
         PyMem_Free(idx);
+        release(self);
         PyErr_SetString(PyExc_ValueError, "span of no members");
         return NULL;
     }
     uint64_t off, len;
-    int rc = tacozip_span(self->ar, idx, (size_t)n, data_only ? TACOZIP_SPAN_DATA_ONLY : 0, &off, &len);
+    int rc = tacozip_span(ar, idx, (size_t)n, data_only ? TACOZIP_SPAN_DATA_ONLY : 0, &off, &len);
     PyMem_Free(idx);
+    release(self);
     if (rc) {
         PyErr_SetString(PyExc_IndexError, "member index out of range");
         return NULL;
@@ -1222,7 +1344,7 @@ static PyObject *archive_span(ArchiveObject *self, PyObject *args) {
 static PyObject *archive_read_at(ArchiveObject *self, PyObject *args) {
     tacozip_error rerr = TACOZIP_ERROR_INIT;
     unsigned long long off, len;
-    if (!PyArg_ParseTuple(args, "KK", &off, &len)) return NULL;
+    if (!PyArg_ParseTuple(args, "O&O&", conv_offset, &off, conv_length, &len)) return NULL;
     tacozip_archive *ar = acquire(self);
     if (!ar) return NULL;
     uint64_t size = tacozip_archive_size(ar);
@@ -1255,7 +1377,7 @@ static PyObject *archive_readinto_member(ArchiveObject *self, PyObject *args) {
     Py_ssize_t index;
     unsigned long long off;
     Py_buffer view;
-    if (!PyArg_ParseTuple(args, "nKw*", &index, &off, &view)) return NULL;
+    if (!PyArg_ParseTuple(args, "nO&w*", &index, conv_offset, &off, &view)) return NULL;
     tacozip_archive *ar = acquire(self);
     if (!ar) {
         PyBuffer_Release(&view);
@@ -1283,7 +1405,7 @@ static PyObject *archive_read_member(ArchiveObject *self, PyObject *args) {
     Py_ssize_t index;
     unsigned long long off = 0;
     long long length = -1;
-    if (!PyArg_ParseTuple(args, "n|KL", &index, &off, &length)) return NULL;
+    if (!PyArg_ParseTuple(args, "n|O&L", &index, conv_offset, &off, &length)) return NULL;
     tacozip_archive *ar = acquire(self);
     if (!ar) return NULL;
     tacozip_member m = TACOZIP_MEMBER_INIT;
@@ -1391,7 +1513,7 @@ static PyObject *archive_read_ranges(ArchiveObject *self, PyObject *args) {
         unsigned long long o, l;
         char *buf = NULL;
         PyObject *b = NULL;
-        if (pair_arg(PyTuple_GetItem(t, i), &o, &l, "each range must be (offset, length)") == 0) {
+        if (pair_arg(PyTuple_GetItem(t, i), &o, &l, "each range must be (offset, length)", "range", i) == 0) {
             if (l > (unsigned long long)PY_SSIZE_T_MAX) PyErr_SetString(PyExc_ValueError, "range too long");
             else if ((b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)l)))
                 buf = PyBytes_AsString(b);

@@ -1,6 +1,7 @@
 """The original package's functions, with the same signatures, defaults,
 return values, exceptions and messages, over the compiled extension."""
 
+import operator
 import os
 import pathlib
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -18,17 +19,50 @@ def _check_entries(entries: Entries) -> List[Tuple[int, int]]:
     entries = list(entries)
     if len(entries) > TACO_HEADER_MAX_ENTRIES:
         raise ValueError(f"Too many entries: {len(entries)} > {TACO_HEADER_MAX_ENTRIES}")
-    return [(int(o), int(n)) for o, n in entries]
+    # integers as they are (a float is a TypeError, as in the original; the
+    # extension refuses values outside 0..2**64-1 with OverflowError)
+    return [(operator.index(o), operator.index(n)) for o, n in entries]
+
+
+def _sequence(items: Any, what: str) -> List[Any]:
+    """The items of a sequence of paths or names, taken once (a list copy).
+    A single str, bytes or path is refused: iterating it would take each
+    character for a file name."""
+    if isinstance(items, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what} must be a sequence of paths or names, not a single {type(items).__name__} "
+                        "(put it in a list)")
+    return list(items)
+
+
+def _changed(items: Any, taken: List[Any], what: str) -> None:
+    """User code run while converting (a path's __fspath__) changed the
+    sequence: say so rather than use a part of it."""
+    try:
+        n = len(items)
+    except TypeError:  # an iterable without a length (a generator): taken once
+        return
+    if n != len(taken):
+        raise ValueError(f"{what} changed size while its paths were converted ({len(taken)} -> {n} items)")
+
+
+def _sources(src_files: Sequence[PathLike]) -> List[str]:
+    taken = _sequence(src_files, "src_files")
+    strings = [str(pathlib.Path(os.fspath(f)).resolve()) for f in taken]
+    _changed(src_files, taken, "src_files")
+    return strings
 
 
 def _names(src_strings: List[str], arc_files: Optional[Sequence[str]]) -> List[str]:
     if arc_files is None:
         return [pathlib.Path(s).name for s in src_strings]
-    if len(arc_files) != len(src_strings):
+    taken = _sequence(arc_files, "arc_files")
+    if len(taken) != len(src_strings):
         raise ValueError(
-            f"Archive names count ({len(arc_files)}) must match source files count ({len(src_strings)})"
+            f"Archive names count ({len(taken)}) must match source files count ({len(src_strings)})"
         )
-    return [str(a) for a in arc_files]
+    names = [str(a) for a in taken]
+    _changed(arc_files, taken, "arc_files")
+    return names
 
 
 def create(
@@ -60,7 +94,7 @@ def create(
     """
     if entries is None:
         entries = [(0, 0)]
-    src_strings = [str(pathlib.Path(os.fspath(f)).resolve()) for f in src_files]
+    src_strings = _sources(src_files)
     names = _names(src_strings, arc_files)
     checked = _check_entries(entries)
     _tacozip.create(str(pathlib.Path(os.fspath(zip_path)).resolve()), src_strings, names, checked,
@@ -80,7 +114,7 @@ def append(
     new members go where the central directory was, then a new directory.
     The header entries are unchanged.  On failure the archive is restored to
     its previous bytes.  Raises TacozipError (-6 if a name already exists)."""
-    src_strings = [str(pathlib.Path(os.fspath(f)).resolve()) for f in src_files]
+    src_strings = _sources(src_files)
     names = _names(src_strings, arc_files)
     _tacozip.append(os.fspath(zip_path), src_strings, names, None, alignment, fsync, 0, progress)
 

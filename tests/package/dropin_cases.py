@@ -136,6 +136,34 @@ def run_all(tacozip, work):
     if has("detect_format"):
         for label, path in (("good", arc("e.taco")), ("text", str(text)), ("missing", str(missing))):
             r[f"detect_{label}"] = _outcome(lambda p=path: tacozip.detect_format(p))
+
+    # values the original changes silently (test_dropin.py: ours refuses them)
+    def written(name, **kw):
+        tacozip.create(arc(name), src, **kw)
+        return [list(e) for e in tacozip.read_header(arc(name))]
+
+    r["entry_negative"] = _outcome(lambda: written("neg.taco", entries=[(-1, 5)]))
+    r["entry_too_big"] = _outcome(lambda: written("big.taco", entries=[(2 ** 64 + 1, 5)]))
+    r["entry_largest"] = _outcome(lambda: written("max.taco", entries=[(2 ** 64 - 1, 5)]))
+    r["entry_float"] = _outcome(lambda: written("float.taco", entries=[(1.5, 5)]))
+    r["update_negative"] = _outcome(lambda: [written("u.taco", entries=[(1, 2)]),
+                                             tacozip.update_header(arc("u.taco"), [(3, -2)]),
+                                             [list(e) for e in tacozip.read_header(arc("u.taco"))]])
+    r["name_nul"] = _outcome(lambda: [tacozip.create(arc("nul.taco"), src[:1], ["a\0/../../b"]),
+                                      zipfile.ZipFile(arc("nul.taco")).namelist()])
+
+    def single_str():
+        for name in "abc":
+            (work / name).write_bytes(name.encode())
+        here = os.getcwd()
+        os.chdir(work)
+        try:
+            tacozip.create(arc("str.taco"), "abc")
+            return zipfile.ZipFile(arc("str.taco")).namelist()
+        finally:
+            os.chdir(here)
+
+    r["sources_single_str"] = _outcome(single_str)
     return r
 
 

@@ -42,8 +42,33 @@ def known_differences(peer_version):
         "text_unchanged": ({"value": True}, {"value": False}),
         # any bytes-like buffer is parsed (the original treats non-bytes as a path)
         # (buf_* cases use bytes, so they agree)
+        #
+        # values the original changes without a word (ctypes wraps integers
+        # modulo 2**64 and cuts a name at its NUL; a str is iterated as a
+        # list of one-letter paths): refused here.  No client relies on
+        # them (tacotoolbox and tacoreader pass offsets computed from files,
+        # lists of paths and names without NUL); docs/python.md.
+        "entry_negative": (_raised("OverflowError", "entry 0: offset -1 is out of range (0 to 2**64-1)"),
+                           {"value": [[2 ** 64 - 1, 5]]}),
+        "entry_too_big": (_raised("OverflowError",
+                                  f"entry 0: offset {2 ** 64 + 1} is out of range (0 to 2**64-1)"),
+                          {"value": [[1, 5]]}),
+        "update_negative": (_raised("OverflowError", "entry 0: length -2 is out of range (0 to 2**64-1)"),
+                            {"value": [[[1, 2]], None, [[3, 2 ** 64 - 2]]]}),
+        "name_nul": (_raised("ValueError", "'a\\x00/../../b' contains a NUL character"),
+                     {"value": [None, ["TACO_HEADER", "a"]]}),
+        "sources_single_str": (_raised("TypeError", "src_files must be a sequence of paths or names, not a single "
+                                                    "str (put it in a list)"),
+                               {"value": ["TACO_HEADER", "a", "b", "c"]}),
     }
     return d
+
+
+def _raised(cls, message):
+    mro = {"OverflowError": ["OverflowError", "ArithmeticError", "Exception", "BaseException", "object"],
+           "ValueError": ["ValueError", "Exception", "BaseException", "object"],
+           "TypeError": ["TypeError", "Exception", "BaseException", "object"]}[cls]
+    return {"raises": cls, "mro": mro, "code": None, "str": message}
 
 
 def test_ours_is_ours():
