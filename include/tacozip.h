@@ -152,6 +152,8 @@ extern "C" {
 #define TACOZ_INVALID_NAME (-29)         /* empty, NUL-containing or duplicate name */
 #define TACOZ_INVALID_CRC_MEMBER (-32)   /* a member's data fails its CRC-32 */
 #define TACOZ_INVALID_INDEX (-33)        /* TACO_INDEX malformed or disagrees with the directory */
+#define TACOZ_INVALID_STORED_SIZE (-34)  /* a STORED member whose compressed and uncompressed sizes differ */
+#define TACOZ_INVALID_DESCRIPTOR (-35)   /* the data-descriptor flag is set but no descriptor follows the data */
 
 /* detect_format() results. */
 #define TACOZIP_FORMAT_UNKNOWN 0
@@ -160,8 +162,10 @@ extern "C" {
 
 /* validate() levels. */
 #define TACOZIP_VALIDATE_QUICK 0  /* header bytes only: one 157-byte read */
-#define TACOZIP_VALIDATE_NORMAL 1 /* + end records, central directory, no overlaps */
-#define TACOZIP_VALIDATE_DEEP 2   /* + header CRCs, every local header,
+#define TACOZIP_VALIDATE_NORMAL 1 /* + end records, central directory, no overlaps,
+                                     STORED sizes equal (TACOZ_INVALID_STORED_SIZE) */
+#define TACOZIP_VALIDATE_DEEP 2   /* + header CRCs, every local header, every
+                                     announced data descriptor (TACOZ_INVALID_DESCRIPTOR),
                                      every member's CRC, TACO_INDEX */
 
 /* The error record (sized: see the top of this file).  Fill-in only on

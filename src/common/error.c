@@ -88,6 +88,8 @@ static const struct {
     {TACOZ_INVALID_CRC_CD, "INVALID_CRC_CD", "TACO_HEADER CRC in central directory does not match payload"},
     {TACOZ_INVALID_CRC_MEMBER, "INVALID_CRC_MEMBER", "Member data does not match its CRC-32"},
     {TACOZ_INVALID_INDEX, "INVALID_INDEX", "TACO_INDEX is malformed or disagrees with the central directory"},
+    {TACOZ_INVALID_STORED_SIZE, "INVALID_STORED_SIZE", "A STORED member's compressed and uncompressed sizes differ"},
+    {TACOZ_INVALID_DESCRIPTOR, "INVALID_DESCRIPTOR", "A member sets the data-descriptor flag but no data descriptor follows its data"},
     {TACOZ_ERR_UNSAFE_PATH, "ERR_UNSAFE_PATH", "member name would write outside the destination"},
     {TACOZ_ERR_CANCELLED, "ERR_CANCELLED", "cancelled"},
     {TACOZ_ERR_CHANGED, "ERR_CHANGED", "source changed while being read"},

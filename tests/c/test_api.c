@@ -112,8 +112,8 @@ static void sized_structs(void) {
 static void codes(void) {
     /* every code has a name and a sentence; names are unique */
     static const int all[] = {0,   -1,  -2,  -3,  -4,  -5,  -6,  -7,  -8,  -9,  -10, -11, -12, -13, -14, -20,
-                              -21, -22, -23, -24, -25, -26, -27, -28, -29, -30, -31, -32, -33, -40, -41, -42,
-                              -43, -44, -45, -46, -47, -48};
+                              -21, -22, -23, -24, -25, -26, -27, -28, -29, -30, -31, -32, -33, -34, -35, -40,
+                              -41, -42, -43, -44, -45, -46, -47, -48};
     size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n; i++) {
         const char *name = tacozip_error_name(all[i]);

@@ -558,3 +558,76 @@ def test_progress_bar_on_a_terminal(tacozip_bin, tmp_path):
     assert rc == 0 and "create [" in err and "2500/2500 files" in err
     rc, err = run("--no-progress")
     assert rc == 0 and err == ""
+
+
+# ---- validate: STORED sizes and data descriptors ---------------------------
+
+def _records(raw, name):
+    """(local header offset, central record offset) of member ``name``."""
+    import struct
+    nb = name.encode()
+    lfh = cdr = None
+    i = raw.find(b"PK\x03\x04")
+    while i >= 0 and lfh is None:
+        n = struct.unpack_from("<H", raw, i + 26)[0]
+        if raw[i + 30:i + 30 + n] == nb:
+            lfh = i
+        i = raw.find(b"PK\x03\x04", i + 4)
+    i = raw.find(b"PK\x01\x02")
+    while i >= 0 and cdr is None:
+        n = struct.unpack_from("<H", raw, i + 28)[0]
+        if raw[i + 46:i + 46 + n] == nb:
+            cdr = i
+        i = raw.find(b"PK\x01\x02", i + 4)
+    return lfh, cdr
+
+
+@pytest.mark.parametrize("case", ["stored_sizes", "descriptor_missing", "descriptor_present"])
+def test_validate_stored_sizes_and_descriptors(tz, cat_archive, tmp_path, case):
+    """A STORED member whose two sizes differ: refused by validate (normal
+    and deep) with TACOZ_INVALID_STORED_SIZE; the data-descriptor flag with
+    no descriptor after the data: refused by deep with
+    TACOZ_INVALID_DESCRIPTOR; with the descriptor the flag announces (the
+    next member's bytes moved on by 16), deep accepts it."""
+    import struct
+    out, _ = cat_archive
+    raw = bytearray(out.read_bytes())
+    lfh, cdr = _records(raw, "small.bin")
+    if case == "stored_sizes":
+        for at in (lfh + 22, cdr + 24):  # uncompressed size, local and central
+            struct.pack_into("<I", raw, at, 999)
+    else:
+        for at in (lfh + 6, cdr + 8):  # general purpose flags: bit 3
+            raw[at] |= 0x08
+    if case == "descriptor_present":
+        # rewrite as an archive with a real descriptor: let zipfile-independent
+        # bytes do it: insert PK\7\10 crc csize usize after the data and shift
+        # every later offset by 16
+        crc, csize, usize = struct.unpack_from("<III", raw, cdr + 16)
+        nlen, xlen = struct.unpack_from("<HH", raw, lfh + 26)
+        end = lfh + 30 + nlen + xlen + csize
+        desc = struct.pack("<IIII", 0x08074B50, crc, csize, usize)
+        raw[end:end] = desc
+        cd_at = raw.find(b"PK\x01\x02")
+        i = cd_at
+        while i >= 0:  # central records after the inserted bytes: their local header offsets
+            off = struct.unpack_from("<I", raw, i + 42)[0]
+            if off > lfh:
+                struct.pack_into("<I", raw, i + 42, off + 16)
+            i = raw.find(b"PK\x01\x02", i + 4)
+        eocd = raw.rfind(b"PK\x05\x06")
+        struct.pack_into("<I", raw, eocd + 16, struct.unpack_from("<I", raw, eocd + 16)[0] + 16)
+    bad = tmp_path / f"{case}.taco"
+    bad.write_bytes(bytes(raw))
+    r = {lvl: tz("validate", bad, "--level", lvl, "--json") for lvl in ("normal", "deep")}
+    got = {lvl: json.loads(x.stdout) for lvl, x in r.items()}
+    if case == "stored_sizes":
+        for lvl in ("normal", "deep"):
+            assert r[lvl].returncode == 1 and got[lvl]["code"] == -34, got[lvl]
+            assert "small.bin" in got[lvl]["message"] and "STORED" in got[lvl]["message"]
+    elif case == "descriptor_missing":
+        assert r["normal"].returncode == 0, got
+        assert r["deep"].returncode == 1 and got["deep"]["code"] == -35, got["deep"]
+        assert "small.bin" in got["deep"]["message"] and "descriptor" in got["deep"]["message"]
+    else:
+        assert r["deep"].returncode == 0 and got["deep"]["valid"] is True, got["deep"]
