@@ -159,9 +159,11 @@ static const char *const HELP_LS =
     "Usage: tacozip ls ARCHIVE [--json] [--verify-local] [--index-first] [--stats]\n"
     "\n"
     "List every member: data offset, size, CRC-32 and name.  [offset, offset+size)\n"
-    "is the exact byte range holding the member's bytes.\n"
+    "is the exact byte range holding the member's bytes.  In names, control\n"
+    "characters, backslashes and bytes that are not UTF-8 print as \\xNN.\n"
     "  --json          print a JSON array of {name, offset, size, crc32,\n"
-    "                  header_offset, method}\n"
+    "                  header_offset, method}; a name byte that is not UTF-8 is\n"
+    "                  \\udcNN (Python: .encode('utf-8', 'surrogateescape'))\n"
     "  --verify-local  read every local header instead of deriving offsets\n"
     "  --index-first   read the first 16 KiB first (one request with --index)\n"
     "  --stats         print the HTTP requests and bytes received to stderr\n"
@@ -268,15 +270,26 @@ static int nomem(void) {
  * "tacozip: " and before the code's description.  "name" (the display name
  * of the path the function was given) is added only when the message does
  * not start with it, or there is no message. */
+static void text_name(FILE *f, const char *s, size_t n);
+
+/* A library message on a terminal: member names in it may hold control
+ * characters or bytes that are not UTF-8 (escaped as text_name() does). */
+static void put_message(FILE *f, const char *msg) { text_name(f, msg, strlen(msg)); }
+
 static int fail(int code, const tacozip_error *err, const char *name) {
     const char *msg = err && err->message[0] ? err->message : NULL;
     size_t nl = strlen(name);
-    if (msg && !strncmp(msg, name, nl) && msg[nl] == ':')
-        fprintf(stderr, "%s: %s (%s)\n", prog, msg, tacozip_strerror(code));
-    else if (msg)
-        fprintf(stderr, "%s: %s: %s (%s)\n", prog, name, msg, tacozip_strerror(code));
-    else
+    if (msg && !strncmp(msg, name, nl) && msg[nl] == ':') {
+        fprintf(stderr, "%s: ", prog);
+        put_message(stderr, msg);
+        fprintf(stderr, " (%s)\n", tacozip_strerror(code));
+    } else if (msg) {
+        fprintf(stderr, "%s: %s: ", prog, name);
+        put_message(stderr, msg);
+        fprintf(stderr, " (%s)\n", tacozip_strerror(code));
+    } else {
         fprintf(stderr, "%s: %s: %s\n", prog, name, tacozip_strerror(code));
+    }
     return EXIT_FAIL;
 }
 
@@ -285,7 +298,9 @@ static int fail(int code, const tacozip_error *err, const char *name) {
  * only when there is no message. */
 static int fail_write(int code, const tacozip_error *err, const char *name) {
     if (err && err->message[0]) {
-        fprintf(stderr, "%s: %s (%s)\n", prog, err->message, tacozip_strerror(code));
+        fprintf(stderr, "%s: ", prog);
+        put_message(stderr, err->message);
+        fprintf(stderr, " (%s)\n", tacozip_strerror(code));
         return EXIT_FAIL;
     }
     return fail(code, err, name);
@@ -567,15 +582,55 @@ static int parse_entries(const cli_ctx *ctx, const parsed_args *a, taco_meta_arr
 
 /* ---- JSON -------------------------------------------------------------- */
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (1-4), or 0 when the
+ * byte there does not start one (a stray continuation byte, an overlong
+ * form, a surrogate, past U+10FFFF, cut short). */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned long cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+/* A name as JSON: valid UTF-8 as it is, control characters escaped, and
+ * each byte that is not part of valid UTF-8 as "\\udcXX" (the lone
+ * surrogate U+DC00 + byte, Python's "surrogateescape": json.loads() then
+ * .encode("utf-8", "surrogateescape") gives the bytes back).  Always
+ * valid JSON, never lossy. */
 static void json_str(FILE *f, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
     fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t len = utf8_len(u + i, n - i);
+        if (len == 0) fprintf(f, "\\udc%02x", c), i++;
+        else if (c == '"' || c == '\\') fprintf(f, "\\%c", c), i++;
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c), i++;
+        else fwrite(u + i, 1, len, f), i += len;
     }
     fputc('"', f);
+}
+
+/* A name for a terminal or a line-based reader: valid UTF-8 as it is; a
+ * backslash, control characters (newline, ESC...), DEL and bytes that are
+ * not valid UTF-8 as "\\xNN", so that one member is one line and nothing
+ * reaches the terminal as a control sequence. */
+static void text_name(FILE *f, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t len = utf8_len(u + i, n - i);
+        if (len == 0 || c == '\\' || c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c), i++;
+        else if (len == 2 && c == 0xC2 && u[i + 1] < 0xA0) fprintf(f, "\\xc2\\x%02x", u[i + 1]), i += 2; /* C1 controls */
+        else fwrite(u + i, 1, len, f), i += len;
+    }
 }
 
 /* ---- progress bar ------------------------------------------------------ */
@@ -1057,7 +1112,9 @@ static int cmd_ls(cli_ctx *ctx, const parsed_args *pa) {
                    ", \"method\": %u}",
                    m.data_offset, m.size, m.crc32, m.header_offset, m.method);
         } else {
-            printf("%12" PRIu64 " %12" PRIu64 " %08x %s\n", m.data_offset, m.size, m.crc32, m.name);
+            printf("%12" PRIu64 " %12" PRIu64 " %08x ", m.data_offset, m.size, m.crc32);
+            text_name(stdout, m.name, m.name_len);
+            putchar('\n');
         }
     }
     if (json) printf("\n]\n");
@@ -1259,8 +1316,9 @@ static int cmd_validate(cli_ctx *ctx, const parsed_args *pa) {
     } else if (rc == 0) {
         printf("%s: valid (%s)\n", ctx->shown, lv[level]);
     } else {
-        printf("%s: INVALID (code %d: %s)%s%s\n", ctx->shown, rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "",
-               err.message);
+        printf("%s: INVALID (code %d: %s)%s", ctx->shown, rc, tacozip_strerror(rc), err.message[0] ? "\n  " : "");
+        put_message(stdout, err.message);
+        putchar('\n');
     }
     if (fflush(stdout)) return EXIT_FAIL;
     return rc ? EXIT_FAIL : 0;

@@ -631,3 +631,45 @@ def test_validate_stored_sizes_and_descriptors(tz, cat_archive, tmp_path, case):
         assert "small.bin" in got["deep"]["message"] and "descriptor" in got["deep"]["message"]
     else:
         assert r["deep"].returncode == 0 and got["deep"]["valid"] is True, got["deep"]
+
+
+# ---- listings cannot be spoofed --------------------------------------------
+
+def test_ls_escapes_names_and_json_stays_valid_and_lossless(tz, tmp_path):
+    """Names with a newline (a fake row), an ESC sequence, DEL, a C1 control,
+    a backslash and bytes that are not UTF-8: `ls` prints one line per
+    member with each such byte as \\xNN and no control byte at all; `ls
+    --json` is valid UTF-8 JSON, and its names give the bytes back with
+    Python's surrogateescape; a library message naming such a member is
+    escaped too."""
+    import subprocess
+
+    src = write_file(tmp_path / "one.bin", b"x")
+    names = [b"a\nfake 0 0 00000000 row", b"b\x1b[31mred", b"c\xff\xfe.bin", b"d\x7f\xc2\x85e", "é-ok.txt".encode()]
+    out = tmp_path / "spoof.taco"
+    cmd = []
+    for n in names:
+        cmd += [str(src).encode(), b"--as", n]
+    exe = str(tz.path)
+    r = subprocess.run([exe.encode(), b"create", str(out).encode(), *cmd, b"--no-fsync"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([exe, "ls", str(out)], capture_output=True)
+    assert r.returncode == 0
+    lines = r.stdout.split(b"\n")
+    assert lines[-1] == b"" and len(lines) - 1 == len(names) + 1  # TACO_HEADER + one line each
+    assert not any(c < 0x20 and c != 0x0A or c == 0x7F for c in r.stdout), r.stdout
+    assert b"\xc2\x85" not in r.stdout and b"\xff" not in r.stdout
+    shown = [ln[35:] for ln in lines[1:-1]]  # after "%12d %12d %08x "
+    assert shown[0] == b"a\\x0afake 0 0 00000000 row" and shown[1] == b"b\\x1b[31mred"
+    assert shown[2] == b"c\\xff\\xfe.bin" and shown[3] == b"d\\x7f\\xc2\\x85e"
+    assert shown[4] == "é-ok.txt".encode()
+    r = subprocess.run([exe, "ls", str(out), "--json"], capture_output=True)
+    listing = json.loads(r.stdout.decode("utf-8"))  # strict UTF-8
+    assert [m["name"].encode("utf-8", "surrogateescape") for m in listing[1:]] == names
+    # a message naming a member: cat of a corrupted one
+    raw = bytearray(out.read_bytes())
+    off = listing[2]["offset"]
+    raw[off] ^= 1
+    (tmp_path / "bad.taco").write_bytes(bytes(raw))
+    r = subprocess.run([exe, "validate", str(tmp_path / "bad.taco"), "--level", "deep"], capture_output=True)
+    assert r.returncode == 1 and b"\x1b" not in r.stdout and b"\\x1b[31mred" in r.stdout, r.stdout
