@@ -789,8 +789,13 @@ TACOZIP_API int tacozip_verify_member_ex(tacozip_archive *ar, size_t index, taco
  * outside "dest_dir", is refused with TACOZ_ERR_UNSAFE_PATH before any file
  * is written.  Each file is written to a temporary name, its CRC-32
  * checked (TACOZ_INVALID_CRC_MEMBER on mismatch), then renamed into place.
- * Existing files are not replaced unless TACOZIP_EXTRACT_OVERWRITE is given
- * (TACOZ_ERR_EXISTS).
+ * A name longer than 4,095 bytes or deeper than 128 levels is refused with
+ * TACOZ_ERR_UNSAFE_PATH too.  Existing files are not replaced unless
+ * TACOZIP_EXTRACT_OVERWRITE is given: every target is checked before
+ * anything is written (TACOZ_ERR_EXISTS, nothing extracted), and the final
+ * rename does not replace a file that appeared meanwhile
+ * (renameat2(RENAME_NOREPLACE), else link(2); TACOZ_ERR_EXISTS, that file
+ * left as it is).
  *
  * On any failure, cancel by "progress" included, the files this call
  * created are removed again (files it replaced under

@@ -17,6 +17,31 @@
 #include "reader.h"
 
 #define CHUNK (1u << 20)
+/* The longest name and the deepest tree a member may ask for (a 65,535-byte
+ * name of "a/a/..." would otherwise become 32,767 nested directories). */
+#define NAME_MAX_BYTES 4095
+#define DEPTH_MAX 128
+
+/* Rename "tmp" to "base" in directory "dfd" without replacing a file that
+ * appeared there meanwhile: renameat2(RENAME_NOREPLACE) where the kernel and
+ * the filesystem have it, else link(2), which fails on an existing name,
+ * then the temporary name removed; where neither is possible (a filesystem
+ * without hard links), a plain rename after the check made before writing.
+ * Returns 0 or -1 with errno (EEXIST: a file is there now). */
+static int rename_noreplace(int dfd, const char *tmp, const char *base) {
+#ifdef RENAME_NOREPLACE
+    if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+    if (linkat(dfd, tmp, dfd, base, 0) == 0) return unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? 0 : -1;
+    if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return -1;
+    struct stat st;
+    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return renameat(dfd, tmp, dfd, base);
+}
 
 /* Open (creating if needed) directory "rel" (len bytes, no trailing '/')
  * below "root" without following symbolic links.  Returns an fd or -1. */
@@ -136,8 +161,10 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
                      e->crc32);
     if (fd >= 0 && close(fd) != 0 && rc == TACOZ_OK)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "closing \"%.200s\"", name);
-    if (rc == TACOZ_OK && renameat(dfd, tmp, dfd, base) != 0)
-        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "renaming into \"%.200s\"", name);
+    if (rc == TACOZ_OK && (existed ? renameat(dfd, tmp, dfd, base) : rename_noreplace(dfd, tmp, base)) != 0)
+        rc = errno == EEXIST && !existed
+                 ? tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" appeared while it was being extracted (left as it is)", name)
+                 : tz_fail_errno(err, TACOZ_ERR_IO, errno, "renaming into \"%.200s\"", name);
     if (rc && fd >= 0) unlinkat(dfd, tmp, 0);
     if (rc == TACOZ_OK) *created = !existed;
     close(dfd);
@@ -228,6 +255,15 @@ static int extract(tacozip_archive *ar, const char *dest_dir, const char *const 
                          name);
             goto cleanup;
         }
+        size_t depth = 1;
+        for (size_t c = 0; c + 1 < e->name_len; c++) depth += name[c] == '/';
+        if (e->name_len > NAME_MAX_BYTES || depth > DEPTH_MAX) {
+            rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH,
+                         "refusing member \"%.100s...\": a name of %u bytes and %zu levels (at most %d bytes and %d "
+                         "levels are extracted)",
+                         name, (unsigned)e->name_len, depth, NAME_MAX_BYTES, DEPTH_MAX);
+            goto cleanup;
+        }
         if ((rc = tz_dir_check_stored(&ar->dir, idx, err))) goto cleanup;
         /* a local archive's headers are all checked before writing; a
          * remote one's with the first read of each member */
@@ -246,15 +282,29 @@ static int extract(tacozip_archive *ar, const char *dest_dir, const char *const 
         goto cleanup;
     }
     /* Before writing anything, refuse a member whose directories would go
-     * through a symbolic link (or a file) already under dest_dir;
-     * write_member() still checks each component as it goes. */
+     * through a symbolic link (or a file) already under dest_dir, and one
+     * whose file exists (unless overwriting: then one that is not a file);
+     * write_member() still checks each component, and the final rename
+     * does not replace a file that appears meanwhile. */
     for (size_t i = 0; i < k; i++) {
         const tz_entry *e = &ar->dir.entries[sel[i]];
         const char *name = tz_dir_name(&ar->dir, sel[i]);
         const char *slash = memrchr(name, '/', e->name_len);
         int fd = open_dirs(root, name, slash ? (size_t)(slash - name) : 0, 0);
         if (fd >= 0) {
+            struct stat st;
+            const char *base = slash ? slash + 1 : name;
+            int exists = name[e->name_len - 1] != '/' && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
             close(fd);
+            if (exists && !(flags & TACOZIP_EXTRACT_OVERWRITE)) {
+                rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists (use overwrite to replace it); nothing extracted",
+                             name);
+                goto cleanup;
+            }
+            if (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+                rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists and is not a file; nothing extracted", name);
+                goto cleanup;
+            }
         } else if (errno == ELOOP || errno == ENOTDIR) {
             rc = tz_fail(err, TACOZ_ERR_UNSAFE_PATH,
                          "refusing member \"%.200s\": a symbolic link or file in %s is in its way", name, dest_dir);

@@ -624,6 +624,87 @@ static void extract_cancel_leaves_nothing(void) {
     tacozip_close(ar);
 }
 
+/* Extraction is all or nothing when a target exists; a file that appears
+ * during the extraction is not replaced; names too long or too deep are
+ * refused before anything is written. */
+static int count_calls(void *user, uint64_t done, uint64_t total, uint64_t files, uint64_t nfiles) {
+    (void)done, (void)total, (void)files, (void)nfiles;
+    ++*(int *)user;
+    return 0;
+}
+
+typedef struct {
+    const char *path; /* planted when member 1's bytes are being written */
+    int seen, planted;
+} plant_state;
+
+/* Called once when member 0 is done (files 1), then after each chunk of
+ * member 1 (files still 1): the second call is in the middle of member 1,
+ * after its existence was checked and before its rename. */
+static int plant_during(void *user, uint64_t done, uint64_t total, uint64_t files, uint64_t nfiles) {
+    (void)done, (void)total, (void)nfiles;
+    plant_state *p = user;
+    if (files == 1 && ++p->seen == 2) {
+        write_file(p->path, "planted", 7);
+        p->planted = 1;
+    }
+    return 0;
+}
+
+static void extract_checks_targets_first(void) {
+    char zip[128], dest[128], path[192];
+    size_t sizes[] = {10, 20, 30};
+    make_archive("xtargets", 3, sizes, NULL, zip, sizeof zip);
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (!ar) return;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    /* m2 exists: nothing at all is written (no progress, no other file) */
+    snprintf(dest, sizeof dest, "%s/xt1", dir);
+    mkdir(dest, 0777);
+    snprintf(path, sizeof path, "%s/m2", dest);
+    write_file(path, "mine", 4);
+    int calls = 0;
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER, count_calls, &calls, &err),
+             TACOZ_ERR_EXISTS);
+    CHECK(strstr(err.message, "m2") != NULL && strstr(err.message, "nothing extracted") != NULL);
+    CHECK_EQ(calls, 0);
+    snprintf(path, sizeof path, "%s/m0", dest);
+    CHECK(!exists(path));
+    /* a file that appears while the member is written is left as it is */
+    snprintf(dest, sizeof dest, "%s/xt2", dir);
+    snprintf(path, sizeof path, "%s/m1", dest);
+    plant_state ps = {path, 0, 0};
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER, plant_during, &ps, &err),
+             TACOZ_ERR_EXISTS);
+    CHECK(ps.planted && strstr(err.message, "appeared") != NULL);
+    size_t len = 0;
+    unsigned char *got = slurp(path, &len);
+    CHECK(len == 7 && !memcmp(got, "planted", 7));
+    free(got);
+    snprintf(path, sizeof path, "%s/m0", dest);
+    CHECK(!exists(path)); /* what the call created is removed */
+    tacozip_close(ar);
+
+    /* 200 levels: refused, nothing created */
+    char src[128], deep[1024] = "";
+    snprintf(src, sizeof src, "%s/deep-src", dir);
+    write_file(src, "x", 1);
+    for (int i = 0; i < 200; i++) strcat(deep, "a/");
+    strcat(deep, "x");
+    const char *srcs[] = {src}, *arcs[] = {deep};
+    snprintf(zip, sizeof zip, "%s/deep.taco", dir);
+    CHECK_EQ(tacozip_create_ex(zip, srcs, arcs, 1, NULL, NULL, &err), TACOZ_OK);
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (!ar) return;
+    snprintf(dest, sizeof dest, "%s/xt3", dir);
+    CHECK_EQ(tacozip_extract(ar, dest, NULL, 0, TACOZIP_EXTRACT_SKIP_HEADER, NULL, NULL, &err), TACOZ_ERR_UNSAFE_PATH);
+    CHECK(strstr(err.message, "201 levels") != NULL);
+    snprintf(path, sizeof path, "%s/a", dest);
+    CHECK(!exists(path));
+    tacozip_close(ar);
+}
+
 /* ---- reproducible bytes ---------------------------------------------------- */
 
 static void mtime_is_utc(void) {
@@ -692,6 +773,7 @@ int main(void) {
     far_read_checks_local_header();
     shared_source_threads();
     extract_cancel_leaves_nothing();
+    extract_checks_targets_first();
     mtime_is_utc();
     zip64_end_record();
     return check_summary();
