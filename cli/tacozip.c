@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1366,6 +1367,10 @@ static int cmd_help(cli_ctx *ctx, const parsed_args *pa) {
 }
 
 int main(int argc, char **argv) {
+    /* Past the file-size limit (ulimit -f) a write fails with EFBIG rather
+     * than the process being killed mid-append: the library then puts the
+     * old archive back (docs: what a host process must do). */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(HELP_MAIN, stderr);
         return EXIT_USAGE;

@@ -347,7 +347,12 @@ TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_f
  * On failure (cancel included) the file is restored to its previous bytes
  * (truncated to its old length, old directory rewritten) before returning.
  * A crash of the process in the middle can leave the archive without a
- * directory; keep a copy if that matters.
+ * directory; keep a copy if that matters.  A process whose writes may pass
+ * its file-size limit (RLIMIT_FSIZE, "ulimit -f") must ignore or catch
+ * SIGXFSZ, whose default action kills it in the middle of the write; with
+ * the signal ignored the write fails with EFBIG, TACOZ_ERR_IO is returned
+ * and the file is restored.  The tacozip command ignores it, and so does
+ * CPython.
  *
  * Returns TACOZ_OK, the codes of tacozip_create_ex(), a TACOZ_INVALID_*
  * code if "zip_path" is not a readable archive, TACOZ_ERR_EXISTS if a new

@@ -21,6 +21,16 @@ def fsize_limit(n):
     return fn
 
 
+def fsize_limit_default_signal(n):
+    """preexec_fn: the file-size limit with SIGXFSZ at its default action
+    (kill), as a shell's `ulimit -f` leaves it: the command must ignore the
+    signal itself."""
+    def fn():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))
+    return fn
+
+
 @pytest.fixture
 def work(tmp_path):
     """A directory holding only the archive(s) under test; sources live elsewhere."""
@@ -223,3 +233,21 @@ def test_append_preserves_zip_comment(tz, tmp_path):
     with zipfile.ZipFile(zp) as zf:
         assert zf.comment == b"keep me"
         assert zf.namelist() == ["a.txt", "b.txt"] and zf.read("b.txt") == b"b"
+
+
+def test_file_size_limit_with_the_default_sigxfsz_fails_cleanly(tz, tmp_path, base_archive, work, sources):
+    """`(ulimit -f N; tacozip append ...)`: the command ignores SIGXFSZ, so the
+    write fails with EFBIG (exit 1, not killed by the signal) and the archive
+    is restored; create leaves nothing."""
+    out, _ = base_archive
+    before = out.read_bytes()
+    big = write_file(tmp_path / "big", rand_bytes(2 << 20, 9))
+    r = tz("append", out, big, "--no-fsync", preexec_fn=fsize_limit_default_signal(len(before) + 50000))
+    assert r.returncode == 1, (r.returncode, r.stderr)  # -25 (SIGXFSZ) before the fix
+    assert b"File too large" in r.stderr
+    assert out.read_bytes() == before
+    tz.ok("validate", out, "--level", "deep")
+    new = work / "new.taco"
+    r = tz("create", new, *sources, "--no-fsync", preexec_fn=fsize_limit_default_signal(100000))
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert sorted(os.listdir(work)) == ["base.taco"]
