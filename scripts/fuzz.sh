@@ -10,7 +10,7 @@ BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 export CC=${CC:-clang}
 
 cmake -S "$ROOT" -B "$BUILD" -DTACOZIP_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory tacozip_cli >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory fuzz_extract tacozip_cli >/dev/null
 
 # ---- seed corpus -----------------------------------------------------------
 SEEDS="$BUILD/fuzz-seeds"
@@ -53,7 +53,7 @@ for f in "$D"/*; do head -c 157 "$f" >"$SEEDS/header/$(basename "$f").hdr"; done
 
 # ---- run ---------------------------------------------------------------------
 status=0
-for h in fuzz_header fuzz_directory; do
+for h in fuzz_header fuzz_directory fuzz_extract; do
   mkdir -p "$WORK/$h"
   seeds="$SEEDS/directory"
   [ "$h" = fuzz_header ] && seeds="$SEEDS/header"
@@ -68,4 +68,22 @@ for h in fuzz_header fuzz_directory; do
     grep -E '^stat::number_of_executed_units|^Done' "$BUILD/$h.log" || true
   fi
 done
+# ---- the Python API under atheris (needs the package and atheris in the venv)
+VPY=${TACOZIP_VENV:-$ROOT/.venv}/bin/python
+if "$VPY" -c "import atheris, tacozip" 2>/dev/null; then
+  mkdir -p "$WORK/python"
+  echo "fuzz.sh: running fuzz_python (atheris) for ${SECONDS_PER_HARNESS}s"
+  if ! "$VPY" "$ROOT/fuzz/fuzz_python.py" -max_len=65536 -max_total_time="$SECONDS_PER_HARNESS" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/fuzz_python-" \
+      "$WORK/python" "$SEEDS/directory" >"$BUILD/fuzz_python.log" 2>&1; then
+    echo "fuzz.sh: fuzz_python FAILED (see $BUILD/fuzz_python.log and $BUILD/artifacts/)" >&2
+    tail -n 40 "$BUILD/fuzz_python.log" >&2
+    status=1
+  else
+    grep -E '^stat::number_of_executed_units|^Done' "$BUILD/fuzz_python.log" || true
+  fi
+else
+  echo "fuzz.sh: no atheris or tacozip in $VPY (scripts/setup.sh installs them): the Python harness cannot run" >&2
+  status=1
+fi
 exit $status

@@ -175,7 +175,10 @@ step_tsan() {
 }
 step_abi() { scripts/abi.sh; }
 step_wheel() { scripts/wheel.sh; }
-step_fuzz() { scripts/fuzz.sh "${FUZZ_SECONDS:-20}"; }
+step_fuzz() {
+  package  # the atheris harness fuzzes the installed package
+  scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+}
 
 times=()
 failed=()

@@ -237,7 +237,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         # a compressed or encrypted member (an archive from another tool):
         # the library's TacozipError (TACOZ_ERR_UNSUPPORTED) naming it, from
         # an empty read at its end (no I/O), before any raw range is read
-        self.archive._raw.read_member(self.archive._index(name), m.size, 0)
+        self.archive._raw.read_member(self.archive._index(m.name), m.size, 0)
         return m
 
     def info(self, path, **kwargs):
@@ -318,21 +318,21 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         if single:
             return self.cat_file(paths[0])
         out: Dict[str, Any] = {}
-        wanted: List[Member] = []
+        wanted: Dict[str, Member] = {}  # path -> its member
         self._get_dirs()
         for p in paths:
             if p in self.dir_cache.dirs:
                 continue  # expanded from a recursive or glob pattern: its files are there
             try:
-                wanted.append(self._member(p))
+                wanted[p] = self._member(p)
             except Exception as exc:  # noqa: BLE001 - reported as asked
                 if on_error == "raise":
                     raise
                 if on_error == "return":
                     out[p] = exc
-        data = self.archive.read_many(wanted, max_gap=max_gap) if wanted else {}
-        for m in wanted:
-            out[m.name] = data[m.name]
+        data = self.archive.read_many(list(wanted.values()), max_gap=max_gap) if wanted else {}
+        for p, m in wanted.items():
+            out[p] = data[m.name]
         return {p: out[p] for p in paths if p in out}
 
     def cat_ranges(self, paths, starts, ends, max_gap=None, on_error="return", **kwargs):
@@ -424,6 +424,10 @@ def _rebuild_fs(cls, args, opts, archive: TacoArchive) -> "TacoFileSystem":
     return make_instance(cls, args, {**opts, "_archive": archive})
 
 
+def _has_leading_slash(name: str) -> bool:
+    return name.startswith("/")
+
+
 def _ancestors(name: str) -> List[str]:
     """The directories above ``name`` ("a/b/c" -> ["a/b", "a"])."""
     out = []
@@ -446,6 +450,21 @@ class _Listing(_MappingABC):
     def __init__(self, archive: TacoArchive, show_internal: bool):
         self._archive = archive
         names = archive.names()
+        #: listed name -> member name where they differ: a name with leading
+        #: '/' (another tool's absolute path) is listed without them, as
+        #: paths are looked up (_strip_protocol), unless that name exists too
+        self._real: Dict[str, str] = {}
+        if any(map(_has_leading_slash, names)):
+            plain = set(names)
+            listed = []
+            for n in names:
+                k = n.lstrip("/") if n.startswith("/") else n
+                if k != n:
+                    if not k or k in plain or k in self._real:
+                        continue  # no path reaches it: the plain name (or "") is what the path means
+                    self._real[k] = n
+                listed.append(k)
+            names = listed
         implied, explicit = _tacozip.implied_dirs(names)
         files = dict.fromkeys(names)  # ordered: listings come out nearly sorted
         if not show_internal:
@@ -473,7 +492,7 @@ class _Listing(_MappingABC):
         """The Member of file ``name``, or None if it is not a listed file."""
         m = self._members.get(name)
         if m is None and name in self.files:
-            m = self._members[name] = self._archive[name]
+            m = self._members[name] = self._archive[self._real.get(name, name)]
         return m
 
     def __getitem__(self, name: str) -> dict:

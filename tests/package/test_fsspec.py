@@ -204,6 +204,28 @@ def test_a_name_that_is_a_file_and_a_directory_stays_a_file(tmp_path):
     assert t.find("") == ["a", "a/b.txt", "c"]
 
 
+def test_names_with_leading_slashes_are_listed_as_paths_are_looked_up(tmp_path):
+    """Members named with leading '/' (absolute paths from another tool):
+    listed without them, as every path given to taco:// is looked up, so
+    find/info/cat/open agree; such a name whose plain form also exists is
+    left out (the plain one is what the path means).  Found by
+    fuzz/fuzz_python.py."""
+    arc = tmp_path / "abs.zip"
+    with zipfile.ZipFile(arc, "w") as z:
+        z.writestr("/abs/x.txt", b"abs")
+        z.writestr("//y/a.txt", b"yy")
+        z.writestr("/dup", b"slashed")
+        z.writestr("dup", b"plain")
+    t = fsspec.filesystem("taco", fo=str(arc))
+    assert t.find("", withdirs=True) == ["abs", "abs/x.txt", "dup", "y", "y/a.txt"]
+    for p in t.find("", withdirs=True):
+        assert t.info(p)["name"] == p
+    assert t.cat("abs/x.txt") == b"abs" and t.cat("/abs/x.txt") == b"abs" and t.open("y/a.txt").read() == b"yy"
+    assert t.cat("dup") == b"plain"
+    assert t.cat(["abs/x.txt", "y/a.txt"]) == {"abs/x.txt": b"abs", "y/a.txt": b"yy"}
+    assert t.ls("", detail=False) == ["abs", "dup", "y"]
+
+
 def test_implied_dirs_in_c():
     from tacozip import _tacozip
 
