@@ -88,6 +88,7 @@ typedef struct {
     size_t mask;
     const void *ctx;
     tz_name_of_fn name_of;
+    uint64_t key[2]; /* SipHash key, random for each table (names.c) */
 } tz_name_table;
 int tz_names_init(tz_name_table *t, size_t capacity_hint, const void *ctx, tz_name_of_fn name_of,
                   tacozip_error *err);
@@ -97,6 +98,9 @@ void tz_names_free(tz_name_table *t);
 int tz_names_insert(tz_name_table *t, size_t i, size_t *other);
 /* Look a name up: TACOZ_OK and *index, or TACOZ_ERR_NOT_FOUND. */
 int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *index);
+/* SipHash-c-d of "in" under a 16-byte key (little-endian k0, k1), as in
+ * the paper; the name table uses c = 1, d = 3. */
+uint64_t tz_siphash(int c, int d, const unsigned char key[16], const void *in, size_t n);
 
 /* ---- time (dostime.c) ------------------------------------------------ */
 

@@ -30,18 +30,50 @@ static void file_destroy(tacozip_source *s) {
 
 static const tz_source_ops file_ops = {.read_at = file_read_at, .destroy = file_destroy};
 
-int tz_source_file(const char *path, tacozip_source **out, tacozip_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+const char *tz_file_kind(unsigned mode) {
+    return S_ISREG(mode)    ? "a regular file"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "an unknown kind of file";
+}
+
+int tz_open_regular(const char *path, int flags, int *fd_out, tacozip_error *err) {
+    *fd_out = -1;
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+     * the type is then checked on the descriptor itself (no race with a
+     * rename between a stat() and the open()). */
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(errno));
     struct stat st;
     int rc = TACOZ_OK;
+    if (fstat(fd, &st) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat");
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = tz_fail(err, TACOZ_ERR_IO, "not a regular file (%s)", tz_file_kind(st.st_mode));
+    } else {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "fcntl");
+    }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return TACOZ_OK;
+}
+
+int tz_source_file(const char *path, tacozip_source **out, tacozip_error *err) {
+    int fd;
+    int rc = tz_open_regular(path, O_RDONLY, &fd, err);
+    if (rc) return rc;
+    struct stat st;
     file_source *f = NULL;
     if (fstat(fd, &st) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat");
-        goto cleanup;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = tz_fail(err, TACOZ_ERR_IO, "not a regular file");
         goto cleanup;
     }
     if (!(f = calloc(1, sizeof *f))) {
@@ -60,10 +92,11 @@ cleanup:
 }
 
 int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(errno));
+    *got = 0;
+    int fd;
+    int rc = tz_open_regular(path, O_RDONLY, &fd, err);
+    if (rc) return rc;
     size_t n = 0;
-    int rc = TACOZ_OK;
     while (n < want) {
         ssize_t k = pread(fd, (unsigned char *)buf + n, want - n, (off_t)n);
         if (k < 0 && errno == EINTR) continue;

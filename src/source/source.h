@@ -85,6 +85,13 @@ int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_optio
 int tz_source_callbacks(const tacozip_source_callbacks *cb, void *user, const char *name, tacozip_source **out,
                         tacozip_error *err);
 
+/* Open a local file that must be a regular file ("flags": O_RDONLY,
+ * O_WRONLY or O_RDWR): opened with O_NONBLOCK so that a FIFO or device
+ * cannot block, fstat()ed, refused (TACOZ_ERR_IO, "not a regular file (a
+ * FIFO)") unless regular, then O_NONBLOCK cleared.  *fd_out, or -1. */
+int tz_open_regular(const char *path, int flags, int *fd_out, tacozip_error *err);
+/* "a FIFO", "a directory", ... for an st_mode. */
+const char *tz_file_kind(unsigned mode);
 /* The first min(want, size) bytes of a local file without making a source
  * (open, read, close: what a one-shot header read needs). */
 int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_error *err);

@@ -103,20 +103,47 @@ int tz_index_build(const char *const *names, const size_t *name_lens, const uint
     return TACOZ_OK;
 }
 
-static int index_decode(const unsigned char *blob, size_t len, uint64_t archive_size, tz_index_entry **out,
-                    size_t *count, char **names_out, tacozip_error *err) {
+/* The most column bytes an index of n members can need: per member at most
+ * 3 + 3 bytes of prefix and suffix lengths (a name has at most 65535
+ * bytes), 10 of size and 3 of extra length, plus its suffix bytes; the
+ * suffixes together are no longer than the names, which the archive must
+ * hold ("names_max": a local header each). */
+static uint64_t index_raw_max(uint64_t n, uint64_t names_max) {
+    uint64_t names = n * 65535;
+    return 19 * n + (names < names_max ? names : names_max);
+}
+
+/* The fixed 20 bytes of an index "len" bytes long in an archive of
+ * "archive_size" bytes: everything they declare must fit what the index and
+ * the archive hold, before anything is allocated for it. */
+static int index_fixed_check(const unsigned char *blob, uint64_t len, uint64_t archive_size, tacozip_error *err) {
     if (len < IDX_FIXED || memcmp(blob, "TZIX", 4) != 0 || blob[4] != 1)
         return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: bad magic or version");
     uint64_t n = rd32(blob + 8), packed = rd32(blob + 12), raw_len = rd32(blob + 16);
     if (packed > len - IDX_FIXED || n > (len - IDX_FIXED - packed) / 4 || IDX_FIXED + packed + 4 * n != len ||
         raw_len > packed * 1032 + 64 || raw_len > (1u << 30))
         return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: lengths do not add up");
+    if (n > archive_size / (ZIP_LFH_SIZE + 1))
+        return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX: %llu members cannot fit in %llu bytes",
+                       (unsigned long long)n, (unsigned long long)archive_size);
+    uint64_t most = index_raw_max(n, archive_size - n * ZIP_LFH_SIZE);
+    if (raw_len > most)
+        return tz_fail(err, TACOZ_INVALID_INDEX,
+                       "TACO_INDEX: %llu bytes of columns declared, more than %llu members can need (%llu)",
+                       (unsigned long long)raw_len, (unsigned long long)n, (unsigned long long)most);
+    return TACOZ_OK;
+}
+
+static int index_decode(const unsigned char *blob, size_t len, uint64_t archive_size, tz_index_entry **out,
+                    size_t *count, char **names_out, tacozip_error *err) {
+    int rc = index_fixed_check(blob, len, archive_size, err);
+    if (rc) return rc;
+    uint64_t n = rd32(blob + 8), packed = rd32(blob + 12), raw_len = rd32(blob + 16);
     unsigned char *raw = malloc(raw_len ? raw_len : 1);
     tz_index_entry *e = calloc(n ? n : 1, sizeof *e);
     size_t ncap = raw_len + n + 1, noff = 0, prev_off = 0, prev_len = 0;
     uint64_t need = 0; /* bytes the members' local headers and names take */
     char *names = malloc(ncap);
-    int rc = TACOZ_OK;
     if (!raw || !e || !names) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the index");
         goto cleanup;
@@ -250,10 +277,17 @@ int tz_index_open(tacozip_source *src, const unsigned char *head, size_t got, tz
             uint32_t crc = rd32(h + 14);
             const unsigned char *blob = NULL;
             unsigned char *more = NULL;
+            unsigned char fixed[IDX_FIXED];
             if (blob_off + blob_len <= got) {
                 blob = head + blob_off;
             } else if (blob_off > src->size || blob_len > src->size - blob_off) {
                 rc = tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX runs past the end of the archive");
+            } else if (blob_len >= IDX_FIXED &&
+                       (rc = blob_off + IDX_FIXED <= got ? index_fixed_check(head + blob_off, blob_len, src->size, err)
+                             : (rc = tz_source_read(src, blob_off, fixed, sizeof fixed, err))
+                                 ? rc
+                                 : index_fixed_check(fixed, blob_len, src->size, err)) != TACOZ_OK) {
+                /* what the index declares is checked before its bytes are read */
             } else if (!(blob = more = malloc(blob_len ? blob_len : 1))) {
                 rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
             } else { /* the rest of a large index: one more read */
@@ -278,7 +312,14 @@ int tz_index_check(tz_dir *d, tacozip_source *src, tacozip_error *err) {
     const tz_entry *ix = &d->entries[idx];
     if (idx != 1 || ix->header_offset != TACO_INDEX_OFFSET || ix->method != 0)
         return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX is not the second member at offset %d", TACO_INDEX_OFFSET);
-    if (ix->csize > ((uint64_t)1 << 31)) return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX is too large");
+    /* the largest index of the directory's other members: 20 fixed bytes,
+     * the columns deflated (stored blocks add a few bytes per 64 KiB), a
+     * CRC-32 each */
+    uint64_t n_listed = d->count - 2, raw_most = index_raw_max(n_listed, d->names_len);
+    uint64_t most = IDX_FIXED + 4 * n_listed + raw_most + raw_most / 16 + 64;
+    if (ix->csize > most || ix->csize > ((uint64_t)1 << 31))
+        return tz_fail(err, TACOZ_INVALID_INDEX, "TACO_INDEX is %llu bytes, more than an index of %llu members can be (%llu)",
+                       (unsigned long long)ix->csize, (unsigned long long)n_listed, (unsigned long long)most);
     unsigned char *blob = malloc((size_t)ix->csize ? (size_t)ix->csize : 1);
     if (!blob) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     int rc = tz_source_read(src, ix->data_offset, blob, (size_t)ix->csize, err);

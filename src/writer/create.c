@@ -329,7 +329,9 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
      * progress, append), in which case they must still agree. */
     member_plan mm = *plan;
     const member_plan *m = &mm;
-    int fd = open(m->src, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused, not waited on (the type is
+     * checked on the open descriptor; regular files ignore the flag) */
+    int fd = open(m->src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return tz_fail_errno(w->err, TACOZ_ERR_IO, errno, "%s", m->src);
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -339,7 +341,14 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return tz_fail(w->err, TACOZ_ERR_PARAM, "%s: not a regular file", m->src);
+        return tz_fail(w->err, TACOZ_ERR_PARAM, "%s: not a regular file (%s); only regular files can be archived",
+                       m->src, tz_file_kind(st.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return tz_fail_errno(w->err, TACOZ_ERR_IO, e, "%s", m->src);
     }
     if (mm.size == UINT64_MAX) {
         mm.size = (uint64_t)st.st_size;
@@ -542,7 +551,8 @@ static int plan_members(const char *const *src, const char *const *arc, size_t n
             break;
         }
         if (!S_ISREG(st.st_mode)) {
-            rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a regular file", src[i]);
+            rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a regular file (%s); only regular files can be archived",
+                         src[i], tz_file_kind(st.st_mode));
             break;
         }
         p[i].size = (uint64_t)st.st_size;
@@ -739,9 +749,8 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     w.cd_len = (size_t)end.cd_size;
     w.n_entries = dir.count;
 
-    w.fd = open(zip_path, O_RDWR | O_CLOEXEC);
-    if (w.fd < 0) {
-        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot open for writing", zip_path);
+    if ((rc = tz_open_regular(zip_path, O_RDWR, &w.fd, err))) {
+        tz_err_prefix(err, rc, shown);
         goto cleanup;
     }
     if (lseek(w.fd, (off_t)cd_off, SEEK_SET) < 0) {

@@ -49,8 +49,8 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
     unsigned char payload[TACO_HEADER_PAYLOAD_SIZE], crc[4];
     tz_header_payload(in, payload);
     wr32(crc, tz_crc32(0, payload, sizeof payload));
-    int fd = open(zip_path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot open for writing");
+    int fd;
+    if ((rc = tz_open_regular(zip_path, O_WRONLY, &fd, err))) return rc;
     if (tz_pwrite_full(fd, payload, sizeof payload, TACO_PAYLOAD_OFFSET) < 0 ||
         tz_pwrite_full(fd, crc, 4, TACO_CRC_OFFSET) < 0 ||
         tz_pwrite_full(fd, crc, 4, cd_record + TACO_CDH_CRC_OFFSET) < 0 || fsync(fd) != 0) {

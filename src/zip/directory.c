@@ -72,24 +72,73 @@ int tz_dir_check_stored(const tz_dir *d, size_t i, tacozip_error *err) {
                    tz_dir_name(d, i), (e->flags & ZIP_FLAG_ENCRYPTED) ? "encrypted" : "compressed", e->method);
 }
 
-int tz_dir_parse(tz_dir *d, const tz_end_info *end, const unsigned char *cd, tacozip_error *err) {
+/* The directory's bytes, read a window at a time: declared sizes never
+ * decide an allocation, only the records actually parsed do.  A directory
+ * already in memory ("whole": a view, or the tail) is parsed in place;
+ * otherwise each window is at most max(CD_WINDOW, the bytes parsed so far)
+ * (so a remote source needs O(log) requests and memory stays below twice
+ * the valid prefix), and a source without round trips reads CD_WINDOW at
+ * a time. */
+#define CD_WINDOW ((size_t)1 << 20)
+#define CD_WINDOW_REMOTE ((size_t)8 << 20)
+typedef struct {
+    const unsigned char *whole;
+    tacozip_source *src;
+    const tz_tail *tail;
+    uint64_t cd_off, cd_size;
+    unsigned char *buf;
+    size_t cap, len;
+    uint64_t at; /* directory-relative position of buf[0] */
+} cd_reader;
+
+/* Make [pos, pos + need) (inside the directory) readable at *out. */
+static int cd_get(cd_reader *r, uint64_t pos, size_t need, const unsigned char **out, tacozip_error *err) {
+    if (r->whole) {
+        *out = r->whole + pos;
+        return TACOZ_OK;
+    }
+    if (r->buf && pos >= r->at && pos - r->at <= r->len && need <= r->len - (size_t)(pos - r->at)) {
+        *out = r->buf + (pos - r->at);
+        return TACOZ_OK;
+    }
+    size_t want = r->src->round_trips ? (pos > CD_WINDOW_REMOTE ? (size_t)pos : CD_WINDOW_REMOTE) : CD_WINDOW;
+    if (want < need) want = need;
+    if (want > r->cd_size - pos) want = (size_t)(r->cd_size - pos);
+    if (want > r->cap) {
+        unsigned char *g = realloc(r->buf, want);
+        if (!g) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for %zu bytes of the directory", want);
+        r->buf = g, r->cap = want;
+    }
+    /* what lies in the tail comes from it; the rest is read (one read) */
+    uint64_t a = r->cd_off + pos, b = a + want;
+    uint64_t t = r->tail && r->tail->buf ? r->tail->offset : b;
+    uint64_t mid = t < a ? a : t > b ? b : t;
+    int rc = tz_source_read(r->src, a, r->buf, (size_t)(mid - a), err);
+    if (rc) return rc;
+    if (mid < b) memcpy(r->buf + (mid - a), r->tail->buf + (mid - t), (size_t)(b - mid));
+    r->at = pos, r->len = want;
+    *out = r->buf;
+    return TACOZ_OK;
+}
+
+static int dir_parse(tz_dir *d, const tz_end_info *end, cd_reader *cr, tacozip_error *err) {
     d->end = *end;
     const uint64_t cd_size = d->end.cd_size, cd_off = d->end.cd_offset;
     if (d->end.entries > UINT32_MAX - 1)
         return tz_fail(err, TACOZ_ERR_TOO_LARGE, "%llu entries", (unsigned long long)d->end.entries);
-    size_t count = (size_t)d->end.entries;
-    d->entries = calloc(count ? count : 1, sizeof *d->entries);
-    d->names = malloc((size_t)cd_size + count + 1);
-    if (!d->entries || !d->names) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    d->count = count;
+    /* tz_find_end() checked that cd_size bytes can hold that many records
+     * (46 bytes each at least) and lie inside the file; the arrays still
+     * grow with the records parsed, not with what the end record says */
+    size_t count = (size_t)d->end.entries, cap = 0, ncap = 0;
     size_t pos = 0, names_len = 0;
     for (size_t i = 0; i < count; i++) {
-        tz_entry *e = &d->entries[i];
         uint64_t rec_off = cd_off + pos;
         if (cd_size - pos < ZIP_CDH_SIZE)
             return tz_fail(err, TACOZ_INVALID_COUNT,
                            "central directory ends after %zu of the %zu entries the end record claims", i, count);
-        const unsigned char *r = cd + pos;
+        const unsigned char *r;
+        int rc = cd_get(cr, pos, ZIP_CDH_SIZE, &r, err);
+        if (rc) return rc;
         if (rd32(r) != ZIP_CDH_SIG)
             return tz_fail(err, TACOZ_INVALID_CD_ENTRY, "bad signature for directory record %zu at offset %llu",
                            i, (unsigned long long)rec_off);
@@ -97,6 +146,24 @@ int tz_dir_parse(tz_dir *d, const tz_end_info *end, const unsigned char *cd, tac
         if (ZIP_CDH_SIZE + nlen + xlen + clen > cd_size - pos)
             return tz_fail(err, TACOZ_INVALID_CD_ENTRY, "directory record %zu at offset %llu overruns the directory",
                            i, (unsigned long long)rec_off);
+        if ((rc = cd_get(cr, pos, ZIP_CDH_SIZE + nlen + xlen, &r, err))) return rc;
+        if (i == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            if (nc > count) nc = count;
+            tz_entry *g = realloc(d->entries, nc * sizeof *g);
+            if (!g) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for %zu directory entries", nc);
+            d->entries = g, cap = nc;
+        }
+        if (names_len + nlen + 1 > ncap) {
+            size_t nc = ncap ? ncap * 2 : 64 * 1024;
+            if (nc < names_len + nlen + 1) nc = names_len + nlen + 1;
+            char *g = realloc(d->names, nc);
+            if (!g) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the member names");
+            d->names = g, ncap = nc;
+        }
+        tz_entry *e = &d->entries[i];
+        memset(e, 0, sizeof *e);
+        d->count = i + 1;
         e->flags = rd16(r + 8);
         e->method = rd16(r + 10);
         e->dos_datetime = rd32(r + 12);
@@ -109,7 +176,7 @@ int tz_dir_parse(tz_dir *d, const tz_end_info *end, const unsigned char *cd, tac
         e->cd_extra_len = (uint16_t)xlen;
         e->cd_record_offset = rec_off;
         e->data_offset = TZ_UNKNOWN_OFFSET;
-        int rc = parse_extra(r + ZIP_CDH_SIZE + nlen, xlen, e, e->usize == ZIP32_MAX,
+        rc = parse_extra(r + ZIP_CDH_SIZE + nlen, xlen, e, e->usize == ZIP32_MAX,
                              e->csize == ZIP32_MAX, e->header_offset == ZIP32_MAX, disk == ZIP16_MAX);
         if (rc)
             return tz_fail(err, rc, "directory record %zu at offset %llu: %s", i, (unsigned long long)rec_off,
@@ -134,36 +201,39 @@ int tz_dir_parse(tz_dir *d, const tz_end_info *end, const unsigned char *cd, tac
                            d->names + e->name_off, (unsigned long long)e->csize);
         pos += ZIP_CDH_SIZE + nlen + xlen + clen;
     }
-    if (cd_size - pos >= 4 && rd32(cd + pos) == ZIP_CDH_SIG)
-        return tz_fail(err, TACOZ_INVALID_COUNT, "central directory holds more records than the %zu the end record claims",
-                       count);
+    if (pos < cd_size) {
+        /* the directory is its records: more of them than the end record
+         * counts, or bytes after the last one, are refused (so that what
+         * the end record declares never outgrows what was parsed) */
+        const unsigned char *r;
+        int rc = cd_size - pos >= 4 ? cd_get(cr, pos, 4, &r, err) : TACOZ_OK;
+        if (rc) return rc;
+        if (cd_size - pos >= 4 && rd32(r) == ZIP_CDH_SIG)
+            return tz_fail(err, TACOZ_INVALID_COUNT,
+                           "central directory holds more records than the %zu the end record claims", count);
+        return tz_fail(err, TACOZ_INVALID_CD_ENTRY, "%llu bytes after the last of the %zu directory records",
+                       (unsigned long long)(cd_size - pos), count);
+    }
+    if (!d->names && !(d->names = malloc(1))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    if (!d->entries && !(d->entries = calloc(1, sizeof *d->entries)))
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     d->names_len = names_len;
     return tz_dir_index_names(d, err);
 }
 
+int tz_dir_parse(tz_dir *d, const tz_end_info *end, const unsigned char *cd, tacozip_error *err) {
+    cd_reader cr = {.whole = cd, .cd_off = end->cd_offset, .cd_size = end->cd_size};
+    return dir_parse(d, end, &cr, err);
+}
+
 int tz_dir_read(tz_dir *d, tacozip_source *src, const tz_end_info *end, const tz_tail *tail, tacozip_error *err) {
-    const unsigned char *cd;
-    unsigned char *cdbuf = NULL;
-    int rc = TACOZ_OK;
-    if (tail && end->cd_offset >= tail->offset) {
-        cd = tail->buf + (end->cd_offset - tail->offset); /* the directory came with the tail */
-    } else if ((cd = tz_source_view(src, end->cd_offset, (size_t)end->cd_size)) == NULL) {
-        if (end->cd_size > SIZE_MAX - 1 || !(cdbuf = malloc((size_t)end->cd_size + 1))) {
-            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for a %llu-byte directory",
-                         (unsigned long long)end->cd_size);
-            goto cleanup;
-        }
-        /* Only the part of the directory before the tail is read; the rest
-         * came with the tail (one request either way). */
-        uint64_t cd_end = end->cd_offset + end->cd_size, tail_off = tail ? tail->offset : cd_end;
-        size_t before = (size_t)((cd_end <= tail_off ? cd_end : tail_off) - end->cd_offset);
-        if ((rc = tz_source_read(src, end->cd_offset, cdbuf, before, err))) goto cleanup;
-        if (before < end->cd_size) memcpy(cdbuf + before, tail->buf, (size_t)end->cd_size - before);
-        cd = cdbuf;
-    }
-    rc = tz_dir_parse(d, end, cd, err);
-cleanup:
-    free(cdbuf);
+    cd_reader cr = {.src = src, .tail = tail, .cd_off = end->cd_offset, .cd_size = end->cd_size};
+    if (tail && tail->buf && end->cd_offset >= tail->offset)
+        cr.whole = tail->buf + (end->cd_offset - tail->offset); /* the directory came with the tail */
+    else if (end->cd_size <= SIZE_MAX)
+        cr.whole = tz_source_view(src, end->cd_offset, (size_t)end->cd_size);
+    int rc = dir_parse(d, end, &cr, err);
+    free(cr.buf);
     return rc;
 }
 
