@@ -110,6 +110,8 @@ static const char *const HELP_CREATE =
     "      --mtime SECONDS        timestamp for all members (default: file times;\n"
     "                             SOURCE_DATE_EPOCH is honoured too)\n"
     "      --no-fsync             skip fsync (faster, not durable)\n"
+    "      --wait SECONDS         if another process is writing OUT, try again for up to\n"
+    "                             SECONDS (default 0: fail at once, exit 1)\n"
     "      --index                embed a member index (TACO_INDEX) after the header, so\n"
     "                             that one read of the first 16 KiB lists the archive\n"
     "                             (remote readers: --index-first); changes the layout\n"
@@ -134,6 +136,9 @@ static const char *const HELP_APPEND =
     "      --align N          align new member data to N bytes (power of two <= 32768)\n"
     "      --mtime SECONDS    timestamp for the new members (SOURCE_DATE_EPOCH too)\n"
     "      --no-fsync         skip fsync (faster, not durable)\n"
+    "      --wait SECONDS     if another process is writing ARCHIVE (an append or\n"
+    "                         update), try again for up to SECONDS (default 0:\n"
+    "                         fail at once with 'the archive is locked', exit 1)\n"
     "      --progress         show a progress bar; --no-progress hides it\n"
     "  -h, --help             this help\n";
 
@@ -154,6 +159,8 @@ static const char *const HELP_UPDATE =
     "TACO_HEADER are written (O(1)).  A file that is not a TACO archive is refused\n"
     "and left unchanged.  With no -e, the header is set to zero entries.\n"
     "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7)\n"
+    "      --wait SECONDS         if another process is writing ARCHIVE, try again for\n"
+    "                             up to SECONDS (default 0: fail at once, exit 1)\n"
     "  -h, --help                 this help\n";
 
 static const char *const HELP_LS =
@@ -374,6 +381,7 @@ enum {
     OPT_DATA_ONLY,
     OPT_PREFIX,
     OPT_LEVEL,
+    OPT_WAIT,
 };
 
 #define O_HELP {OPT_HELP, "help", 'h', 0, 1, NULL}
@@ -384,14 +392,15 @@ enum {
 #define O_WRITE                                                                                                \
     {OPT_FILES_FROM, "files-from", 'T', 1, 1, "LIST"}, {OPT_AS, "as", 0, 1, 1, "NAME"},                         \
         {OPT_ALIGN, "align", 0, 1, 0, "N"}, {OPT_MTIME, "mtime", 0, 1, 0, "SECONDS"},                          \
-        {OPT_NO_FSYNC, "no-fsync", 0, 0, 1, NULL}, O_PROGRESS
+        {OPT_NO_FSYNC, "no-fsync", 0, 0, 1, NULL}, O_WAIT, O_PROGRESS
 #define O_ENTRY {OPT_ENTRY, "entry", 'e', 1, 1, "OFFSET:LENGTH"}
+#define O_WAIT {OPT_WAIT, "wait", 0, 1, 0, "SECONDS"}
 #define O_LAST {OPT_END, NULL, 0, 0, 0, NULL}
 
 static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "index", 0, 0, 1, NULL}, O_LAST};
 static const opt_spec OPTS_APPEND[] = {O_HELP, O_WRITE, O_LAST};
 static const opt_spec OPTS_HEADER[] = {O_HELP, O_JSON, O_LAST};
-static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_LAST};
+static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_WAIT, O_LAST};
 static const opt_spec OPTS_LS[] = {O_HELP, O_JSON, {OPT_VERIFY_LOCAL, "verify-local", 0, 0, 1, NULL},
                                    O_INDEX_FIRST, O_STATS, O_LAST};
 static const opt_spec OPTS_CAT[] = {O_HELP, {OPT_RANGE, "range", 0, 1, 0, "A-B"}, O_INDEX_FIRST, O_STATS, O_LAST};
@@ -1030,6 +1039,30 @@ static void read_options(cli_ctx *ctx, const parsed_args *a) {
     ctx->show_stats = has_opt(a, OPT_STATS);
 }
 
+/* --wait SECONDS: how long a write may wait for another writer (0: not at all). */
+static int wait_seconds(const cli_ctx *ctx, const parsed_args *pa, double *out) {
+    *out = 0;
+    const char *s = opt_value(pa, OPT_WAIT);
+    if (!s) return 0;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 86400)
+        return usage(ctx, "--wait needs a number of seconds from 0 to 86400, not '%s'", s);
+    *out = v;
+    return 0;
+}
+
+/* A write that found the archive locked by another writer (nothing was
+ * changed): whether to try again, after a pause, within "until". */
+static int locked_retry(int rc, double until, tacozip_error *err) {
+    if (rc != TACOZ_ERR_LOCKED || now_s() + 0.05 > until) return 0;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    *err = (tacozip_error)TACOZIP_ERROR_INIT;
+    return 1;
+}
+
 /* ---- commands ---------------------------------------------------------- */
 
 static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
@@ -1041,11 +1074,19 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
         return rc;
     }
     if (a.meta.count == 0) a.meta.count = 1; /* default: one (0,0) entry, as the original */
+    double wait;
+    if ((rc = wait_seconds(ctx, pa, &wait))) {
+        free_files(&a.files);
+        return rc;
+    }
     progress_state ps = {0};
     setup_progress(&a, &ps, "create");
     tacozip_error err = TACOZIP_ERROR_INIT;
-    rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
-                           &a.meta, &a.opts, &err);
+    const double until = now_s() + wait;
+    do
+        rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
+                               &a.meta, &a.opts, &err);
+    while (locked_retry(rc, until, &err));
     if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
     return rc ? fail_write(rc, &err, ctx->shown) : 0;
@@ -1060,11 +1101,19 @@ static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
         free_files(&a.files);
         return rc;
     }
+    double wait;
+    if ((rc = wait_seconds(ctx, pa, &wait))) {
+        free_files(&a.files);
+        return rc;
+    }
     progress_state ps = {0};
     setup_progress(&a, &ps, "append");
     tacozip_error err = TACOZIP_ERROR_INIT;
-    rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
-                           &a.opts, &err);
+    const double until = now_s() + wait;
+    do
+        rc = tacozip_append_ex(zip, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
+                               &a.opts, &err);
+    while (locked_retry(rc, until, &err));
     if (ps.on && rc) fputc('\n', stderr);
     free_files(&a.files);
     return rc ? fail_write(rc, &err, ctx->shown) : 0;
@@ -1089,8 +1138,13 @@ static int cmd_update(cli_ctx *ctx, const parsed_args *pa) {
     taco_meta_array_t m;
     int rc = parse_entries(ctx, pa, &m);
     if (rc) return rc;
+    double wait;
+    if ((rc = wait_seconds(ctx, pa, &wait))) return rc;
     tacozip_error err = TACOZIP_ERROR_INIT;
-    rc = tacozip_update_header_ex(pa->pos[0], &m, &err);
+    const double until = now_s() + wait;
+    do
+        rc = tacozip_update_header_ex(pa->pos[0], &m, &err);
+    while (locked_retry(rc, until, &err));
     return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 

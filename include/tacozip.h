@@ -127,6 +127,7 @@ extern "C" {
 #define TACOZ_ERR_INDEXED (-46)       /* append to an archive with an embedded TACO_INDEX */
 #define TACOZ_ERR_NO_REMOTE (-47)     /* a URL, but this build has no libcurl */
 #define TACOZ_ERR_NOT_REMOTE (-48)    /* a remote-only request on a local archive */
+#define TACOZ_ERR_LOCKED (-49)        /* another process is writing the archive (append, update) */
 
 /* Validation results (values shared with the original library).  Functions
  * that parse an archive return these too when the archive is malformed, so
@@ -253,8 +254,13 @@ TACOZIP_API int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *
  * returned.  TACOZ_ERR_PARAM if in->count > 7 or the path is a URL.
  *
  * Not atomic against a crash between the three writes (a crash leaves a
- * CRC mismatch that validate DEEP reports); two threads or processes must
- * not update one file at the same time.
+ * CRC mismatch that validate DEEP reports).  Writers of one file are
+ * serialized: update and append take the file's writers' lock (an
+ * open-file-description lock, fcntl F_OFD_SETLK) before reading it, and
+ * create holds the lock of the file it replaces; a second writer fails at
+ * once with TACOZ_ERR_LOCKED, having changed nothing (try again later; the
+ * command's --wait does).  Readers take no lock and are never blocked.  On
+ * a filesystem without such locks nothing is serialized.
  */
 TACOZIP_API int tacozip_update_header(const char *zip_path, const taco_meta_array_t *in);
 TACOZIP_API int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in,
@@ -354,8 +360,9 @@ TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_f
  * and the file is restored.  The tacozip command ignores it, and so does
  * CPython.
  *
- * Returns TACOZ_OK, the codes of tacozip_create_ex(), a TACOZ_INVALID_*
- * code if "zip_path" is not a readable archive, TACOZ_ERR_EXISTS if a new
+ * Returns TACOZ_OK, the codes of tacozip_create_ex(), TACOZ_ERR_LOCKED if
+ * another process is writing the archive (see tacozip_update_header()), a
+ * TACOZ_INVALID_* code if "zip_path" is not a readable archive, TACOZ_ERR_EXISTS if a new
  * name is already in the archive, TACOZ_ERR_INDEXED if the archive has an
  * embedded TACO_INDEX (appending would make it stale), TACOZ_ERR_PARAM for
  * a URL.

@@ -115,6 +115,11 @@ int tz_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* pwrite / write until done: 0 done, -1 error (errno). */
 int tz_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int tz_write_full(int fd, const void *buf, size_t len);
+/* Take the writers' lock of the file open on "fd" (an open-file-description
+ * write lock on the whole file, fcntl F_OFD_SETLK; never waits): TACOZ_OK,
+ * or TACOZ_ERR_LOCKED when another writer holds it.  On a filesystem
+ * without such locks, TACOZ_OK (nothing to serialize with). */
+int tz_lock_writer(int fd, tacozip_error *err);
 /* fsync the directory holding "path": 0 or -1. */
 int tz_fsync_dir_of(const char *path);
 

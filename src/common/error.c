@@ -99,6 +99,7 @@ static const struct {
     {TACOZ_ERR_INDEXED, "ERR_INDEXED", "the archive has an embedded member index (TACO_INDEX) that the change would make stale"},
     {TACOZ_ERR_NO_REMOTE, "ERR_NO_REMOTE", "this tacozip was built without libcurl: no HTTP(S) or S3"},
     {TACOZ_ERR_NOT_REMOTE, "ERR_NOT_REMOTE", "not a remote archive"},
+    {TACOZ_ERR_LOCKED, "ERR_LOCKED", "the archive is locked by another writer"},
 };
 
 static int find_code(int code) {

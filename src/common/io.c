@@ -38,6 +38,18 @@ int tz_pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
     return 0;
 }
 
+int tz_lock_writer(int fd, tacozip_error *err) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET; /* l_start 0, l_len 0: the whole file */
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return TACOZ_OK;
+    if (errno == EAGAIN || errno == EACCES)
+        return tz_fail(err, TACOZ_ERR_LOCKED, "the archive is locked: another process is writing it");
+    if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP) return TACOZ_OK; /* no such locks here */
+    return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot lock the archive");
+}
+
 int tz_write_full(int fd, const void *buf, size_t len) {
     const unsigned char *p = buf;
     while (len > 0) {

@@ -623,6 +623,18 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     char *tmp = calloc(1, plen + 16); /* "" until the temporary file exists */
     writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
                 .total_files = num_files};
+    /* An archive already there: hold its writers' lock until it is
+     * replaced, so that an append or update running on it fails
+     * (TACOZ_ERR_LOCKED) rather than being lost under the new file.  A file
+     * this process may not open for writing is replaced without it. */
+    int lock_fd = -1;
+    struct stat old;
+    if (stat(zip_path, &old) == 0 && S_ISREG(old.st_mode) &&
+        (lock_fd = open(zip_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0 &&
+        (rc = tz_lock_writer(lock_fd, err)) != TACOZ_OK) {
+        tz_err_prefix(err, rc, zip_path);
+        goto cleanup;
+    }
     w.buf = malloc(OUT_BUF_SIZE);
     if (!tmp || !w.buf) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
@@ -674,6 +686,7 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
 cleanup:
     if (w.fd >= 0) close(w.fd);
     if (rc && tmp && tmp[0]) unlink(tmp);
+    if (lock_fd >= 0) close(lock_fd);
     free(tmp);
     free(w.buf);
     free(w.cd);
@@ -715,6 +728,13 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     member_plan *plan = NULL;
     unsigned char *tail = NULL;
     writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_files = num_files};
+    /* the writers' lock before the archive is read: another append or
+     * update cannot change it between what is read here and what is
+     * written (TACOZ_ERR_LOCKED at once if one is running) */
+    if ((rc = tz_open_regular(zip_path, O_RDWR, &w.fd, err)) || (rc = tz_lock_writer(w.fd, err))) {
+        tz_err_prefix(err, rc, shown);
+        goto cleanup;
+    }
     if ((rc = tz_source_file(zip_path, &src, err)) || (rc = tz_find_end(src, &end, &t, err)) ||
         (rc = tz_dir_read(&dir, src, &end, &t, err)) || (rc = tz_dir_resolve_offsets(&dir, src, 0, err))) {
         tz_err_prefix(err, rc, shown);
@@ -749,10 +769,6 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     w.cd_len = (size_t)end.cd_size;
     w.n_entries = dir.count;
 
-    if ((rc = tz_open_regular(zip_path, O_RDWR, &w.fd, err))) {
-        tz_err_prefix(err, rc, shown);
-        goto cleanup;
-    }
     if (lseek(w.fd, (off_t)cd_off, SEEK_SET) < 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: seek", zip_path);
     }

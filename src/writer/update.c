@@ -38,19 +38,31 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
     if (in->count > TACO_HEADER_MAX_ENTRIES)
         return tz_fail(err, TACOZ_ERR_PARAM, "%u entries given, at most %d fit", in->count, TACO_HEADER_MAX_ENTRIES);
     if (tacozip_is_url(zip_path)) return tz_fail(err, TACOZ_ERR_PARAM, "cannot update a remote archive in place");
-    tacozip_source *src = NULL;
-    int rc = tz_source_file(zip_path, &src, err);
+    /* the writers' lock first, held until the new header is written: the
+     * record found below is still where it is when it is written */
+    int fd;
+    int rc = tz_open_regular(zip_path, O_WRONLY, &fd, err);
     if (rc) return rc;
+    if ((rc = tz_lock_writer(fd, err))) {
+        close(fd);
+        return rc;
+    }
+    tacozip_source *src = NULL;
+    if ((rc = tz_source_file(zip_path, &src, err))) {
+        close(fd);
+        return rc;
+    }
     uint64_t cd_record = 0;
     rc = locate_header_record(src, &cd_record, err);
     tz_source_unref(src);
-    if (rc) return rc;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
 
     unsigned char payload[TACO_HEADER_PAYLOAD_SIZE], crc[4];
     tz_header_payload(in, payload);
     wr32(crc, tz_crc32(0, payload, sizeof payload));
-    int fd;
-    if ((rc = tz_open_regular(zip_path, O_WRONLY, &fd, err))) return rc;
     if (tz_pwrite_full(fd, payload, sizeof payload, TACO_PAYLOAD_OFFSET) < 0 ||
         tz_pwrite_full(fd, crc, 4, TACO_CRC_OFFSET) < 0 ||
         tz_pwrite_full(fd, crc, 4, cd_record + TACO_CDH_CRC_OFFSET) < 0 || fsync(fd) != 0) {

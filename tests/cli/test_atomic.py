@@ -1,6 +1,7 @@
 """Atomic create and restoring append: failures (missing source, disk full
 simulated with RLIMIT_FSIZE, duplicate names) leave no partial output and
 no temporary files; a successful append moves nothing."""
+import json
 import os
 import resource
 import signal
@@ -251,3 +252,75 @@ def test_file_size_limit_with_the_default_sigxfsz_fails_cleanly(tz, tmp_path, ba
     r = tz("create", new, *sources, "--no-fsync", preexec_fn=fsize_limit_default_signal(100000))
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert sorted(os.listdir(work)) == ["base.taco"]
+
+
+# ---- one writer at a time --------------------------------------------------
+
+def _hold_lock(path):
+    """Take the writers' lock of ``path`` as tacozip does (an open-file-
+    description write lock on the whole file); returns the open fd."""
+    import fcntl
+    import struct
+    fd = os.open(path, os.O_WRONLY)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hh4xqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+    return fd
+
+
+def test_a_second_writer_fails_or_waits(tz, tmp_path, base_archive):
+    """While another process holds the archive's writers' lock, append,
+    update and create over it fail at once (exit 1, 'locked', nothing
+    changed); with --wait they go ahead once it is released.  Readers are
+    not blocked."""
+    import threading
+    import time
+
+    out, files = base_archive
+    before = out.read_bytes()
+    extra = write_file(tmp_path / "extra.txt", b"extra")
+    fd = _hold_lock(out)
+    try:
+        for args in (("append", out, extra), ("update", out, "-e", "1:2"), ("create", out, extra)):
+            r = tz(*args)
+            assert r.returncode == 1 and b"locked" in r.stderr, (args, r.returncode, r.stderr)
+            assert out.read_bytes() == before
+        assert tz.ok("cat", out, "first.txt") == files["first.txt"]  # readers go on
+        tz.ok("validate", out, "--level", "deep")
+        t0 = time.monotonic()
+        threading.Timer(0.6, os.close, (fd,)).start()
+        fd = None
+        tz.ok("append", out, extra, "--wait", "10", "--no-fsync")
+        assert time.monotonic() - t0 >= 0.5
+    finally:
+        if fd is not None:
+            os.close(fd)
+    assert b"extra" in tz.ok("cat", out, "extra.txt")
+    r = tz("update", out, "--wait", "soon")
+    assert r.returncode == 2 and b"--wait" in r.stderr
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_concurrent_appends_never_corrupt_or_lose(tz, tmp_path, base_archive, wait):
+    """Two `tacozip append` at once on one archive, 8 rounds: without --wait
+    each either succeeds or fails with 'locked' (exit 1); with --wait both
+    succeed.  Every round the archive validates deep and holds exactly the
+    members of the appends that succeeded."""
+    out, _ = base_archive
+    expected = {m["name"] for m in json.loads(tz.ok("ls", out, "--json"))}
+    refused = 0
+    for rnd in range(8):
+        srcs = [write_file(tmp_path / f"r{rnd}-{k}.bin", rand_bytes(3 << 20, 100 + 2 * rnd + k)) for k in (0, 1)]
+        procs = [subprocess.Popen([str(tz.path), "append", str(out), str(s), "--no-fsync",
+                                   *(["--wait", "60"] if wait else [])],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for s in srcs]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        for (code, err), s in zip(results, srcs):
+            if code == 0:
+                expected.add(s.name)
+            else:
+                assert not wait and code == 1 and b"locked" in err, (code, err)
+                refused += 1
+        tz.ok("validate", out, "--level", "deep")
+        assert {m["name"] for m in json.loads(tz.ok("ls", out, "--json"))} == expected
+        with zipfile.ZipFile(out) as zf:
+            assert zf.testzip() is None
+    print(f"wait={wait}: {refused} of 16 appends refused as locked")

@@ -34,7 +34,7 @@ def test_every_library_code_has_a_constant_and_a_message():
     header = (pathlib.Path(__file__).resolve().parents[2] / "include" / "tacozip.h").read_text()
     macros = {m[1]: int(m[2]) for m in re.finditer(r"^#define TACOZ_(\w+) \(?(-?\d+)\)?", header, re.M)}
     assert {n: c for c, n, _m in table} == {n: c for n, c in macros.items() if n != "VALID"}
-    assert len(table) == 40
+    assert len(table) == 41
     for code, name, message in table:
         assert getattr(tacozip, "TACOZ_" + name) == code, name
         assert tacozip.ERROR_NAMES[code] == "TACOZ_" + name
@@ -53,7 +53,7 @@ def test_every_library_code_has_a_constant_and_a_message():
     ("TACOZ_INVALID_INDEX", -33), ("TACOZ_INVALID_STORED_SIZE", -34), ("TACOZ_INVALID_DESCRIPTOR", -35),
     ("TACOZ_ERR_NETWORK", -43), ("TACOZ_ERR_RANGE_IGNORED", -44),
     ("TACOZ_ERR_SPLIT", -45), ("TACOZ_ERR_INDEXED", -46), ("TACOZ_ERR_NO_REMOTE", -47),
-    ("TACOZ_ERR_NOT_REMOTE", -48), ("TACOZ_ERR_COMPRESSED", -9), ("TACOZ_VALID", 0),
+    ("TACOZ_ERR_NOT_REMOTE", -48), ("TACOZ_ERR_LOCKED", -49), ("TACOZ_ERR_COMPRESSED", -9), ("TACOZ_VALID", 0),
 ])
 def test_codes_added_in_1_1_have_constants_and_messages(name, code):
     assert getattr(tacozip, name) == code
