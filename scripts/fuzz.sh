@@ -53,35 +53,30 @@ for f in "$D"/*; do head -c 157 "$f" >"$SEEDS/header/$(basename "$f").hdr"; done
 
 # ---- run ---------------------------------------------------------------------
 status=0
-for h in fuzz_header fuzz_directory fuzz_extract; do
-  mkdir -p "$WORK/$h"
-  seeds="$SEEDS/directory"
-  [ "$h" = fuzz_header ] && seeds="$SEEDS/header"
-  echo "fuzz.sh: running $h for ${SECONDS_PER_HARNESS}s"
-  if ! "$BUILD/fuzz/$h" -max_len=65536 -max_total_time="$SECONDS_PER_HARNESS" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$h-" "$WORK/$h" "$seeds" \
-      >"$BUILD/$h.log" 2>&1; then
-    echo "fuzz.sh: $h FAILED (see $BUILD/$h.log and $BUILD/artifacts/)" >&2
-    tail -n 40 "$BUILD/$h.log" >&2
+# run_harness NAME SEEDS COMMAND...: COMMAND (a libFuzzer-style fuzzer) for
+# SECONDS_PER_HARNESS on its corpus and SEEDS; a finding fails the run.
+run_harness() {
+  local name=$1 seeds=$2
+  shift 2
+  mkdir -p "$WORK/$name"
+  echo "fuzz.sh: running $name for ${SECONDS_PER_HARNESS}s"
+  if ! "$@" -max_len=65536 -max_total_time="$SECONDS_PER_HARNESS" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$name-" "$WORK/$name" "$seeds" \
+      >"$BUILD/$name.log" 2>&1; then
+    echo "fuzz.sh: $name FAILED (see $BUILD/$name.log and $BUILD/artifacts/)" >&2
+    tail -n 40 "$BUILD/$name.log" >&2
     status=1
   else
-    grep -E '^stat::number_of_executed_units|^Done' "$BUILD/$h.log" || true
+    grep -E '^stat::number_of_executed_units|^Done' "$BUILD/$name.log" || true
   fi
-done
-# ---- the Python API under atheris (needs the package and atheris in the venv)
+}
+run_harness fuzz_header "$SEEDS/header" "$BUILD/fuzz/fuzz_header"
+run_harness fuzz_directory "$SEEDS/directory" "$BUILD/fuzz/fuzz_directory"
+run_harness fuzz_extract "$SEEDS/directory" "$BUILD/fuzz/fuzz_extract"
+# the Python API under atheris (needs the package and atheris in the venv)
 VPY=${TACOZIP_VENV:-$ROOT/.venv}/bin/python
 if "$VPY" -c "import atheris, tacozip" 2>/dev/null; then
-  mkdir -p "$WORK/python"
-  echo "fuzz.sh: running fuzz_python (atheris) for ${SECONDS_PER_HARNESS}s"
-  if ! "$VPY" "$ROOT/fuzz/fuzz_python.py" -max_len=65536 -max_total_time="$SECONDS_PER_HARNESS" -timeout=10 \
-      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/fuzz_python-" \
-      "$WORK/python" "$SEEDS/directory" >"$BUILD/fuzz_python.log" 2>&1; then
-    echo "fuzz.sh: fuzz_python FAILED (see $BUILD/fuzz_python.log and $BUILD/artifacts/)" >&2
-    tail -n 40 "$BUILD/fuzz_python.log" >&2
-    status=1
-  else
-    grep -E '^stat::number_of_executed_units|^Done' "$BUILD/fuzz_python.log" || true
-  fi
+  run_harness fuzz_python "$SEEDS/directory" "$VPY" "$ROOT/fuzz/fuzz_python.py"
 else
   echo "fuzz.sh: no atheris or tacozip in $VPY (scripts/setup.sh installs them): the Python harness cannot run" >&2
   status=1
