@@ -46,8 +46,15 @@ int tz_open_regular(const char *path, int flags, int *fd_out, tacozip_error *err
      * the type is then checked on the descriptor itself (no race with a
      * rename between a stat() and the open()). */
     int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(errno));
     struct stat st;
+    if (fd < 0) {
+        /* a FIFO opened for writing with no reader fails (ENXIO) before its
+         * type can be seen on a descriptor: name the type all the same */
+        int e = errno;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return tz_fail(err, TACOZ_ERR_IO, "not a regular file (%s)", tz_file_kind(st.st_mode));
+        return tz_fail(err, TACOZ_ERR_IO, "%s", strerror(e));
+    }
     int rc = TACOZ_OK;
     if (fstat(fd, &st) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat");
