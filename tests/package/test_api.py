@@ -286,7 +286,7 @@ def test_gil_released_during_file_io(tmp_path):
     t.join()
     gap = max(b - a for a, b in zip(stamps, stamps[1:]))
     assert took["code"] == tacozip.TACOZ_VALID
-    assert took["s"] > 0.05 and gap < took["s"] / 2, (gap, took)
+    assert took["s"] > 0.01 and gap < took["s"] / 2, (gap, took)
 
 
 def test_threads_share_one_archive(tmp_path):
