@@ -52,6 +52,7 @@ static const char *const HELP_MAIN =
     "  extract ARCHIVE         extract members safely into a directory\n"
     "  span ARCHIVE MEMBERS... byte range covering members (for header entries)\n"
     "  validate ARCHIVE        check structure (quick, normal or deep)\n"
+    "  recover ARCHIVE         roll back an append or update that was interrupted\n"
     "  version                 print the version\n"
     "  help [COMMAND]          this help, or the help of COMMAND\n"
     "\n"
@@ -97,7 +98,7 @@ static const char *const HELP_CREATE =
     "directory's entries in byte order of their names, with names relative to\n"
     "the DIR's parent ('data/a/b.bin').  The order is the same on every run.\n"
     "The first argument that is not an option is OUT.  The write is atomic: a\n"
-    "temporary file beside OUT is fsynced and renamed; on failure OUT is left as\n"
+    "new unnamed file beside OUT is fsynced and then named OUT; on failure OUT is left as\n"
     "it was.\n"
     "\n"
     "Options:\n"
@@ -127,7 +128,10 @@ static const char *const HELP_APPEND =
     "\n"
     "Add members to an existing archive.  Existing members are not moved or\n"
     "rewritten: new data goes where the central directory was, followed by a new\n"
-    "directory.  On failure the archive is restored to its previous bytes.\n"
+    "directory.  On failure the archive is restored to its previous bytes.  The\n"
+    "old directory is saved first in ARCHIVE.tacozip-journal, removed at the end:\n"
+    "if the command is killed, the journal makes readers see the old archive, and\n"
+    "the next write or 'tacozip recover ARCHIVE' restores it.\n"
     "Give at least one FILE, DIR or -T LIST.\n"
     "\n"
     "Options (as for create):\n"
@@ -156,8 +160,9 @@ static const char *const HELP_UPDATE =
     "Usage: tacozip update ARCHIVE [-e OFFSET:LENGTH]...\n"
     "\n"
     "Replace the header entries in place.  Only the payload and the two CRCs of\n"
-    "TACO_HEADER are written (O(1)).  A file that is not a TACO archive is refused\n"
-    "and left unchanged.  With no -e, the header is set to zero entries.\n"
+    "TACO_HEADER are written (O(1)), under a rollback journal as for append.  A\n"
+    "file that is not a TACO archive is refused and left unchanged.  With no -e,\n"
+    "the header is set to zero entries.\n"
     "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7)\n"
     "      --wait SECONDS         if another process is writing ARCHIVE, try again for\n"
     "                             up to SECONDS (default 0: fail at once, exit 1)\n"
@@ -223,6 +228,21 @@ static const char *const HELP_SPAN =
     "  -h, --help     this help\n"
     "Remote settings (S3, retries, timeouts) come from the environment: see\n"
     "'tacozip --help'.\n";
+
+static const char *const HELP_RECOVER =
+    "Usage: tacozip recover ARCHIVE [--wait SECONDS]\n"
+    "\n"
+    "Finish what an interrupted append or update left behind.  Those commands\n"
+    "save the bytes they overwrite in ARCHIVE.tacozip-journal first and remove it\n"
+    "when done; if that file is still there (the process was killed, the machine\n"
+    "stopped), recover writes the old bytes back, so that ARCHIVE is exactly what\n"
+    "it was before, and removes the journal.  tacozip itself reads such an\n"
+    "archive as it was and the next append or update recovers it anyway; run\n"
+    "recover before other ZIP tools read it.  Prints what was done.\n"
+    "  --wait SECONDS  if another process is writing ARCHIVE, try again for up to\n"
+    "                  SECONDS (default 0: fail at once, exit 1)\n"
+    "  -h, --help      this help\n"
+    "Exit status 0 (also when there was nothing to recover), 1 on failure.\n";
 
 static const char *const HELP_VALIDATE =
     "Usage: tacozip validate ARCHIVE [--level quick|normal|deep] [--json]\n"
@@ -401,6 +421,7 @@ static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "in
 static const opt_spec OPTS_APPEND[] = {O_HELP, O_WRITE, O_LAST};
 static const opt_spec OPTS_HEADER[] = {O_HELP, O_JSON, O_LAST};
 static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_WAIT, O_LAST};
+static const opt_spec OPTS_RECOVER[] = {O_HELP, O_WAIT, O_LAST};
 static const opt_spec OPTS_LS[] = {O_HELP, O_JSON, {OPT_VERIFY_LOCAL, "verify-local", 0, 0, 1, NULL},
                                    O_INDEX_FIRST, O_STATS, O_LAST};
 static const opt_spec OPTS_CAT[] = {O_HELP, {OPT_RANGE, "range", 0, 1, 0, "A-B"}, O_INDEX_FIRST, O_STATS, O_LAST};
@@ -1148,6 +1169,26 @@ static int cmd_update(cli_ctx *ctx, const parsed_args *pa) {
     return rc ? fail(rc, &err, ctx->shown) : 0;
 }
 
+static int cmd_recover(cli_ctx *ctx, const parsed_args *pa) {
+    double wait;
+    int rc = wait_seconds(ctx, pa, &wait), what = TACOZIP_RECOVERED_NOTHING;
+    if (rc) return rc;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    const double until = now_s() + wait;
+    do
+        rc = tacozip_recover(pa->pos[0], &what, &err);
+    while (locked_retry(rc, until, &err));
+    if (rc) return fail(rc, &err, ctx->shown);
+    static const char *const said[] = {
+        [TACOZIP_RECOVERED_NOTHING] = "nothing to recover (no journal)",
+        [TACOZIP_RECOVERED_APPEND] = "rolled back an interrupted append: the archive is as it was before it",
+        [TACOZIP_RECOVERED_UPDATE] = "rolled back an interrupted header update: the old header is back",
+        [TACOZIP_RECOVERED_STALE] = "removed a journal that did not belong to this file (the archive is unchanged)",
+    };
+    printf("%s: %s\n", ctx->shown, said[what]);
+    return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
 static int cmd_ls(cli_ctx *ctx, const parsed_args *pa) {
     read_options(ctx, pa);
     int json = has_opt(pa, OPT_JSON);
@@ -1397,6 +1438,7 @@ static const cmd_spec COMMANDS[] = {
     {"extract", NULL, HELP_EXTRACT, OPTS_EXTRACT, 1, POS_ANY, "ARCHIVE", cmd_extract},
     {"span", NULL, HELP_SPAN, OPTS_SPAN, 1, POS_ANY, "ARCHIVE and MEMBERS or --prefix P", cmd_span},
     {"validate", NULL, HELP_VALIDATE, OPTS_VALIDATE, 1, 1, "ARCHIVE", cmd_validate},
+    {"recover", NULL, HELP_RECOVER, OPTS_RECOVER, 1, 1, "ARCHIVE", cmd_recover},
     {"version", NULL, HELP_VERSION, OPTS_NONE, 0, 0, "no arguments", cmd_version},
     {"help", NULL, HELP_HELP, OPTS_NONE, 0, 1, "at most a COMMAND", cmd_help},
 };

@@ -253,8 +253,17 @@ TACOZIP_API int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *
  * unchanged and a TACOZ_INVALID_* code (or TACOZ_ERR_INVALID_HEADER) is
  * returned.  TACOZ_ERR_PARAM if in->count > 7 or the path is a URL.
  *
- * Not atomic against a crash between the three writes (a crash leaves a
- * CRC mismatch that validate DEEP reports).  Writers of one file are
+ * Crash-safe: the old bytes of the three places are saved first in a
+ * rollback journal beside the archive, ARCHIVE.tacozip-journal (written,
+ * fsynced, and named only once complete), and the journal is removed once
+ * the new header is durable.  If the process is killed or the machine stops
+ * in between, the journal stays "hot": every reader of this library then
+ * reads the old header, and the next writer (append, update, create of the
+ * same path) or tacozip_recover() puts the old bytes back.  Other ZIP tools
+ * do not know the journal: run tacozip_recover() (or "tacozip recover")
+ * before handing such an archive to them.  The journal's directory must be
+ * writable (TACOZ_ERR_IO if the journal cannot be created; nothing is
+ * changed then).  Writers of one file are
  * serialized: update and append take the file's writers' lock (an
  * open-file-description lock, fcntl F_OFD_SETLK) before reading it, and
  * create holds the lock of the file it replaces; a second writer fails at
@@ -321,10 +330,18 @@ typedef struct tacozip_write_options {
  * then (a member >= 0xFFFFFFFF bytes, an offset or directory past 4 GiB,
  * 65,535 or more entries).
  *
- * Creation is atomic: data goes to a temporary file beside "zip_path",
- * which is fsynced and renamed over it.  On any failure, cancel included,
- * the temporary file is removed, nothing is left under "zip_path" and an
- * existing file there is untouched.
+ * Creation is atomic: data goes to a new file in the directory of
+ * "zip_path" that has no name yet (O_TMPFILE), fsynced, then given the
+ * name: linkat(2) where nothing is there, else a temporary name
+ * ".tacozip-XXXXXXXXXXXX.tmp" renamed over the old file.  On any failure,
+ * cancel included, nothing is left under "zip_path" and an existing file
+ * there is untouched; a process killed at any moment leaves no temporary
+ * file either, except when killed between those last two system calls (the
+ * temporary name then remains).  On a filesystem without O_TMPFILE the
+ * file is written under the temporary name from the start, which a killed
+ * process leaves behind.  A rollback journal of the archive replaced (see
+ * tacozip_recover()) is removed once the new file is in place; until then
+ * it names the old file only, and is never applied to the new one.
  *
  * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL arguments, count > 7, empty or
  * over-long name, a name that is absolute or has a ".." component, bad
@@ -352,8 +369,15 @@ TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_f
  *
  * On failure (cancel included) the file is restored to its previous bytes
  * (truncated to its old length, old directory rewritten) before returning.
- * A crash of the process in the middle can leave the archive without a
- * directory; keep a copy if that matters.  A process whose writes may pass
+ * Crash-safe: the old directory and end records are saved first in the
+ * archive's rollback journal (see tacozip_update_header()), removed when
+ * the new archive is durable; a process killed in the middle leaves a hot
+ * journal, which readers of this library overlay (they read the old
+ * archive) and which the next writer or tacozip_recover() rolls back.  If
+ * restoring after a failure fails too, the journal is kept for
+ * tacozip_recover() and the message says so.  With "no_fsync" the journal
+ * is still written (a killed process is still rolled back) but nothing is
+ * fsynced, so a machine that stops may lose either state.  A process whose writes may pass
  * its file-size limit (RLIMIT_FSIZE, "ulimit -f") must ignore or catch
  * SIGXFSZ, whose default action kills it in the middle of the write; with
  * the signal ignored the write fails with EFBIG, TACOZ_ERR_IO is returned
@@ -370,6 +394,31 @@ TACOZIP_API int tacozip_create_ex(const char *zip_path, const char *const *src_f
 TACOZIP_API int tacozip_append_ex(const char *zip_path, const char *const *src_files,
                                   const char *const *arc_files, size_t num_files,
                                   const tacozip_write_options *opts, tacozip_error *err);
+
+/*
+ * tacozip_recover() finishes what an interrupted append or update left: if
+ * the local archive "zip_path" has a hot rollback journal
+ * (ARCHIVE.tacozip-journal, see tacozip_update_header()), its old bytes
+ * are written back, the archive is truncated to its old size and fsynced,
+ * and the journal is removed; the archive is then exactly what it was
+ * before the interrupted write.  A journal that belongs to another file
+ * (the archive was replaced since) or that was never completed is removed
+ * without touching the archive.  Takes the writers' lock, like append.
+ *
+ * "what" (may be NULL) receives TACOZIP_RECOVERED_NOTHING (no journal),
+ * _APPEND or _UPDATE (that write was rolled back), or _STALE (a journal
+ * that did not apply was removed).
+ *
+ * Returns TACOZ_OK, TACOZ_ERR_LOCKED if a writer is running (its journal
+ * is not hot: it is in use), TACOZ_ERR_IO (the file cannot be opened or
+ * written, or is not a regular file), TACOZ_ERR_NOMEM, TACOZ_ERR_PARAM for
+ * NULL or a URL.  Thread-safe (no shared state).
+ */
+#define TACOZIP_RECOVERED_NOTHING 0
+#define TACOZIP_RECOVERED_APPEND 1
+#define TACOZIP_RECOVERED_UPDATE 2
+#define TACOZIP_RECOVERED_STALE 3
+TACOZIP_API int tacozip_recover(const char *zip_path, int *what, tacozip_error *err);
 
 /* ======================================================================== */
 /* 4. Byte sources                                                          */
@@ -799,15 +848,18 @@ TACOZIP_API int tacozip_verify_member_ex(tacozip_archive *ar, size_t index, taco
  * Safety: a name that is absolute, has a ".." component, a backslash, a
  * drive letter or a NUL, or would resolve through an existing symbolic link
  * outside "dest_dir", is refused with TACOZ_ERR_UNSAFE_PATH before any file
- * is written.  Each file is written to a temporary name, its CRC-32
- * checked (TACOZ_INVALID_CRC_MEMBER on mismatch), then renamed into place.
+ * is written.  Each file is written unnamed (O_TMPFILE; on a filesystem
+ * without it, under a temporary name ".tacozip-XXXXXXXXXXXX.tmp"), its
+ * CRC-32 checked (TACOZ_INVALID_CRC_MEMBER on mismatch), then linked into
+ * place, so a killed process leaves complete files only (and, on such a
+ * filesystem, temporary names).
  * A name longer than 4,095 bytes or deeper than 128 levels is refused with
  * TACOZ_ERR_UNSAFE_PATH too.  Existing files are not replaced unless
  * TACOZIP_EXTRACT_OVERWRITE is given: every target is checked before
  * anything is written (TACOZ_ERR_EXISTS, nothing extracted), and the final
- * rename does not replace a file that appeared meanwhile
- * (renameat2(RENAME_NOREPLACE), else link(2); TACOZ_ERR_EXISTS, that file
- * left as it is).
+ * link does not replace a file that appeared meanwhile (linkat(2), or
+ * renameat2(RENAME_NOREPLACE) for a named temporary; TACOZ_ERR_EXISTS, that
+ * file left as it is).
  *
  * On any failure, cancel by "progress" included, the files this call
  * created are removed again (files it replaced under

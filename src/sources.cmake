@@ -2,9 +2,9 @@
 # top-level CMakeLists.txt includes this file.  Paths are relative to the
 # project root.
 set(TACOZIP_SOURCES
-  # common: byte order, errors, CRC-32, deflate, names, DOS time, I/O, URLs
+  # common: byte order, errors, CRC-32, deflate, names, DOS time, I/O, journal, URLs
   src/common/error.c src/common/crc.c src/common/deflate.c src/common/names.c
-  src/common/dostime.c src/common/io.c src/common/url.c
+  src/common/dostime.c src/common/io.c src/common/journal.c src/common/url.c
   # byte sources
   src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c
   # ZIP records, end records, central directory
@@ -13,5 +13,5 @@ set(TACOZIP_SOURCES
   src/taco/header.c src/taco/index.c
   # reader and writer
   src/reader/open.c src/reader/read.c src/reader/extract.c src/reader/validate.c
-  src/writer/create.c src/writer/update.c)
+  src/writer/create.c src/writer/update.c src/writer/recover.c)
 set(TACOZIP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR})

@@ -123,6 +123,79 @@ int tz_lock_writer(int fd, tacozip_error *err);
 /* fsync the directory holding "path": 0 or -1. */
 int tz_fsync_dir_of(const char *path);
 
+/* Give the unnamed file open on "fd" (O_TMPFILE) the name "name" in
+ * directory "dfd" (AT_FDCWD: relative to the working directory): linkat of
+ * /proc/self/fd/N, else AT_EMPTY_PATH.  Never replaces: -1 with EEXIST if
+ * the name is taken.  0 or -1 (errno). */
+int tz_tmpfile_link(int fd, int dfd, const char *name);
+
+/* A new file that appears under its name only when complete: written
+ * unnamed (O_TMPFILE) where the filesystem can, so that nothing is left
+ * behind if the process is killed, else under a temporary name
+ * ".tacozip-XXXXXXXXXXXX.tmp" in the same directory. */
+#define TZ_TEMP_NAME_MAX 32
+typedef struct {
+    int dfd;                    /* the directory (the caller's; not closed here) */
+    int fd;                     /* the file, open O_RDWR; -1 once committed or aborted */
+    char tmp[TZ_TEMP_NAME_MAX]; /* its temporary name, "" while it has none */
+} tz_newfile;
+/* Create it in "dfd" with "mode" (the umask applies): 0 or -1 (errno). */
+int tz_newfile_open(tz_newfile *f, int dfd, mode_t mode);
+/* Give it "name" and close it.  "replace": an existing file of that name
+ * is replaced atomically (rename); otherwise one that is there fails with
+ * EEXIST and is left as it is.  0 or -1 (errno); on failure nothing of the
+ * new file is left. */
+int tz_newfile_commit(tz_newfile *f, const char *name, int replace);
+/* Close and remove it (nothing is left). */
+void tz_newfile_abort(tz_newfile *f);
+
+/* ---- rollback journal (journal.c) -------------------------------------- */
+
+/* See journal.c for the protocol and the layout. */
+#define TZ_JOURNAL_SUFFIX ".tacozip-journal"
+enum { TZ_JOURNAL_OP_APPEND = 1, TZ_JOURNAL_OP_UPDATE = 2 };
+enum { TZ_JOURNAL_NONE = 0, TZ_JOURNAL_HOT, TZ_JOURNAL_STALE };
+typedef struct {
+    uint64_t off, len;
+    const unsigned char *data;
+} tz_jregion;
+typedef struct {
+    int state;         /* TZ_JOURNAL_NONE, _HOT (complete and this file's), _STALE (another file's, or cut short) */
+    uint32_t op;
+    uint64_t id[3];
+    uint64_t old_size; /* the size of the archive before the write */
+    size_t n;
+    tz_jregion r[16];  /* the old bytes (pointing into buf) */
+    unsigned char *buf;
+} tz_journal;
+/* "archive" + TZ_JOURNAL_SUFFIX, newly allocated (NULL: out of memory). */
+char *tz_journal_path(const char *archive);
+/* Save the old bytes of the regions of the archive open on "fd" that a
+ * write is about to change, and the size to truncate back to; the journal
+ * appears only complete, and durable when "durable" (file and directory
+ * fsynced).  TACOZ_ERR_IO (EEXIST: a journal is there), TACOZ_ERR_NOMEM. */
+int tz_journal_write(const char *archive, int fd, uint32_t op, uint64_t old_size, const tz_jregion *r, size_t n,
+                     int durable, tacozip_error *err);
+/* Read the journal of the archive open on "fd", if any: j->state says
+ * what was found.  Only TACOZ_ERR_NOMEM / TACOZ_ERR_IO are errors. */
+int tz_journal_read(const char *archive, int fd, tz_journal *j, tacozip_error *err);
+void tz_journal_free(tz_journal *j);
+/* Copy the old bytes of [off, off+len) that a hot journal holds over buf. */
+void tz_journal_overlay(const tz_journal *j, uint64_t off, void *buf, size_t len);
+/* Put regions back and truncate to old_size (fsync when durable). */
+int tz_journal_apply(int fd, const tz_jregion *r, size_t n, uint64_t old_size, int durable, tacozip_error *err);
+/* After a failed write, with its journal written: put the old bytes back
+ * and remove the journal; if that fails, keep the journal (for a later
+ * recover) and say so at the end of err's message. */
+void tz_journal_rollback_after(const char *archive, int fd, const tz_jregion *r, size_t n, uint64_t old_size,
+                               int durable, tacozip_error *err);
+/* Remove the journal (the commit of a write); one that cannot be removed is
+ * cut to 0 bytes so that it is never applied. */
+int tz_journal_remove(const char *archive, int durable, tacozip_error *err);
+/* With the writers' lock held on "fd": roll a hot journal back and remove
+ * it, or remove a stale one; *what: TACOZIP_RECOVERED_*. */
+int tz_journal_recover(const char *archive, int fd, int durable, int *what, tacozip_error *err);
+
 /* ---- URLs (url.c) ----------------------------------------------------- */
 
 typedef enum { TZ_LOCAL = 0, TZ_HTTP, TZ_HTTPS, TZ_S3 } tz_scheme;

@@ -4,7 +4,12 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -72,4 +77,107 @@ int tz_fsync_dir_of(const char *path) {
     int r = fsync(fd);
     close(fd);
     return r;
+}
+
+int tz_tmpfile_link(int fd, int dfd, const char *name) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != ENOENT && errno != EACCES && errno != ENOTDIR) return -1; /* EEXIST and the like */
+    return linkat(fd, "", dfd, name, AT_EMPTY_PATH);                     /* no /proc (needs a privilege) */
+}
+
+/* A name for a temporary file: ".tacozip-" and 12 random letters. */
+static void temp_name(char out[TZ_TEMP_NAME_MAX]) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[12];
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < sizeof r; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+            r[i] = (unsigned char)(x >> 56);
+    }
+    char *p = out + sprintf(out, ".tacozip-");
+    for (size_t i = 0; i < sizeof r; i++) *p++ = letters[r[i] % (sizeof letters - 1)];
+    strcpy(p, ".tmp");
+}
+
+/* Give a temporary name in f->dfd to the unnamed file f->fd. */
+static int name_unnamed(tz_newfile *f) {
+    for (int tries = 0; tries < 100; tries++) {
+        temp_name(f->tmp);
+        if (tz_tmpfile_link(f->fd, f->dfd, f->tmp) == 0) return 0;
+        if (errno != EEXIST) break;
+    }
+    f->tmp[0] = '\0';
+    return -1;
+}
+
+int tz_newfile_open(tz_newfile *f, int dfd, mode_t mode) {
+    f->dfd = dfd;
+    f->tmp[0] = '\0';
+    f->fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    if (f->fd >= 0) return 0;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) return -1;
+    /* no O_TMPFILE here: a named temporary file (left behind by a kill) */
+    for (int tries = 0; tries < 100; tries++) {
+        temp_name(f->tmp);
+        f->fd = openat(dfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (f->fd >= 0) return 0;
+        if (errno != EEXIST) break;
+    }
+    f->tmp[0] = '\0';
+    return -1;
+}
+
+/* Rename f->tmp to "name" without replacing a file that appeared there:
+ * renameat2(RENAME_NOREPLACE) where the kernel and the filesystem have it,
+ * else link(2), which fails on an existing name, then the temporary name
+ * removed; where neither is possible (no hard links), a plain rename after
+ * a check. */
+static int rename_noreplace(int dfd, const char *tmp, const char *name) {
+#ifdef RENAME_NOREPLACE
+    if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+    if (linkat(dfd, tmp, dfd, name, 0) == 0) return unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? 0 : -1;
+    if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return -1;
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return renameat(dfd, tmp, dfd, name);
+}
+
+int tz_newfile_commit(tz_newfile *f, const char *name, int replace) {
+    int r;
+    if (f->tmp[0]) {
+        r = replace ? renameat(f->dfd, f->tmp, f->dfd, name) : rename_noreplace(f->dfd, f->tmp, name);
+    } else {
+        /* unnamed: linkat gives it the name at once where nothing is there
+         * (and never replaces); replacing needs a temporary name, then a
+         * rename (a kill between the two leaves that name) */
+        r = tz_tmpfile_link(f->fd, f->dfd, name);
+        if (r != 0 && errno == EEXIST && replace) {
+            r = name_unnamed(f);
+            if (r == 0) r = renameat(f->dfd, f->tmp, f->dfd, name);
+        }
+    }
+    int e = errno;
+    if (r == 0) f->tmp[0] = '\0';
+    if (close(f->fd) != 0 && r == 0) e = errno, r = -1;
+    f->fd = -1;
+    if (r != 0 && f->tmp[0]) unlinkat(f->dfd, f->tmp, 0);
+    f->tmp[0] = '\0';
+    errno = e;
+    return r;
+}
+
+void tz_newfile_abort(tz_newfile *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    if (f->tmp[0]) unlinkat(f->dfd, f->tmp, 0);
+    f->tmp[0] = '\0';
 }

@@ -2,8 +2,9 @@
  *
  * Every path is walked one component at a time with openat(O_NOFOLLOW), so
  * neither a hostile name nor a symbolic link planted in the destination can
- * redirect a write.  Each file is written under a temporary name, its CRC
- * checked, then renamed into place.  A failure or a cancel removes the
+ * redirect a write.  Each file is written unnamed (common/io.c's
+ * tz_newfile: O_TMPFILE, else a temporary name), its CRC checked, then
+ * linked into place.  A failure or a cancel removes the
  * files the call created. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,27 +22,6 @@
  * name of "a/a/..." would otherwise become 32,767 nested directories). */
 #define NAME_MAX_BYTES 4095
 #define DEPTH_MAX 128
-
-/* Rename "tmp" to "base" in directory "dfd" without replacing a file that
- * appeared there meanwhile: renameat2(RENAME_NOREPLACE) where the kernel and
- * the filesystem have it, else link(2), which fails on an existing name,
- * then the temporary name removed; where neither is possible (a filesystem
- * without hard links), a plain rename after the check made before writing.
- * Returns 0 or -1 with errno (EEXIST: a file is there now). */
-static int rename_noreplace(int dfd, const char *tmp, const char *base) {
-#ifdef RENAME_NOREPLACE
-    if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
-#endif
-    if (linkat(dfd, tmp, dfd, base, 0) == 0) return unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? 0 : -1;
-    if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK) return -1;
-    struct stat st;
-    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return renameat(dfd, tmp, dfd, base);
-}
 
 /* Open (creating if needed) directory "rel" (len bytes, no trailing '/')
  * below "root" without following symbolic links.  Returns an fd or -1. */
@@ -131,11 +111,11 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
         else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
             rc = tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" exists and is not a file", name);
     }
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, ".tacozip-%ld-%zu.part", (long)getpid(), idx);
+    tz_newfile out = {.dfd = dfd, .fd = -1};
     if (rc == TACOZ_OK) {
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd < 0) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
+        if (tz_newfile_open(&out, dfd, 0666) != 0)
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
+        fd = out.fd;
     }
     uint32_t crc = 0;
     if (rc == TACOZ_OK && !mem && e->csize == 0 && !__atomic_load_n(&e->lfh_checked, __ATOMIC_ACQUIRE))
@@ -159,13 +139,11 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     if (rc == TACOZ_OK && crc != e->crc32)
         rc = tz_fail(err, TACOZ_INVALID_CRC_MEMBER, "\"%.200s\": CRC-32 is %08x, the archive says %08x", name, crc,
                      e->crc32);
-    if (fd >= 0 && close(fd) != 0 && rc == TACOZ_OK)
-        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "closing \"%.200s\"", name);
-    if (rc == TACOZ_OK && (existed ? renameat(dfd, tmp, dfd, base) : rename_noreplace(dfd, tmp, base)) != 0)
+    if (rc == TACOZ_OK && tz_newfile_commit(&out, base, existed) != 0)
         rc = errno == EEXIST && !existed
                  ? tz_fail(err, TACOZ_ERR_EXISTS, "\"%.200s\" appeared while it was being extracted (left as it is)", name)
-                 : tz_fail_errno(err, TACOZ_ERR_IO, errno, "renaming into \"%.200s\"", name);
-    if (rc && fd >= 0) unlinkat(dfd, tmp, 0);
+                 : tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing \"%.200s\" into place", name);
+    tz_newfile_abort(&out);
     if (rc == TACOZ_OK) *created = !existed;
     close(dfd);
     return rc;

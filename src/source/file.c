@@ -8,23 +8,31 @@
 
 #include "source.h"
 
+/* A file with a hot rollback journal (an append or update that did not
+ * finish: common/journal.c) is read as it was before that write: its size
+ * is the old size and the journal's old bytes are copied over what is read
+ * from the file. */
 typedef struct {
     tacozip_source base;
     int fd;
+    tz_journal journal; /* state TZ_JOURNAL_HOT, or none */
 } file_source;
 
 static int file_read_at(tacozip_source *s, uint64_t off, void *buf, size_t len, tacozip_error *err) {
-    int r = tz_pread_full(((file_source *)s)->fd, buf, len, off);
+    file_source *f = (file_source *)s;
+    int r = tz_pread_full(f->fd, buf, len, off);
     if (r < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "read at offset %llu", (unsigned long long)off);
     if (r == 0)
         return tz_fail(err, TACOZ_INVALID_FILE_SIZE, "unexpected end of file before offset %llu",
                        (unsigned long long)(off + len));
+    if (f->journal.state == TZ_JOURNAL_HOT) tz_journal_overlay(&f->journal, off, buf, len);
     return TACOZ_OK;
 }
 
 static void file_destroy(tacozip_source *s) {
     file_source *f = (file_source *)s;
     close(f->fd);
+    tz_journal_free(&f->journal);
     free(f);
 }
 
@@ -87,12 +95,14 @@ int tz_source_file(const char *path, tacozip_source **out, tacozip_error *err) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
+    if ((rc = tz_journal_read(path, fd, &f->journal, err))) goto cleanup;
     if ((rc = tz_source_init(&f->base, &file_ops, path, err))) goto cleanup;
     f->fd = fd;
-    f->base.size = (uint64_t)st.st_size;
+    f->base.size = f->journal.state == TZ_JOURNAL_HOT ? f->journal.old_size : (uint64_t)st.st_size;
     *out = &f->base;
     return TACOZ_OK;
 cleanup:
+    if (f) tz_journal_free(&f->journal);
     free(f);
     close(fd);
     return rc;
@@ -103,6 +113,12 @@ int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_
     int fd;
     int rc = tz_open_regular(path, O_RDONLY, &fd, err);
     if (rc) return rc;
+    tz_journal j;
+    if ((rc = tz_journal_read(path, fd, &j, err))) {
+        close(fd);
+        return rc;
+    }
+    if (j.state == TZ_JOURNAL_HOT && j.old_size < want) want = (size_t)j.old_size;
     size_t n = 0;
     while (n < want) {
         ssize_t k = pread(fd, (unsigned char *)buf + n, want - n, (off_t)n);
@@ -115,6 +131,8 @@ int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_
         n += (size_t)k;
     }
     close(fd);
+    if (j.state == TZ_JOURNAL_HOT) tz_journal_overlay(&j, 0, buf, n);
+    tz_journal_free(&j);
     *got = n;
     return rc;
 }

@@ -619,43 +619,43 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     int do_stat = opts->index || opts->progress;
     if ((rc = plan_members(src_files, arc_files, num_files, NULL, do_stat, &plan, &total, err))) return rc;
 
-    size_t plen = strlen(zip_path);
-    char *tmp = calloc(1, plen + 16); /* "" until the temporary file exists */
     writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
                 .total_files = num_files};
+    tz_newfile out = {.dfd = -1, .fd = -1};
+    char *dir = tz_strdup(zip_path), *base = NULL;
     /* An archive already there: hold its writers' lock until it is
      * replaced, so that an append or update running on it fails
      * (TACOZ_ERR_LOCKED) rather than being lost under the new file.  A file
      * this process may not open for writing is replaced without it. */
     int lock_fd = -1;
     struct stat old;
-    if (stat(zip_path, &old) == 0 && S_ISREG(old.st_mode) &&
-        (lock_fd = open(zip_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0 &&
+    int have_old = stat(zip_path, &old) == 0 && S_ISREG(old.st_mode);
+    if (have_old && (lock_fd = open(zip_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0 &&
         (rc = tz_lock_writer(lock_fd, err)) != TACOZ_OK) {
         tz_err_prefix(err, rc, zip_path);
         goto cleanup;
     }
     w.buf = malloc(OUT_BUF_SIZE);
-    if (!tmp || !w.buf) {
+    if (!dir || !w.buf) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
-    char *pattern = malloc(plen + 16);
-    if (!pattern) {
-        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    /* the new file: unnamed in the same directory until it is complete */
+    char *slash = strrchr(dir, '/');
+    base = slash ? slash + 1 : dir;
+    if (slash == dir) out.dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else if (slash) *slash = '\0', out.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else out.dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!*base) {
+        rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a file name", zip_path);
         goto cleanup;
     }
-    snprintf(pattern, plen + 16, "%s.tmp.XXXXXX", zip_path);
-    w.fd = mkostemp(pattern, O_CLOEXEC);
-    if (w.fd >= 0) memcpy(tmp, pattern, plen + 16);
-    free(pattern);
-    if (w.fd < 0) {
-        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot create temporary file beside it", zip_path);
+    if (out.dfd < 0 || tz_newfile_open(&out, out.dfd, 0600) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot create a file in its directory", zip_path);
         goto cleanup;
     }
-    struct stat st;
-    mode_t mode = stat(zip_path, &st) == 0 ? (st.st_mode & 07777) : default_mode();
-    fchmod(w.fd, mode);
+    w.fd = out.fd;
+    fchmod(w.fd, have_old ? (old.st_mode & 07777) : default_mode());
 
     int64_t now = opts->mtime ? opts->mtime : (int64_t)time(NULL);
     unsigned char hdr[TACO_HEADER_SIZE];
@@ -674,20 +674,20 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
     if (rc == TACOZ_OK) {
-        int fd = w.fd;
-        w.fd = -1;
-        if (close(fd) != 0)
-            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: close", zip_path);
-        else if (rename(tmp, zip_path) != 0)
-            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: rename", zip_path);
-        else if (!opts->no_fsync)
-            tz_fsync_dir_of(zip_path);
+        w.fd = -1; /* closed by the commit */
+        if (tz_newfile_commit(&out, base, 1) != 0) {
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot give the new file its name", zip_path);
+        } else {
+            if (!opts->no_fsync) fsync(out.dfd);
+            /* the old file's journal, if any, names a file that is gone */
+            if (have_old) tz_journal_remove(zip_path, !opts->no_fsync, NULL);
+        }
     }
 cleanup:
-    if (w.fd >= 0) close(w.fd);
-    if (rc && tmp && tmp[0]) unlink(tmp);
+    tz_newfile_abort(&out);
+    if (out.dfd >= 0) close(out.dfd);
     if (lock_fd >= 0) close(lock_fd);
-    free(tmp);
+    free(dir);
     free(w.buf);
     free(w.cd);
     free(plan);
@@ -697,17 +697,6 @@ cleanup:
 int tacozip_create(const char *zip_path, const char *const *src_files, const char *const *arc_files,
                    size_t num_files, const taco_meta_array_t *meta) {
     return tacozip_create_ex(zip_path, src_files, arc_files, num_files, meta, NULL, NULL);
-}
-
-/* Put the old bytes back after a failed append: truncate, rewrite the old
- * tail (directory and end records). */
-static void restore_tail(int fd, uint64_t old_size, uint64_t cd_off, const unsigned char *tail, size_t tail_len,
-                         tacozip_error *err) {
-    int ok = ftruncate(fd, (off_t)old_size) == 0 && tz_pwrite_full(fd, tail, tail_len, cd_off) == 0 && fsync(fd) == 0;
-    if (!ok && tz_err_writable(err)) {
-        size_t l = strlen(err->message);
-        snprintf(err->message + l, sizeof err->message - l, " (and restoring the archive failed)");
-    }
 }
 
 int tacozip_append_ex(const char *zip_path, const char *const *src_files, const char *const *arc_files,
@@ -731,7 +720,9 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     /* the writers' lock before the archive is read: another append or
      * update cannot change it between what is read here and what is
      * written (TACOZ_ERR_LOCKED at once if one is running) */
-    if ((rc = tz_open_regular(zip_path, O_RDWR, &w.fd, err)) || (rc = tz_lock_writer(w.fd, err))) {
+    int durable = !opts->no_fsync, what;
+    if ((rc = tz_open_regular(zip_path, O_RDWR, &w.fd, err)) || (rc = tz_lock_writer(w.fd, err)) ||
+        (rc = tz_journal_recover(zip_path, w.fd, durable, &what, err))) {
         tz_err_prefix(err, rc, shown);
         goto cleanup;
     }
@@ -769,6 +760,12 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
     w.cd_len = (size_t)end.cd_size;
     w.n_entries = dir.count;
 
+    /* the old tail into the rollback journal before the archive is touched */
+    const tz_jregion old_tail = {cd_off, tail_len, tail};
+    if ((rc = tz_journal_write(zip_path, w.fd, TZ_JOURNAL_OP_APPEND, old_size, &old_tail, 1, durable, err))) {
+        tz_err_prefix(err, rc, shown);
+        goto cleanup;
+    }
     if (lseek(w.fd, (off_t)cd_off, SEEK_SET) < 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: seek", zip_path);
     }
@@ -778,7 +775,8 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: truncate", zip_path);
     if (rc == TACOZ_OK && !opts->no_fsync && fsync(w.fd) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: fsync", zip_path);
-    if (rc) restore_tail(w.fd, old_size, cd_off, tail, tail_len, err);
+    if (rc) tz_journal_rollback_after(zip_path, w.fd, &old_tail, 1, old_size, durable, err);
+    else if ((rc = tz_journal_remove(zip_path, durable, err))) tz_err_prefix(err, rc, shown);
 cleanup:
     if (w.fd >= 0 && close(w.fd) != 0 && rc == TACOZ_OK)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: close", zip_path);

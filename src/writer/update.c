@@ -1,5 +1,6 @@
 /* update.c - replacing the TACO_HEADER payload of a local archive in place:
- * three small writes (payload, local CRC, directory CRC) and an fsync. */
+ * three small writes (payload, local CRC, directory CRC) and an fsync,
+ * under a rollback journal (common/journal.c) holding the old bytes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -40,25 +41,22 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
     if (tacozip_is_url(zip_path)) return tz_fail(err, TACOZ_ERR_PARAM, "cannot update a remote archive in place");
     /* the writers' lock first, held until the new header is written: the
      * record found below is still where it is when it is written */
-    int fd;
-    int rc = tz_open_regular(zip_path, O_WRONLY, &fd, err);
+    int fd, what;
+    int rc = tz_open_regular(zip_path, O_RDWR, &fd, err);
     if (rc) return rc;
-    if ((rc = tz_lock_writer(fd, err))) {
-        close(fd);
-        return rc;
-    }
     tacozip_source *src = NULL;
-    if ((rc = tz_source_file(zip_path, &src, err))) {
-        close(fd);
-        return rc;
-    }
     uint64_t cd_record = 0;
-    rc = locate_header_record(src, &cd_record, err);
-    tz_source_unref(src);
-    if (rc) {
-        close(fd);
-        return rc;
-    }
+    if ((rc = tz_lock_writer(fd, err)) || (rc = tz_journal_recover(zip_path, fd, 1, &what, err)) ||
+        (rc = tz_source_file(zip_path, &src, err)) || (rc = locate_header_record(src, &cd_record, err)))
+        goto cleanup;
+
+    /* the old bytes of the three places, into the journal first */
+    unsigned char old_hdr[TACO_HEADER_SIZE], old_crc[4];
+    if ((rc = tz_source_read(src, 0, old_hdr, sizeof old_hdr, err)) ||
+        (rc = tz_source_read(src, cd_record + TACO_CDH_CRC_OFFSET, old_crc, 4, err)))
+        goto cleanup;
+    const tz_jregion regions[2] = {{0, sizeof old_hdr, old_hdr}, {cd_record + TACO_CDH_CRC_OFFSET, 4, old_crc}};
+    if ((rc = tz_journal_write(zip_path, fd, TZ_JOURNAL_OP_UPDATE, src->size, regions, 2, 1, err))) goto cleanup;
 
     unsigned char payload[TACO_HEADER_PAYLOAD_SIZE], crc[4];
     tz_header_payload(in, payload);
@@ -67,11 +65,14 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
         tz_pwrite_full(fd, crc, 4, TACO_CRC_OFFSET) < 0 ||
         tz_pwrite_full(fd, crc, 4, cd_record + TACO_CDH_CRC_OFFSET) < 0 || fsync(fd) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing the header");
-        close(fd);
-        return rc;
+        tz_journal_rollback_after(zip_path, fd, regions, 2, src->size, 1, err);
+        goto cleanup;
     }
-    if (close(fd) != 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "close");
-    return TACOZ_OK;
+    rc = tz_journal_remove(zip_path, 1, err);
+cleanup:
+    tz_source_unref(src);
+    if (close(fd) != 0 && rc == TACOZ_OK) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "close");
+    return rc;
 }
 
 int tacozip_update_header_ex(const char *zip_path, const taco_meta_array_t *in, tacozip_error *err) {

@@ -1,0 +1,265 @@
+/* journal.c - the rollback journal of an in-place write (append, update).
+ *
+ * Before a writer changes bytes of an existing archive, it saves them in
+ * ARCHIVE.tacozip-journal beside it (the regions it will overwrite and the
+ * size to truncate back to) and makes that file durable; it then writes the
+ * archive, makes it durable, and removes the journal: the removal is the
+ * commit.  A journal still there is "hot": the write did not finish (the
+ * process was killed, the machine stopped), and putting its regions back
+ * and truncating restores the old archive exactly.  Writers roll a hot
+ * journal back under the writers' lock before they start; readers overlay
+ * it, so they read the old archive without writing anything.
+ *
+ * The journal names the file it belongs to (device, inode and birth time):
+ * a journal left beside a file that was since replaced (create renames a
+ * new file over the old) is stale and never applied.  It ends with a CRC-32
+ * of everything before it, so a journal cut short is recognised; such a
+ * journal was never complete, so the archive was never touched under it.
+ *
+ * Layout (little-endian):
+ *   0  "TZJRNL01"          8  u32 operation      12 u32 region count
+ *   16 u64 device          24 u64 inode          32 u64 birth time (ns, 0: unknown)
+ *   40 u64 size to truncate back to
+ *   48 regions: u64 offset, u64 length, the bytes
+ *   then u32 CRC-32 of all the bytes before it */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define J_MAGIC "TZJRNL01"
+#define J_FIXED 48
+#define J_REGION 16
+#define J_MAX_REGIONS 16
+
+char *tz_journal_path(const char *archive) {
+    size_t n = strlen(archive);
+    char *p = malloc(n + sizeof TZ_JOURNAL_SUFFIX);
+    if (p) {
+        memcpy(p, archive, n);
+        memcpy(p + n, TZ_JOURNAL_SUFFIX, sizeof TZ_JOURNAL_SUFFIX);
+    }
+    return p;
+}
+
+/* What identifies the file open on "fd": device, inode, birth time. */
+static int identify(int fd, uint64_t id[3]) {
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) == 0) {
+        id[0] = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
+        id[1] = sx.stx_ino;
+        id[2] = (sx.stx_mask & STATX_BTIME)
+                    ? (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec
+                    : 0;
+        return 0;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    id[0] = ((uint64_t)major(st.st_dev) << 32) | minor(st.st_dev);
+    id[1] = st.st_ino;
+    id[2] = 0;
+    return 0;
+}
+
+/* Write "len" bytes to an unnamed file in the directory of "path" and give
+ * it the name "path" only once it is complete and durable (O_TMPFILE, then
+ * linkat): a journal is never seen half written.  Where the filesystem has
+ * no O_TMPFILE, the file is written under its name (O_EXCL); its CRC then
+ * tells a cut-short journal, which is ignored. */
+static int write_whole(const char *path, const unsigned char *buf, size_t len, int durable, tacozip_error *err) {
+    char *dir = tz_strdup(path);
+    if (!dir) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    int named = 0;
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT)) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        named = 1;
+    }
+    free(dir);
+    if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create the journal");
+    int rc = TACOZ_OK, has_name = named;
+    if (tz_write_full(fd, buf, len) != 0 || (durable && fsync(fd) != 0))
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing the journal");
+    else if (!named && !(has_name = tz_tmpfile_link(fd, AT_FDCWD, path) == 0))
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "naming the journal");
+    if (close(fd) != 0 && rc == TACOZ_OK) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "closing the journal");
+    if (rc == TACOZ_OK && durable && tz_fsync_dir_of(path) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "fsync of the journal's directory");
+    if (rc && has_name) unlink(path); /* the archive is not touched after a failure here */
+    return rc;
+}
+
+int tz_journal_write(const char *archive, int fd, uint32_t op, uint64_t old_size, const tz_jregion *r, size_t n,
+                     int durable, tacozip_error *err) {
+    uint64_t id[3];
+    if (n > J_MAX_REGIONS) return tz_fail(err, TACOZ_ERR_PARAM, "too many journal regions");
+    if (identify(fd, id) != 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat the archive");
+    size_t len = J_FIXED + 4;
+    for (size_t i = 0; i < n; i++) len += J_REGION + (size_t)r[i].len;
+    unsigned char *b = malloc(len);
+    if (!b) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the journal");
+    memcpy(b, J_MAGIC, 8);
+    wr32(b + 8, op);
+    wr32(b + 12, (uint32_t)n);
+    wr64(b + 16, id[0]);
+    wr64(b + 24, id[1]);
+    wr64(b + 32, id[2]);
+    wr64(b + 40, old_size);
+    size_t p = J_FIXED;
+    for (size_t i = 0; i < n; i++) {
+        wr64(b + p, r[i].off);
+        wr64(b + p + 8, r[i].len);
+        if (r[i].len) memcpy(b + p + J_REGION, r[i].data, (size_t)r[i].len);
+        p += J_REGION + (size_t)r[i].len;
+    }
+    wr32(b + p, tz_crc32(0, b, p));
+    char *jp = tz_journal_path(archive);
+    int rc = jp ? write_whole(jp, b, len, durable, err) : tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    free(jp);
+    free(b);
+    return rc;
+}
+
+void tz_journal_free(tz_journal *j) {
+    free(j->buf);
+    memset(j, 0, sizeof *j);
+}
+
+/* Parse a journal read whole into j->buf: 1 if it is complete and well
+ * formed, else 0. */
+static int parse(tz_journal *j, size_t len) {
+    const unsigned char *b = j->buf;
+    if (len < J_FIXED + 4 || memcmp(b, J_MAGIC, 8) != 0) return 0;
+    if (rd32(b + len - 4) != tz_crc32(0, b, len - 4)) return 0;
+    j->op = rd32(b + 8);
+    j->n = rd32(b + 12);
+    if (j->n > J_MAX_REGIONS) return 0;
+    j->id[0] = rd64(b + 16), j->id[1] = rd64(b + 24), j->id[2] = rd64(b + 32);
+    j->old_size = rd64(b + 40);
+    size_t p = J_FIXED;
+    for (size_t i = 0; i < j->n; i++) {
+        if (len - 4 - p < J_REGION) return 0;
+        uint64_t off = rd64(b + p), rl = rd64(b + p + 8);
+        p += J_REGION;
+        if (rl > len - 4 - p || off > j->old_size || rl > j->old_size - off) return 0;
+        j->r[i].off = off, j->r[i].len = rl, j->r[i].data = b + p;
+        p += (size_t)rl;
+    }
+    return p == len - 4;
+}
+
+int tz_journal_read(const char *archive, int fd, tz_journal *j, tacozip_error *err) {
+    memset(j, 0, sizeof *j);
+    char *jp = tz_journal_path(archive);
+    if (!jp) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int jfd = open(jp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int e = errno;
+    free(jp);
+    if (jfd < 0) {
+        if (e == ENOENT || e == ENOTDIR) return TACOZ_OK; /* none: the usual case */
+        /* one that cannot be opened (a symbolic link, no permission): not
+         * this library's journal, or not ours to read; never applied */
+        j->state = TZ_JOURNAL_STALE;
+        return TACOZ_OK;
+    }
+    int rc = TACOZ_OK;
+    struct stat st;
+    uint64_t id[3];
+    j->state = TZ_JOURNAL_STALE;
+    if (fstat(jfd, &st) != 0 || !S_ISREG(st.st_mode) || identify(fd, id) != 0) goto cleanup;
+    size_t len = (size_t)st.st_size;
+    if ((off_t)len != st.st_size || len < J_FIXED + 4) goto cleanup;
+    if (!(j->buf = malloc(len))) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the journal");
+        goto cleanup;
+    }
+    int r = tz_pread_full(jfd, j->buf, len, 0);
+    if (r < 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "reading the journal");
+        goto cleanup;
+    }
+    if (r == 1 && parse(j, len) && j->id[0] == id[0] && j->id[1] == id[1] && j->id[2] == id[2])
+        j->state = TZ_JOURNAL_HOT;
+cleanup:
+    close(jfd);
+    if (j->state != TZ_JOURNAL_HOT) {
+        free(j->buf);
+        j->buf = NULL;
+        j->n = 0;
+    }
+    return rc;
+}
+
+void tz_journal_overlay(const tz_journal *j, uint64_t off, void *buf, size_t len) {
+    for (size_t i = 0; i < j->n; i++) {
+        uint64_t a = j->r[i].off, b = a + j->r[i].len;
+        uint64_t lo = off > a ? off : a, hi = off + len < b ? off + len : b;
+        if (lo < hi) memcpy((unsigned char *)buf + (lo - off), j->r[i].data + (lo - a), (size_t)(hi - lo));
+    }
+}
+
+int tz_journal_apply(int fd, const tz_jregion *r, size_t n, uint64_t old_size, int durable, tacozip_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (tz_pwrite_full(fd, r[i].data, (size_t)r[i].len, r[i].off) != 0)
+            return tz_fail_errno(err, TACOZ_ERR_IO, errno, "rolling back");
+    if (ftruncate(fd, (off_t)old_size) != 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "rolling back (truncate)");
+    if (durable && fsync(fd) != 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "rolling back (fsync)");
+    return TACOZ_OK;
+}
+
+void tz_journal_rollback_after(const char *archive, int fd, const tz_jregion *r, size_t n, uint64_t old_size,
+                               int durable, tacozip_error *err) {
+    if (tz_journal_apply(fd, r, n, old_size, durable, NULL) == TACOZ_OK &&
+        tz_journal_remove(archive, durable, NULL) == TACOZ_OK)
+        return;
+    if (tz_err_writable(err)) {
+        size_t l = strlen(err->message);
+        snprintf(err->message + l, sizeof err->message - l,
+                 " (and restoring the archive failed: its journal is kept; run \"tacozip recover\")");
+    }
+}
+
+int tz_journal_remove(const char *archive, int durable, tacozip_error *err) {
+    char *jp = tz_journal_path(archive);
+    if (!jp) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    int rc = TACOZ_OK;
+    if (unlink(jp) != 0 && errno != ENOENT) {
+        /* a journal that cannot be removed must at least never be applied:
+         * cut short, it is no longer complete */
+        int e = errno, jfd = open(jp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (jfd < 0 || ftruncate(jfd, 0) != 0 || (durable && fsync(jfd) != 0))
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, e, "cannot remove the journal %s", jp);
+        if (jfd >= 0) close(jfd);
+    } else if (durable) {
+        tz_fsync_dir_of(jp);
+    }
+    free(jp);
+    return rc;
+}
+
+int tz_journal_recover(const char *archive, int fd, int durable, int *what, tacozip_error *err) {
+    tz_journal j;
+    *what = TACOZIP_RECOVERED_NOTHING;
+    int rc = tz_journal_read(archive, fd, &j, err);
+    if (rc) return rc;
+    if (j.state == TZ_JOURNAL_HOT) {
+        if ((rc = tz_journal_apply(fd, j.r, j.n, j.old_size, durable, err)) == TACOZ_OK)
+            *what = j.op == TZ_JOURNAL_OP_UPDATE ? TACOZIP_RECOVERED_UPDATE : TACOZIP_RECOVERED_APPEND;
+    } else if (j.state == TZ_JOURNAL_STALE) {
+        *what = TACOZIP_RECOVERED_STALE;
+    }
+    if (rc == TACOZ_OK && j.state != TZ_JOURNAL_NONE) rc = tz_journal_remove(archive, durable, err);
+    tz_journal_free(&j);
+    return rc;
+}
