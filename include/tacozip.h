@@ -332,16 +332,18 @@ typedef struct tacozip_write_options {
  *
  * Creation is atomic: data goes to a new file in the directory of
  * "zip_path" that has no name yet (O_TMPFILE), fsynced, then given the
- * name: linkat(2) where nothing is there, else a temporary name
- * ".tacozip-XXXXXXXXXXXX.tmp" renamed over the old file.  On any failure,
- * cancel included, nothing is left under "zip_path" and an existing file
- * there is untouched; a process killed at any moment leaves no temporary
- * file either, except when killed between those last two system calls (the
- * temporary name then remains).  On a filesystem without O_TMPFILE the
- * file is written under the temporary name from the start, which a killed
- * process leaves behind.  A rollback journal of the archive replaced (see
- * tacozip_recover()) is removed once the new file is in place; until then
- * it names the old file only, and is never applied to the new one.
+ * name: linkat(2) where nothing is there, else the temporary name
+ * "ARCHIVE.tacozip-new" renamed over the old file at once.  On any
+ * failure, cancel included, nothing is left under "zip_path" and an
+ * existing file there is untouched; a process killed at any moment leaves
+ * no temporary file either, except when killed between those last two
+ * system calls: ARCHIVE.tacozip-new then remains, and the next create,
+ * append, update or tacozip_recover() of "zip_path" removes it (the file is
+ * locked while it is written, so one still being written is never
+ * removed).  On a filesystem without O_TMPFILE the file has that temporary
+ * name from the start, so a killed process leaves it until then.  An archive being replaced that has a hot
+ * rollback journal (see tacozip_recover()) is rolled back first, under its
+ * writers' lock.
  *
  * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL arguments, count > 7, empty or
  * over-long name, a name that is absolute or has a ".." component, bad
@@ -402,8 +404,11 @@ TACOZIP_API int tacozip_append_ex(const char *zip_path, const char *const *src_f
  * are written back, the archive is truncated to its old size and fsynced,
  * and the journal is removed; the archive is then exactly what it was
  * before the interrupted write.  A journal that belongs to another file
- * (the archive was replaced since) or that was never completed is removed
- * without touching the archive.  Takes the writers' lock, like append.
+ * (the journal keeps the CRC-32 of up to 64 KiB of the archive that the
+ * write does not change; a copy of the archive and its journal is still
+ * recovered) or that was never completed is removed without touching the
+ * archive.  An ARCHIVE.tacozip-new left by a create that was killed (see
+ * tacozip_create()) is removed too.  Takes the writers' lock, like append.
  *
  * "what" (may be NULL) receives TACOZIP_RECOVERED_NOTHING (no journal),
  * _APPEND or _UPDATE (that write was rolled back), or _STALE (a journal

@@ -21,7 +21,7 @@ SUDO=""
 
 DEB_PACKAGES=(build-essential cmake pkg-config libdeflate-dev zlib1g-dev libcurl4-openssl-dev
               unzip zip p7zip-full libarchive-tools clang libclang-rt-14-dev nginx openssl
-              python3-venv python3-dev abigail-tools patchelf gdal-bin)
+              python3-venv python3-dev abigail-tools patchelf gdal-bin strace)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

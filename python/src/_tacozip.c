@@ -850,6 +850,21 @@ static PyObject *py_update_header(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_recover(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *p, *hold = NULL;
+    if (!PyArg_ParseTuple(args, "O", &p)) return NULL;
+    const char *path = path_arg(p, &hold);
+    if (!path) return NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    int rc, what = TACOZIP_RECOVERED_NOTHING;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_recover(path, &what, &err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(hold);
+    if (rc) return raise_code(rc, err.message);
+    return PyLong_FromLong(what);
+}
+
 /* ---- create / append ---------------------------------------------------- */
 
 static PyObject *write_common(PyObject *args, PyObject *kw, int append) {
@@ -1659,6 +1674,7 @@ static PyMethodDef module_methods[] = {
     {"read_header", (PyCFunction)(void (*)(void))py_read_header, METH_VARARGS | METH_KEYWORDS,
      "read_header(source, remote=None, name=None): entries of the archive at a path, URL or file object."},
     {"update_header", py_update_header, METH_VARARGS, "Rewrite header entries in place."},
+    {"recover", py_recover, METH_VARARGS, "Roll back an interrupted append or update; returns TACOZIP_RECOVERED_*."},
     {"create", (PyCFunction)(void (*)(void))py_create, METH_VARARGS | METH_KEYWORDS, "Write a new archive."},
     {"append", (PyCFunction)(void (*)(void))py_append, METH_VARARGS | METH_KEYWORDS, "Add members."},
     {"validate", (PyCFunction)(void (*)(void))py_validate, METH_VARARGS | METH_KEYWORDS,

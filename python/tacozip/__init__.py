@@ -75,6 +75,7 @@ from ._api import (
     detect_format,
     get_library_version,
     read_header,
+    recover,
     update_header,
     validate,
     validate_detail,
@@ -142,6 +143,7 @@ __all__ = [
     # beyond the original
     "open",
     "append",
+    "recover",
     "validate_detail",
     "TacoArchive",
     "Member",

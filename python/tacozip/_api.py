@@ -145,6 +145,23 @@ def update_header(zip_path: PathLike, entries: Entries) -> None:
     _tacozip.update_header(os.fspath(zip_path), _check_entries(entries))
 
 
+_RECOVERED = {0: None, 1: "append", 2: "update", 3: "stale"}
+
+
+def recover(zip_path: PathLike) -> Optional[str]:
+    """Finish what an interrupted ``append`` or ``update_header`` left: if
+    the archive has a rollback journal (``ARCHIVE.tacozip-journal``, kept
+    when the writing process was killed), put the old bytes back, so that the
+    archive is exactly what it was before that write, and remove the
+    journal.  Returns ``"append"`` or ``"update"`` (what was rolled back),
+    ``"stale"`` (a journal of another file, or an incomplete one, was
+    removed; the archive is unchanged) or ``None`` (nothing to do).  Raises
+    TacozipError with TACOZ_ERR_LOCKED if a writer is running.  Readers of
+    this package already read such an archive as it was; run this before
+    other ZIP tools read it."""
+    return _RECOVERED[_tacozip.recover(os.fspath(zip_path))]
+
+
 def validate(zip_path: Union[PathLike, Any], level: int = TACOZIP_VALIDATE_NORMAL, *,
              storage_options: Optional[Mapping[str, Any]] = None, **remote: Any) -> int:
     """Check an archive; returns TACOZ_VALID (0) or a negative code (does not

@@ -131,16 +131,27 @@ int tz_tmpfile_link(int fd, int dfd, const char *name);
 
 /* A new file that appears under its name only when complete: written
  * unnamed (O_TMPFILE) where the filesystem can, so that nothing is left
- * behind if the process is killed, else under a temporary name
- * ".tacozip-XXXXXXXXXXXX.tmp" in the same directory. */
-#define TZ_TEMP_NAME_MAX 32
+ * behind if the process is killed.  Replacing a file needs a temporary
+ * name (linkat cannot replace): "<name>.tacozip-new", renamed over it at
+ * once; without O_TMPFILE the file has that name from the start.  The new
+ * file is locked (fcntl OFD) while it is written, so that one orphaned by a
+ * killed process is told from a live one: tz_newfile_sweep() removes the
+ * orphans, and the next writer of the same name does.  (A random
+ * ".tacozip-XXXXXXXXXXXX.tmp" is used when a live writer has that name.) */
+#define TZ_TEMP_NAME_MAX 272
+#define TZ_NEW_SUFFIX ".tacozip-new"
 typedef struct {
     int dfd;                    /* the directory (the caller's; not closed here) */
     int fd;                     /* the file, open O_RDWR; -1 once committed or aborted */
     char tmp[TZ_TEMP_NAME_MAX]; /* its temporary name, "" while it has none */
 } tz_newfile;
-/* Create it in "dfd" with "mode" (the umask applies): 0 or -1 (errno). */
-int tz_newfile_open(tz_newfile *f, int dfd, mode_t mode);
+/* Create it in "dfd", to become "name", with "mode" (the umask applies):
+ * 0 or -1 (errno). */
+int tz_newfile_open(tz_newfile *f, int dfd, const char *name, mode_t mode);
+/* Remove "<name>.tacozip-new" in "dfd" (or beside "path") if no live
+ * writer holds it: 1 if one was removed. */
+int tz_newfile_sweep(int dfd, const char *name);
+int tz_newfile_sweep_path(const char *path);
 /* Give it "name" and close it.  "replace": an existing file of that name
  * is replaced atomically (rename); otherwise one that is there fails with
  * EEXIST and is left as it is.  0 or -1 (errno); on failure nothing of the
@@ -162,7 +173,8 @@ typedef struct {
 typedef struct {
     int state;         /* TZ_JOURNAL_NONE, _HOT (complete and this file's), _STALE (another file's, or cut short) */
     uint32_t op;
-    uint64_t id[3];
+    uint64_t fp_off, fp_len; /* bytes of the archive the write does not change */
+    uint32_t fp_crc;         /* and their CRC-32 */
     uint64_t old_size; /* the size of the archive before the write */
     size_t n;
     tz_jregion r[16];  /* the old bytes (pointing into buf) */
@@ -170,14 +182,18 @@ typedef struct {
 } tz_journal;
 /* "archive" + TZ_JOURNAL_SUFFIX, newly allocated (NULL: out of memory). */
 char *tz_journal_path(const char *archive);
-/* Save the old bytes of the regions of the archive open on "fd" that a
- * write is about to change, and the size to truncate back to; the journal
- * appears only complete, and durable when "durable" (file and directory
- * fsynced).  TACOZ_ERR_IO (EEXIST: a journal is there), TACOZ_ERR_NOMEM. */
+/* Save the old bytes of the regions of the archive open on "fd" (for
+ * reading and writing) that a write is about to change, the size to
+ * truncate back to, and the CRC-32 of [fp_off, fp_off+fp_len) (at most the
+ * first 64 KiB of it), bytes the write leaves alone, which tell this
+ * archive from another.  The journal appears only complete, and durable
+ * when "durable" (file and directory fsynced).  TACOZ_ERR_IO (EEXIST: a
+ * journal is there), TACOZ_ERR_NOMEM. */
 int tz_journal_write(const char *archive, int fd, uint32_t op, uint64_t old_size, const tz_jregion *r, size_t n,
-                     int durable, tacozip_error *err);
-/* Read the journal of the archive open on "fd", if any: j->state says
- * what was found.  Only TACOZ_ERR_NOMEM / TACOZ_ERR_IO are errors. */
+                     uint64_t fp_off, uint64_t fp_len, int durable, tacozip_error *err);
+/* Read the journal of the archive open on "fd" (for reading), if any:
+ * j->state says what was found (HOT: complete, and the unchanged bytes it
+ * names are those of this file).  Only TACOZ_ERR_NOMEM / TACOZ_ERR_IO are errors. */
 int tz_journal_read(const char *archive, int fd, tz_journal *j, tacozip_error *err);
 void tz_journal_free(tz_journal *j);
 /* Copy the old bytes of [off, off+len) that a hot journal holds over buf. */

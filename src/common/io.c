@@ -88,7 +88,7 @@ int tz_tmpfile_link(int fd, int dfd, const char *name) {
 }
 
 /* A name for a temporary file: ".tacozip-" and 12 random letters. */
-static void temp_name(char out[TZ_TEMP_NAME_MAX]) {
+static void random_name(char out[TZ_TEMP_NAME_MAX]) {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char r[12];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
@@ -103,34 +103,99 @@ static void temp_name(char out[TZ_TEMP_NAME_MAX]) {
     strcpy(p, ".tmp");
 }
 
-/* Give a temporary name in f->dfd to the unnamed file f->fd. */
-static int name_unnamed(tz_newfile *f) {
+/* The temporary name of a new file "name": "<name>.tacozip-new" (what
+ * tz_newfile_sweep() looks for), or 0 if that is too long for a name. */
+static int fixed_name(const char *name, char out[TZ_TEMP_NAME_MAX]) {
+    return snprintf(out, TZ_TEMP_NAME_MAX, "%s" TZ_NEW_SUFFIX, name) < 256;
+}
+
+/* 1 if no process holds a lock on the file open on "fd" (its writer is
+ * gone: every tz_newfile is locked from the moment it exists). */
+static int unlocked(int fd) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+}
+
+int tz_newfile_sweep(int dfd, const char *name) {
+    char tmp[TZ_TEMP_NAME_MAX];
+    if (!fixed_name(name, tmp)) return 0;
+    int fd = openat(dfd, tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    int removed = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && unlocked(fd) && unlinkat(dfd, tmp, 0) == 0;
+    close(fd);
+    return removed;
+}
+
+int tz_newfile_sweep_path(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return tz_newfile_sweep(AT_FDCWD, path);
+    char *dir = tz_strdup(path);
+    if (!dir) return 0;
+    dir[slash == path ? 1 : slash - path] = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (dfd < 0) return 0;
+    int removed = tz_newfile_sweep(dfd, slash + 1);
+    close(dfd);
+    return removed;
+}
+
+/* Give a temporary name in f->dfd to the unnamed file f->fd: the fixed
+ * one (removing an orphan of an earlier, killed writer first), else a
+ * random one when a live writer has it. */
+static int name_unnamed(tz_newfile *f, const char *name) {
+    if (fixed_name(name, f->tmp)) {
+        tz_newfile_sweep(f->dfd, name);
+        if (tz_tmpfile_link(f->fd, f->dfd, f->tmp) == 0) return 0;
+        if (errno != EEXIST) goto fail;
+    }
     for (int tries = 0; tries < 100; tries++) {
-        temp_name(f->tmp);
+        random_name(f->tmp);
         if (tz_tmpfile_link(f->fd, f->dfd, f->tmp) == 0) return 0;
         if (errno != EEXIST) break;
     }
+fail:
     f->tmp[0] = '\0';
     return -1;
 }
 
-int tz_newfile_open(tz_newfile *f, int dfd, mode_t mode) {
+/* The lock that tells tz_newfile_sweep() the writer is alive. */
+static void hold(int fd) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fcntl(fd, F_OFD_SETLK, &fl); /* where there are no such locks, no sweeping either */
+}
+
+int tz_newfile_open(tz_newfile *f, int dfd, const char *name, mode_t mode) {
     f->dfd = dfd;
     f->tmp[0] = '\0';
     f->fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
-    if (f->fd >= 0) return 0;
+    if (f->fd >= 0) {
+        hold(f->fd);
+        return 0;
+    }
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) return -1;
-    /* no O_TMPFILE here: a named temporary file (left behind by a kill) */
+    /* no O_TMPFILE here: a named temporary file from the start */
+    int fixed = fixed_name(name, f->tmp);
+    if (fixed) tz_newfile_sweep(dfd, name);
     for (int tries = 0; tries < 100; tries++) {
-        temp_name(f->tmp);
+        if (!fixed || tries) random_name(f->tmp);
         f->fd = openat(dfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (f->fd >= 0) return 0;
+        if (f->fd >= 0) {
+            hold(f->fd);
+            return 0;
+        }
         if (errno != EEXIST) break;
     }
     f->tmp[0] = '\0';
     return -1;
 }
-
 /* Rename f->tmp to "name" without replacing a file that appeared there:
  * renameat2(RENAME_NOREPLACE) where the kernel and the filesystem have it,
  * else link(2), which fails on an existing name, then the temporary name
@@ -161,7 +226,7 @@ int tz_newfile_commit(tz_newfile *f, const char *name, int replace) {
          * rename (a kill between the two leaves that name) */
         r = tz_tmpfile_link(f->fd, f->dfd, name);
         if (r != 0 && errno == EEXIST && replace) {
-            r = name_unnamed(f);
+            r = name_unnamed(f, name);
             if (r == 0) r = renameat(f->dfd, f->tmp, f->dfd, name);
         }
     }

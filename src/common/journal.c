@@ -10,15 +10,18 @@
  * journal back under the writers' lock before they start; readers overlay
  * it, so they read the old archive without writing anything.
  *
- * The journal names the file it belongs to (device, inode and birth time):
- * a journal left beside a file that was since replaced (create renames a
- * new file over the old) is stale and never applied.  It ends with a CRC-32
- * of everything before it, so a journal cut short is recognised; such a
- * journal was never complete, so the archive was never touched under it.
+ * The journal also holds the CRC-32 of up to 64 KiB of the archive that
+ * the write does not change (just before the old directory, for an
+ * append; the start of the first member, for an update): a journal left
+ * beside a different file (the archive was replaced since) is told by it,
+ * and is never applied; a copy of the archive and its journal (cp, rsync)
+ * is still recovered.  The journal ends with a CRC-32 of everything before
+ * it, so a journal cut short is recognised; such a journal was never
+ * complete, so the archive was never touched under it.
  *
  * Layout (little-endian):
- *   0  "TZJRNL01"          8  u32 operation      12 u32 region count
- *   16 u64 device          24 u64 inode          32 u64 birth time (ns, 0: unknown)
+ *   0  "TZJRNL02"          8  u32 operation      12 u32 region count
+ *   16 u64 offset and 24 u64 length of the unchanged bytes, 32 u32 their CRC-32, 36 u32 0
  *   40 u64 size to truncate back to
  *   48 regions: u64 offset, u64 length, the bytes
  *   then u32 CRC-32 of all the bytes before it */
@@ -29,12 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common.h"
 
-#define J_MAGIC "TZJRNL01"
+#define J_MAGIC "TZJRNL02"
+#define J_FINGERPRINT_MAX ((uint64_t)64 << 10)
 #define J_FIXED 48
 #define J_REGION 16
 #define J_MAX_REGIONS 16
@@ -49,22 +52,22 @@ char *tz_journal_path(const char *archive) {
     return p;
 }
 
-/* What identifies the file open on "fd": device, inode, birth time. */
-static int identify(int fd, uint64_t id[3]) {
-    struct statx sx;
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) == 0) {
-        id[0] = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
-        id[1] = sx.stx_ino;
-        id[2] = (sx.stx_mask & STATX_BTIME)
-                    ? (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec
-                    : 0;
-        return 0;
+/* CRC-32 of [off, off+len) of the file open on "fd": 0 and *crc, or -1
+ * (errno; EIO/0 for a file too short). */
+static int fingerprint(int fd, uint64_t off, uint64_t len, uint32_t *crc) {
+    unsigned char buf[4096];
+    uint32_t c = 0;
+    while (len) {
+        size_t n = len < sizeof buf ? (size_t)len : sizeof buf;
+        int r = tz_pread_full(fd, buf, n, off);
+        if (r != 1) {
+            if (r == 0) errno = EIO;
+            return -1;
+        }
+        c = tz_crc32(c, buf, n);
+        off += n, len -= n;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) return -1;
-    id[0] = ((uint64_t)major(st.st_dev) << 32) | minor(st.st_dev);
-    id[1] = st.st_ino;
-    id[2] = 0;
+    *crc = c;
     return 0;
 }
 
@@ -101,10 +104,12 @@ static int write_whole(const char *path, const unsigned char *buf, size_t len, i
 }
 
 int tz_journal_write(const char *archive, int fd, uint32_t op, uint64_t old_size, const tz_jregion *r, size_t n,
-                     int durable, tacozip_error *err) {
-    uint64_t id[3];
+                     uint64_t fp_off, uint64_t fp_len, int durable, tacozip_error *err) {
+    uint32_t fp_crc;
     if (n > J_MAX_REGIONS) return tz_fail(err, TACOZ_ERR_PARAM, "too many journal regions");
-    if (identify(fd, id) != 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot stat the archive");
+    if (fp_len > J_FINGERPRINT_MAX) fp_len = J_FINGERPRINT_MAX;
+    if (fingerprint(fd, fp_off, fp_len, &fp_crc) != 0)
+        return tz_fail_errno(err, TACOZ_ERR_IO, errno, "reading the archive for its journal");
     size_t len = J_FIXED + 4;
     for (size_t i = 0; i < n; i++) len += J_REGION + (size_t)r[i].len;
     unsigned char *b = malloc(len);
@@ -112,9 +117,10 @@ int tz_journal_write(const char *archive, int fd, uint32_t op, uint64_t old_size
     memcpy(b, J_MAGIC, 8);
     wr32(b + 8, op);
     wr32(b + 12, (uint32_t)n);
-    wr64(b + 16, id[0]);
-    wr64(b + 24, id[1]);
-    wr64(b + 32, id[2]);
+    wr64(b + 16, fp_off);
+    wr64(b + 24, fp_len);
+    wr32(b + 32, fp_crc);
+    wr32(b + 36, 0);
     wr64(b + 40, old_size);
     size_t p = J_FIXED;
     for (size_t i = 0; i < n; i++) {
@@ -145,8 +151,9 @@ static int parse(tz_journal *j, size_t len) {
     j->op = rd32(b + 8);
     j->n = rd32(b + 12);
     if (j->n > J_MAX_REGIONS) return 0;
-    j->id[0] = rd64(b + 16), j->id[1] = rd64(b + 24), j->id[2] = rd64(b + 32);
+    j->fp_off = rd64(b + 16), j->fp_len = rd64(b + 24), j->fp_crc = rd32(b + 32);
     j->old_size = rd64(b + 40);
+    if (j->fp_len > J_FINGERPRINT_MAX) return 0;
     size_t p = J_FIXED;
     for (size_t i = 0; i < j->n; i++) {
         if (len - 4 - p < J_REGION) return 0;
@@ -175,9 +182,8 @@ int tz_journal_read(const char *archive, int fd, tz_journal *j, tacozip_error *e
     }
     int rc = TACOZ_OK;
     struct stat st;
-    uint64_t id[3];
     j->state = TZ_JOURNAL_STALE;
-    if (fstat(jfd, &st) != 0 || !S_ISREG(st.st_mode) || identify(fd, id) != 0) goto cleanup;
+    if (fstat(jfd, &st) != 0 || !S_ISREG(st.st_mode)) goto cleanup;
     size_t len = (size_t)st.st_size;
     if ((off_t)len != st.st_size || len < J_FIXED + 4) goto cleanup;
     if (!(j->buf = malloc(len))) {
@@ -189,7 +195,8 @@ int tz_journal_read(const char *archive, int fd, tz_journal *j, tacozip_error *e
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "reading the journal");
         goto cleanup;
     }
-    if (r == 1 && parse(j, len) && j->id[0] == id[0] && j->id[1] == id[1] && j->id[2] == id[2])
+    uint32_t fp;
+    if (r == 1 && parse(j, len) && fingerprint(fd, j->fp_off, j->fp_len, &fp) == 0 && fp == j->fp_crc)
         j->state = TZ_JOURNAL_HOT;
 cleanup:
     close(jfd);
@@ -251,6 +258,7 @@ int tz_journal_remove(const char *archive, int durable, tacozip_error *err) {
 int tz_journal_recover(const char *archive, int fd, int durable, int *what, tacozip_error *err) {
     tz_journal j;
     *what = TACOZIP_RECOVERED_NOTHING;
+    tz_newfile_sweep_path(archive); /* what a create killed while replacing it left */
     int rc = tz_journal_read(archive, fd, &j, err);
     if (rc) return rc;
     if (j.state == TZ_JOURNAL_HOT) {

@@ -113,7 +113,7 @@ static int write_member(tacozip_archive *ar, size_t idx, int root, unsigned flag
     }
     tz_newfile out = {.dfd = dfd, .fd = -1};
     if (rc == TACOZ_OK) {
-        if (tz_newfile_open(&out, dfd, 0666) != 0)
+        if (tz_newfile_open(&out, dfd, base, 0666) != 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create \"%.200s\"", name);
         fd = out.fd;
     }

@@ -630,8 +630,13 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     int lock_fd = -1;
     struct stat old;
     int have_old = stat(zip_path, &old) == 0 && S_ISREG(old.st_mode);
-    if (have_old && (lock_fd = open(zip_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0 &&
-        (rc = tz_lock_writer(lock_fd, err)) != TACOZ_OK) {
+    int what;
+    if (have_old && (lock_fd = open(zip_path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) >= 0 &&
+        ((rc = tz_lock_writer(lock_fd, err)) != TACOZ_OK ||
+         /* an interrupted append or update of it is rolled back first, so
+          * that a failure here leaves it valid, and no journal of it
+          * outlives it */
+         (rc = tz_journal_recover(zip_path, lock_fd, !opts->no_fsync, &what, err)) != TACOZ_OK)) {
         tz_err_prefix(err, rc, zip_path);
         goto cleanup;
     }
@@ -650,7 +655,7 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a file name", zip_path);
         goto cleanup;
     }
-    if (out.dfd < 0 || tz_newfile_open(&out, out.dfd, 0600) != 0) {
+    if (out.dfd < 0 || tz_newfile_open(&out, out.dfd, base, 0600) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot create a file in its directory", zip_path);
         goto cleanup;
     }
@@ -677,10 +682,8 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         w.fd = -1; /* closed by the commit */
         if (tz_newfile_commit(&out, base, 1) != 0) {
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot give the new file its name", zip_path);
-        } else {
-            if (!opts->no_fsync) fsync(out.dfd);
-            /* the old file's journal, if any, names a file that is gone */
-            if (have_old) tz_journal_remove(zip_path, !opts->no_fsync, NULL);
+        } else if (!opts->no_fsync) {
+            fsync(out.dfd);
         }
     }
 cleanup:
@@ -762,7 +765,10 @@ int tacozip_append_ex(const char *zip_path, const char *const *src_files, const 
 
     /* the old tail into the rollback journal before the archive is touched */
     const tz_jregion old_tail = {cd_off, tail_len, tail};
-    if ((rc = tz_journal_write(zip_path, w.fd, TZ_JOURNAL_OP_APPEND, old_size, &old_tail, 1, durable, err))) {
+    /* what tells this archive: the bytes just before the old directory */
+    uint64_t fp_len = cd_off < 65536 ? cd_off : 65536;
+    if ((rc = tz_journal_write(zip_path, w.fd, TZ_JOURNAL_OP_APPEND, old_size, &old_tail, 1, cd_off - fp_len, fp_len,
+                               durable, err))) {
         tz_err_prefix(err, rc, shown);
         goto cleanup;
     }

@@ -56,7 +56,11 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
         (rc = tz_source_read(src, cd_record + TACO_CDH_CRC_OFFSET, old_crc, 4, err)))
         goto cleanup;
     const tz_jregion regions[2] = {{0, sizeof old_hdr, old_hdr}, {cd_record + TACO_CDH_CRC_OFFSET, 4, old_crc}};
-    if ((rc = tz_journal_write(zip_path, fd, TZ_JOURNAL_OP_UPDATE, src->size, regions, 2, 1, err))) goto cleanup;
+    /* what tells this archive: the start of the first member (unchanged) */
+    uint64_t fp_len = cd_record > TACO_HEADER_SIZE ? cd_record - TACO_HEADER_SIZE : 0;
+    if ((rc = tz_journal_write(zip_path, fd, TZ_JOURNAL_OP_UPDATE, src->size, regions, 2, TACO_HEADER_SIZE, fp_len, 1,
+                               err)))
+        goto cleanup;
 
     unsigned char payload[TACO_HEADER_PAYLOAD_SIZE], crc[4];
     tz_header_payload(in, payload);
