@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -588,6 +590,72 @@ static int cancel_after(void *u, uint64_t done, uint64_t total, uint64_t files, 
     return files >= *(uint64_t *)u;
 }
 
+static int die_after_data(void *u, uint64_t done, uint64_t total, uint64_t files, uint64_t nfiles) {
+    (void)u, (void)total, (void)files, (void)nfiles;
+    if (done > 0) raise(SIGKILL);
+    return 0;
+}
+
+/* A cancelled append leaves no journal; an append killed midway leaves a
+ * hot one, which readers overlay and tacozip_recover() rolls back. */
+static void append_journal_and_recover(void) {
+    char zip[128], jpath[160], big[128];
+    size_t sizes[] = {100, 200};
+    make_archive("journal", 2, sizes, NULL, zip, sizeof zip);
+    snprintf(jpath, sizeof jpath, "%s.tacozip-journal", zip);
+    size_t old_n, n;
+    unsigned char *old = slurp(zip, &old_n);
+    snprintf(big, sizeof big, "%s/journal-big", dir);
+    size_t big_n = 9u << 20;
+    unsigned char *d = calloc(1, big_n);
+    write_file(big, d, big_n);
+    free(d);
+    const char *srcs[] = {big};
+    uint64_t stop = 0;
+    tacozip_write_options o = {.struct_size = sizeof o, .progress = cancel_after, .progress_user = &stop};
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    CHECK_EQ(tacozip_append_ex(zip, srcs, NULL, 1, &o, &err), TACOZ_ERR_CANCELLED);
+    CHECK(!exists(jpath));
+    unsigned char *now = slurp(zip, &n);
+    CHECK(n == old_n && !memcmp(now, old, n));
+    free(now);
+
+    int what = -1;
+    CHECK_EQ(tacozip_recover(NULL, &what, &err), TACOZ_ERR_PARAM);
+    CHECK_EQ(tacozip_recover(zip, &what, &err), TACOZ_OK);
+    CHECK_EQ(what, TACOZIP_RECOVERED_NOTHING);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tacozip_write_options k = {.struct_size = sizeof k, .progress = die_after_data, .no_fsync = 1};
+        tacozip_append_ex(zip, srcs, NULL, 1, &k, NULL);
+        _exit(3); /* not reached */
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(exists(jpath));
+    now = slurp(zip, &n);
+    CHECK(n != old_n || memcmp(now, old, n) != 0); /* the append had written */
+    free(now);
+    /* readers see the old archive */
+    tacozip_archive *ar = NULL;
+    CHECK_EQ(tacozip_open(zip, &ar), TACOZ_OK);
+    if (ar) {
+        CHECK_EQ(tacozip_count(ar), 3); /* TACO_HEADER, m0, m1 */
+        CHECK_EQ(tacozip_archive_size(ar), old_n);
+        tacozip_close(ar);
+    }
+    CHECK_EQ(tacozip_validate(zip, TACOZIP_VALIDATE_DEEP), TACOZ_VALID);
+    CHECK_EQ(tacozip_recover(zip, &what, &err), TACOZ_OK);
+    CHECK_EQ(what, TACOZIP_RECOVERED_APPEND);
+    CHECK(!exists(jpath));
+    now = slurp(zip, &n);
+    CHECK(n == old_n && !memcmp(now, old, n));
+    free(now);
+    free(old);
+}
+
 static void extract_cancel_leaves_nothing(void) {
     char zip[128];
     size_t sizes[] = {10, 20, 30, 40, 50};
@@ -773,6 +841,7 @@ int main(void) {
     far_read_checks_local_header();
     shared_source_threads();
     extract_cancel_leaves_nothing();
+    append_journal_and_recover();
     extract_checks_targets_first();
     mtime_is_utc();
     zip64_end_record();
