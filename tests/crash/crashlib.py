@@ -140,7 +140,7 @@ class Outcome:
 
     def clean(self, t):
         """Messages on one line each, with the trial directory shown as T."""
-        f = lambda m: " ".join(m.replace(t, "T").split())
+        f = lambda m: " ".join(m.replace(t, "T").split())[:400]
         self.problems = [f(m) for m in self.problems]
 
     def describe(self):
@@ -244,7 +244,7 @@ class Scenario:
         if self.recover and (os.path.exists(a) or os.path.exists(journal)):
             r = run([self.bin, "recover", a])
             if r.returncode != 0:
-                o.problems.append("recover exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace").strip()[:200]))
+                o.problems.append("recover exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace").strip()))
         if self.extract:
             self.check_extract(t, o)
         else:
@@ -269,7 +269,7 @@ class Scenario:
         r = run([self.bin, "validate", a, "--level", "deep"])
         if r.returncode != 0:
             o.problems.append("validate --level deep exited %d: %s" % (
-                r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip()[:200]))
+                r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip()))
         try:
             got = members_of(a)
         except ValueError as e:
