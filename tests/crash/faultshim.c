@@ -8,7 +8,8 @@
  *   data      write pwrite pwrite64 writev pwritev pwritev64 (fds 0-2 ignored)
  *   sync      fsync fdatasync
  *   size      ftruncate ftruncate64
- *   names     rename renameat renameat2 link linkat
+ *   names     rename renameat renameat2 link linkat unlink unlinkat (a
+ *             journal or temporary file that cannot be removed)
  *   close     close (fds 0-2 ignored)
  *   creation  open open64 openat openat64 __open_2 __open64_2 __openat_2
  *             __openat64_2 (only with O_CREAT or O_TMPFILE), creat creat64,
@@ -238,6 +239,18 @@ int linkat(int da, const char *a, int db, const char *b, int flags) {
     int efd = (flags & AT_EMPTY_PATH) && !a[0] ? da : -1;
     COUNTED("linkat", efd, 0, EIO, real_linkat(da, a, db, b, flags));
     return real_linkat(da, a, db, b, flags);
+}
+
+int unlink(const char *a) {
+    REAL(unlink);
+    COUNTED("unlink", -1, 0, EIO, real_unlink(a));
+    return real_unlink(a);
+}
+
+int unlinkat(int d, const char *a, int flags) {
+    REAL(unlinkat);
+    COUNTED("unlinkat", -1, 0, EIO, real_unlinkat(d, a, flags));
+    return real_unlinkat(d, a, flags);
 }
 
 /* ---- close ------------------------------------------------------------------ */
