@@ -4,6 +4,7 @@
     python tests/crash/killtrials.py --bin build/tacozip [--trials N]
         [--ops create,append,update,extract] [--json OUT] [--workdir DIR]
         [--seed S] [--size-mb M] [--keep]
+    (--ops also takes create-new: create where no file exists yet)
 
 For each operation, N trials (default 100) of:
   1. a fresh trial directory holding the old state (an existing valid
@@ -41,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crashlib  # noqa: E402
 
 OPS = ["create", "append", "update", "extract"]
+EXTRA_OPS = ["create-new"]   # create of a file that does not exist yet (old state: no file)
 
 
 def spawn(argv):
@@ -156,8 +158,8 @@ def main():
     args.bin = os.path.abspath(args.bin)
     ops = [o for o in args.ops.split(",") if o]
     for o in ops:
-        if o not in OPS:
-            ap.error("unknown op %r (ops: %s)" % (o, ",".join(OPS)))
+        if o not in OPS + EXTRA_OPS:
+            ap.error("unknown op %r (ops: %s)" % (o, ",".join(OPS + EXTRA_OPS)))
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
     else:
