@@ -245,11 +245,16 @@ int tz_journal_remove(const char *archive, int durable, tacozip_error *err) {
         /* a journal that cannot be removed must at least never be applied:
          * cut short, it is no longer complete */
         int e = errno, jfd = open(jp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (jfd < 0 || ftruncate(jfd, 0) != 0 || (durable && fsync(jfd) != 0))
-            rc = tz_fail_errno(err, TACOZ_ERR_IO, e, "cannot remove the journal %s", jp);
+        int emptied = jfd >= 0 && ftruncate(jfd, 0) == 0 && (!durable || fsync(jfd) == 0);
         if (jfd >= 0) close(jfd);
-    } else if (durable) {
-        tz_fsync_dir_of(jp);
+        rc = emptied ? tz_fail_errno(err, TACOZ_ERR_IO, e,
+                                     "the archive is written, but its journal could not be removed (it was emptied, "
+                                     "so it is never applied)")
+                     : tz_fail_errno(err, TACOZ_ERR_IO, e, "cannot remove the journal %s: run \"tacozip recover\"", jp);
+    } else if (durable && tz_fsync_dir_of(jp) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno,
+                           "the archive is written, but fsync of its directory failed (after a power loss the old "
+                           "archive may come back)");
     }
     free(jp);
     return rc;

@@ -660,7 +660,10 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         goto cleanup;
     }
     w.fd = out.fd;
-    fchmod(w.fd, have_old ? (old.st_mode & 07777) : default_mode());
+    if (fchmod(w.fd, have_old ? (old.st_mode & 07777) : default_mode()) != 0) {
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot set the new file's mode", zip_path);
+        goto cleanup;
+    }
 
     int64_t now = opts->mtime ? opts->mtime : (int64_t)time(NULL);
     unsigned char hdr[TACO_HEADER_SIZE];
@@ -682,8 +685,11 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         w.fd = -1; /* closed by the commit */
         if (tz_newfile_commit(&out, base, 1) != 0) {
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: cannot give the new file its name", zip_path);
-        } else if (!opts->no_fsync) {
-            fsync(out.dfd);
+        } else if (!opts->no_fsync && fsync(out.dfd) != 0) {
+            rc = tz_fail_errno(err, TACOZ_ERR_IO, errno,
+                               "%s: the new archive is in place, but fsync of its directory failed (after a power "
+                               "loss the old one may come back)",
+                               zip_path);
         }
     }
 cleanup:

@@ -12,7 +12,9 @@ After a run (killed, or failed by an injected fault) ``Scenario.check``
 says what is left:
 
   recover   when the command has ``recover`` (``tacozip recover --help``
-            exits 0), ``tacozip recover ARCHIVE`` runs first and must exit 0
+            exits 0), ``validate --level deep`` must pass before any
+            recovery (readers overlay a hot journal), then
+            ``tacozip recover ARCHIVE`` runs and must exit 0
             (only when the archive or its journal exists: recovering a
             never-created archive is not asked for)
   archive   ``validate --level deep`` exits 0, ``zipfile.ZipFile.testzip()``
@@ -243,6 +245,13 @@ class Scenario:
         o = Outcome()
         a = self.archive(t)
         journal = a + JOURNAL_SUFFIX
+        if self.recover and not self.extract and os.path.exists(a):
+            # before any recovery, tacozip itself reads a valid archive (a hot
+            # journal is overlaid: the old state)
+            r = run([self.bin, "validate", a, "--level", "deep"])
+            if r.returncode != 0:
+                o.problems.append("before recover, validate --level deep exited %d: %s" % (
+                    r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip()))
         if self.recover and (os.path.exists(a) or os.path.exists(journal)):
             r = run([self.bin, "recover", a])
             if r.returncode != 0:
