@@ -15,7 +15,8 @@ Before the crash-safety fix of issue 8 these fail: test_kill[create] and
 [extract] (temporary files left), [append] (no end record), test_fault
 [create-*] (a failed directory fsync ignored) and [update] (a torn header);
 test_kill[update] fails only rarely (its writes take microseconds) and is
-covered by test_fault[update].  Figures: tests/crash/README.md.
+covered by test_fault[update].  With the rollback journal and the unnamed
+temporary files they pass.  Figures: tests/crash/README.md.
 
 The scripts are run as they would be by hand, with the command of
 TACOZIP_BIN; this file checks their exit status and the figures of their
