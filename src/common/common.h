@@ -128,6 +128,8 @@ int tz_fsync_dir_of(const char *path);
  * /proc/self/fd/N, else AT_EMPTY_PATH.  Never replaces: -1 with EEXIST if
  * the name is taken.  0 or -1 (errno). */
 int tz_tmpfile_link(int fd, int dfd, const char *name);
+/* 1 if unnamed files can be linked here (/proc/self/fd is there). */
+int tz_tmpfile_usable(void);
 
 /* A new file that appears under its name only when complete: written
  * unnamed (O_TMPFILE) where the filesystem can, so that nothing is left
@@ -145,8 +147,8 @@ typedef struct {
     int fd;                     /* the file, open O_RDWR; -1 once committed or aborted */
     char tmp[TZ_TEMP_NAME_MAX]; /* its temporary name, "" while it has none */
 } tz_newfile;
-/* Create it in "dfd", to become "name", with "mode" (the umask applies):
- * 0 or -1 (errno). */
+/* Create it in "dfd", to become "name", with "mode" (the umask applies),
+ * first removing an orphaned "<name>.tacozip-new": 0 or -1 (errno). */
 int tz_newfile_open(tz_newfile *f, int dfd, const char *name, mode_t mode);
 /* Remove "<name>.tacozip-new" in "dfd" (or beside "path") if no live
  * writer holds it: 1 if one was removed. */

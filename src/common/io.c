@@ -79,6 +79,12 @@ int tz_fsync_dir_of(const char *path) {
     return r;
 }
 
+int tz_tmpfile_usable(void) {
+    /* an unnamed file is linked through /proc/self/fd (AT_EMPTY_PATH needs
+     * a privilege): without /proc, named temporary files are used */
+    return access("/proc/self/fd", X_OK) == 0;
+}
+
 int tz_tmpfile_link(int fd, int dfd, const char *name) {
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
@@ -145,11 +151,10 @@ int tz_newfile_sweep_path(const char *path) {
 }
 
 /* Give a temporary name in f->dfd to the unnamed file f->fd: the fixed
- * one (removing an orphan of an earlier, killed writer first), else a
- * random one when a live writer has it. */
+ * one (an orphan of a killed writer was swept at open), else a random one
+ * when a live writer has it. */
 static int name_unnamed(tz_newfile *f, const char *name) {
     if (fixed_name(name, f->tmp)) {
-        tz_newfile_sweep(f->dfd, name);
         if (tz_tmpfile_link(f->fd, f->dfd, f->tmp) == 0) return 0;
         if (errno != EEXIST) goto fail;
     }
@@ -175,15 +180,15 @@ static void hold(int fd) {
 int tz_newfile_open(tz_newfile *f, int dfd, const char *name, mode_t mode) {
     f->dfd = dfd;
     f->tmp[0] = '\0';
-    f->fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    tz_newfile_sweep(dfd, name); /* what a killed writer of this name left */
+    f->fd = tz_tmpfile_usable() ? openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode) : -1;
     if (f->fd >= 0) {
         hold(f->fd);
         return 0;
     }
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) return -1;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT && errno != EACCES) return -1;
     /* no O_TMPFILE here: a named temporary file from the start */
     int fixed = fixed_name(name, f->tmp);
-    if (fixed) tz_newfile_sweep(dfd, name);
     for (int tries = 0; tries < 100; tries++) {
         if (!fixed || tries) random_name(f->tmp);
         f->fd = openat(dfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);

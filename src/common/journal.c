@@ -83,9 +83,9 @@ static int write_whole(const char *path, const unsigned char *buf, size_t len, i
     if (slash == dir) slash[1] = '\0';
     else if (slash) *slash = '\0';
     else strcpy(dir, ".");
-    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    int fd = tz_tmpfile_usable() ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
     int named = 0;
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT)) {
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT || errno == EACCES)) {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         named = 1;
     }
