@@ -29,6 +29,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: multi-gigabyte ZIP64 tests (deselect with -m 'not slow')")
     config.addinivalue_line("markers", "http: tests that read over HTTP from a local server (need libcurl; "
                             "deselected by scripts/test.sh nocurl)")
+    config.addinivalue_line("markers", "crash: kill -9 and fault-injection runs of the writers (tests/crash; "
+                            "not repeated by scripts/test.sh nocurl, whose writers are the same code)")
     config.addinivalue_line("markers", "threads: tests of the command's threaded paths (run under TSan by "
                             "scripts/test.sh tsan)")
 

@@ -29,6 +29,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.crash
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CRASH = os.path.join(os.path.dirname(HERE), "crash")
 KILL_TRIALS = 15

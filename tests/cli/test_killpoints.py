@@ -31,6 +31,8 @@ import zipfile
 
 import pytest
 
+pytestmark = pytest.mark.crash
+
 MTIME = "1700000000"
 # the system calls that change files or names (what strace -e inject=... names)
 WRITE_CALLS = ("write", "pwrite64", "fsync", "fdatasync", "ftruncate", "linkat", "rename", "renameat",
