@@ -258,8 +258,11 @@ TACOZIP_API int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *
  * fsynced, and named only once complete), and the journal is removed once
  * the new header is durable.  If the process is killed or the machine stops
  * in between, the journal stays "hot": every reader of this library then
- * reads the old header, and the next writer (append, update, create of the
- * same path) or tacozip_recover() puts the old bytes back.  Other ZIP tools
+ * reads the old header (except tacozip_read_header(), which reads the 157
+ * bytes alone and looks for the journal only when they are torn: it reads
+ * the new header once all three places are written, the local CRC last),
+ * and the next writer (append, update, create of the same path) or
+ * tacozip_recover() puts the old bytes back.  Other ZIP tools
  * do not know the journal: run tacozip_recover() (or "tacozip recover")
  * before handing such an archive to them.  The journal's directory must be
  * writable (TACOZ_ERR_IO if the journal cannot be created; nothing is

@@ -93,8 +93,11 @@ int tz_open_regular(const char *path, int flags, int *fd_out, tacozip_error *err
 /* "a FIFO", "a directory", ... for an st_mode. */
 const char *tz_file_kind(unsigned mode);
 /* The first min(want, size) bytes of a local file without making a source
- * (open, read, close: what a one-shot header read needs). */
-int tz_file_head(const char *path, void *buf, size_t want, size_t *got, tacozip_error *err);
+ * (open, read, close: what a one-shot header read needs).  When
+ * "consistent" (may be NULL) says the bytes are torn (returns 0), the old
+ * bytes of a hot rollback journal, if any, replace them. */
+int tz_file_head(const char *path, void *buf, size_t want, size_t *got, int (*consistent)(const void *, size_t),
+                 tacozip_error *err);
 
 /* Helpers for the layers above (messages are not prefixed with the
  * source's name: the public entry points do that). */

@@ -75,6 +75,16 @@ int tacozip_read_header_source(tacozip_source *src, taco_meta_array_t *out, taco
     return rc ? tz_err_prefix(err, rc, src->display) : TACOZ_OK;
 }
 
+/* 1 if "b" is a whole header whose payload matches its local CRC: an
+ * update writes that CRC last, so a header read during an update, or
+ * after one was killed, is intact only once all of the update is written;
+ * otherwise the old header is taken from the update's journal. */
+static int header_intact(const void *b, size_t n) {
+    const unsigned char *h = b;
+    return n == TACO_HEADER_SIZE && tz_header_check(h, NULL) == TACOZ_OK &&
+           rd32(h + TACO_CRC_OFFSET) == tz_crc32(0, h + TACO_PAYLOAD_OFFSET, TACO_HEADER_PAYLOAD_SIZE);
+}
+
 int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip_error *err) {
     if (!zip_path || !out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
     if (tacozip_is_url(zip_path)) {
@@ -89,7 +99,7 @@ int tacozip_read_header_ex(const char *zip_path, taco_meta_array_t *out, tacozip
      * made by the thousand) */
     unsigned char b[TACO_HEADER_SIZE];
     size_t got = 0;
-    int rc = tz_file_head(zip_path, b, sizeof b, &got, err);
+    int rc = tz_file_head(zip_path, b, sizeof b, &got, header_intact, err);
     if (rc == TACOZ_OK) rc = decode_head(b, got, out, err);
     return rc ? tz_err_prefix(err, rc, zip_path) : TACOZ_OK;
 }

@@ -65,9 +65,12 @@ static int update(const char *zip_path, const taco_meta_array_t *in, tacozip_err
     unsigned char payload[TACO_HEADER_PAYLOAD_SIZE], crc[4];
     tz_header_payload(in, payload);
     wr32(crc, tz_crc32(0, payload, sizeof payload));
+    /* the local header's CRC last: until it is written the header read
+     * alone (tacozip_read_header) is torn, and its reader takes the old
+     * one from the journal */
     if (tz_pwrite_full(fd, payload, sizeof payload, TACO_PAYLOAD_OFFSET) < 0 ||
-        tz_pwrite_full(fd, crc, 4, TACO_CRC_OFFSET) < 0 ||
-        tz_pwrite_full(fd, crc, 4, cd_record + TACO_CDH_CRC_OFFSET) < 0 || fsync(fd) != 0) {
+        tz_pwrite_full(fd, crc, 4, cd_record + TACO_CDH_CRC_OFFSET) < 0 ||
+        tz_pwrite_full(fd, crc, 4, TACO_CRC_OFFSET) < 0 || fsync(fd) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing the header");
         tz_journal_rollback_after(zip_path, fd, regions, 2, src->size, 1, err);
         goto cleanup;
