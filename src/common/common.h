@@ -120,6 +120,10 @@ int tz_write_full(int fd, const void *buf, size_t len);
  * or TACOZ_ERR_LOCKED when another writer holds it.  On a filesystem
  * without such locks, TACOZ_OK (nothing to serialize with). */
 int tz_lock_writer(int fd, tacozip_error *err);
+/* The directory holding "path", opened (O_DIRECTORY): an fd or -1
+ * (errno); *base points at the last component of "path" (empty when it
+ * ends in '/'). */
+int tz_open_parent(const char *path, const char **base);
 /* fsync the directory holding "path": 0 or -1. */
 int tz_fsync_dir_of(const char *path);
 

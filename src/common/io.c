@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,11 +67,21 @@ int tz_write_full(int fd, const void *buf, size_t len) {
     return 0;
 }
 
+int tz_open_parent(const char *path, const char **base) {
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash) return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (slash == path) return open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *dir = strndup(path, (size_t)(slash - path));
+    if (!dir) return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    return fd;
+}
+
 int tz_fsync_dir_of(const char *path) {
-    char *copy = tz_strdup(path);
-    if (!copy) return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
+    const char *base;
+    int fd = tz_open_parent(path, &base);
     if (fd < 0) return -1;
     int r = fsync(fd);
     close(fd);
@@ -137,15 +146,10 @@ int tz_newfile_sweep(int dfd, const char *name) {
 }
 
 int tz_newfile_sweep_path(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return tz_newfile_sweep(AT_FDCWD, path);
-    char *dir = tz_strdup(path);
-    if (!dir) return 0;
-    dir[slash == path ? 1 : slash - path] = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
+    const char *base;
+    int dfd = tz_open_parent(path, &base);
     if (dfd < 0) return 0;
-    int removed = tz_newfile_sweep(dfd, slash + 1);
+    int removed = tz_newfile_sweep(dfd, base);
     close(dfd);
     return removed;
 }

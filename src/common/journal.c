@@ -71,35 +71,26 @@ static int fingerprint(int fd, uint64_t off, uint64_t len, uint32_t *crc) {
     return 0;
 }
 
-/* Write "len" bytes to an unnamed file in the directory of "path" and give
- * it the name "path" only once it is complete and durable (O_TMPFILE, then
- * linkat): a journal is never seen half written.  Where the filesystem has
- * no O_TMPFILE, the file is written under its name (O_EXCL); its CRC then
- * tells a cut-short journal, which is ignored. */
+/* Write "len" bytes to a new file that gets the name "path" only once it
+ * is complete and durable (common/io.c's tz_newfile: unnamed, else under a
+ * temporary name): a journal is never seen half written.  EEXIST if a
+ * journal is there already. */
 static int write_whole(const char *path, const unsigned char *buf, size_t len, int durable, tacozip_error *err) {
-    char *dir = tz_strdup(path);
-    if (!dir) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = '\0';
-    else if (slash) *slash = '\0';
-    else strcpy(dir, ".");
-    int fd = tz_tmpfile_usable() ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
-    int named = 0;
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL || errno == ENOENT || errno == EACCES)) {
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        named = 1;
-    }
-    free(dir);
-    if (fd < 0) return tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create the journal");
-    int rc = TACOZ_OK, has_name = named;
-    if (tz_write_full(fd, buf, len) != 0 || (durable && fsync(fd) != 0))
+    const char *base;
+    tz_newfile f = {.fd = -1};
+    int dfd = tz_open_parent(path, &base), rc = TACOZ_OK;
+    if (dfd < 0 || tz_newfile_open(&f, dfd, base, 0600) != 0)
+        rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "cannot create the journal");
+    else if (tz_write_full(f.fd, buf, len) != 0 || (durable && fsync(f.fd) != 0))
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "writing the journal");
-    else if (!named && !(has_name = tz_tmpfile_link(fd, AT_FDCWD, path) == 0))
+    else if (tz_newfile_commit(&f, base, 0) != 0)
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "naming the journal");
-    if (close(fd) != 0 && rc == TACOZ_OK) rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "closing the journal");
-    if (rc == TACOZ_OK && durable && tz_fsync_dir_of(path) != 0)
+    else if (durable && fsync(dfd) != 0) {
         rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "fsync of the journal's directory");
-    if (rc && has_name) unlink(path); /* the archive is not touched after a failure here */
+        unlinkat(dfd, base, 0); /* named: the archive is not touched after this failure */
+    }
+    tz_newfile_abort(&f);
+    if (dfd >= 0) close(dfd);
     return rc;
 }
 
@@ -263,7 +254,13 @@ int tz_journal_remove(const char *archive, int durable, tacozip_error *err) {
 int tz_journal_recover(const char *archive, int fd, int durable, int *what, tacozip_error *err) {
     tz_journal j;
     *what = TACOZIP_RECOVERED_NOTHING;
-    tz_newfile_sweep_path(archive); /* what a create killed while replacing it left */
+    /* what a create killed while replacing it left, and a journal killed
+     * while being written under a temporary name (never applied) */
+    char *jp = tz_journal_path(archive);
+    if (!jp) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    tz_newfile_sweep_path(archive);
+    tz_newfile_sweep_path(jp);
+    free(jp);
     int rc = tz_journal_read(archive, fd, &j, err);
     if (rc) return rc;
     if (j.state == TZ_JOURNAL_HOT) {

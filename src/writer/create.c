@@ -622,7 +622,7 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     writer w = {.fd = -1, .path = zip_path, .opts = opts, .err = err, .total_bytes = total,
                 .total_files = num_files};
     tz_newfile out = {.dfd = -1, .fd = -1};
-    char *dir = tz_strdup(zip_path), *base = NULL;
+    const char *base = NULL;
     /* An archive already there: hold its writers' lock until it is
      * replaced, so that an append or update running on it fails
      * (TACOZ_ERR_LOCKED) rather than being lost under the new file.  A file
@@ -641,16 +641,12 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
         goto cleanup;
     }
     w.buf = malloc(OUT_BUF_SIZE);
-    if (!dir || !w.buf) {
+    if (!w.buf) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
     /* the new file: unnamed in the same directory until it is complete */
-    char *slash = strrchr(dir, '/');
-    base = slash ? slash + 1 : dir;
-    if (slash == dir) out.dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    else if (slash) *slash = '\0', out.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    else out.dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    out.dfd = tz_open_parent(zip_path, &base);
     if (!*base) {
         rc = tz_fail(err, TACOZ_ERR_PARAM, "%s: not a file name", zip_path);
         goto cleanup;
@@ -696,7 +692,6 @@ cleanup:
     tz_newfile_abort(&out);
     if (out.dfd >= 0) close(out.dfd);
     if (lock_fd >= 0) close(lock_fd);
-    free(dir);
     free(w.buf);
     free(w.cd);
     free(plan);
