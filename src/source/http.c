@@ -314,10 +314,7 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
             break;
         }
         xh->h = h;
-        x->got = x->skip = x->body_bytes = 0;
-        x->is_200 = 0;
-        x->cut = CUT_NONE;
-        x->status = 0;
+        tz_http_attempt(x);
         char range[64];
         struct curl_slist *hdrs = setup(r, h, x, range, sizeof range);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_first);
@@ -426,10 +423,7 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
 /* Start (or restart, after a redirect) transfer "xh" on multi handle "m". */
 static int start_transfer(remote_source *r, CURLM *m, xfer_h *xh, struct curl_slist **hl, char *range, size_t cap) {
     xfer *x = &xh->x;
-    x->got = x->skip = x->body_bytes = 0;
-    x->is_200 = 0;
-    x->cut = CUT_NONE;
-    x->status = 0;
+    tz_http_attempt(x);
     if (!(xh->h = get_handle(r))) return TACOZ_ERR_NOMEM;
     *hl = setup(r, xh->h, x, range, cap);
     /* Once the server is known to speak HTTP/2: wait for a connection being

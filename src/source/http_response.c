@@ -11,6 +11,19 @@
 #include <string.h>
 #include <strings.h>
 
+void tz_http_attempt(tz_http_xfer *x) {
+    if (!x->asked) {
+        x->asked = 1;
+        x->ask_off = x->want_off, x->ask_len = x->want_len;
+    }
+    x->want_off = x->ask_off, x->want_len = x->ask_len;
+    x->got = x->skip = x->body_bytes = 0;
+    x->is_200 = 0;
+    x->cut = CUT_NONE;
+    x->status = 0;
+    x->retry_after = -1;
+}
+
 void tz_http_header(tz_http_xfer *x, const char *line, size_t len) {
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) { /* a new response (redirect, 100) */
         x->have_cr = x->cr_unsatisfied = x->have_cl = 0;
@@ -159,6 +172,7 @@ int tz_http_verdict(tz_http_xfer *x, tz_http_identity id, tacozip_error *err) {
         return OUT_FAIL;
     }
     /* The object's identity: ETag and total size must not change. */
+    const uint64_t size_before = *id.size;
     uint64_t total = s == 206 ? (x->have_cr ? x->cr_total : UINT64_MAX) : (x->have_cl ? x->content_length : UINT64_MAX);
     int changed = (id.etag[0] && x->etag[0] && strcmp(id.etag, x->etag) != 0) ||
                   (*id.size != TZ_SIZE_UNKNOWN && total != UINT64_MAX && total != *id.size);
@@ -200,6 +214,20 @@ int tz_http_verdict(tz_http_xfer *x, tz_http_identity id, tacozip_error *err) {
                     (unsigned long long)x->cr_first, (unsigned long long)x->cr_last);
             return OUT_FAIL;
         }
+    }
+    /* the bytes delivered lie inside the object: past its known size (a
+     * 200 without Content-Length says nothing of the size; a Content-Range
+     * whose range passes its own total), the object changed or the server
+     * contradicts itself */
+    if (*id.size != TZ_SIZE_UNKNOWN && (x->want_off > *id.size || x->want_len > *id.size - x->want_off)) {
+        if (size_before != TZ_SIZE_UNKNOWN)
+            tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (bytes past its %llu-byte size)",
+                    (unsigned long long)size_before);
+        else
+            tz_fail(err, TACOZ_ERR_NETWORK, "server sent bytes %llu-%llu of a %llu-byte object",
+                    (unsigned long long)x->want_off, (unsigned long long)(x->want_off + x->want_len - 1),
+                    (unsigned long long)*id.size);
+        return OUT_FAIL;
     }
     if (s == 200 && !x->is_200 && x->got == 0 && x->have_cl && x->content_length == 0 && (x->upto || x->suffix))
         x->want_len = 0; /* an empty object sent whole (nginx ignores Range then): no body callback ran */

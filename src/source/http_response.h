@@ -50,6 +50,9 @@ typedef struct {
     int have_cl;
     uint64_t body_bytes;  /* bytes received on the wire */
     uint64_t deadline;    /* now_ms() by which the operation must end; 0: none */
+    /* the range as first asked, restored by each attempt */
+    int asked;
+    uint64_t ask_off, ask_len;
 } tz_http_xfer;
 
 /* What identifies the object across requests: its first ETag (a
@@ -59,6 +62,12 @@ typedef struct {
     char *etag;
     uint64_t *size;
 } tz_http_identity;
+
+/* Start an attempt (the first one, a retry or a redirect's): the state of
+ * the previous answer is cleared and the range asked for is the one first
+ * asked (a 200 answer narrows want_off/want_len to what it holds; a retry
+ * must not inherit that). */
+void tz_http_attempt(tz_http_xfer *x);
 
 /* One header line as the server sent it ("Name: value\r\n", or a status
  * line "HTTP/..." that starts a new response). */
