@@ -215,6 +215,11 @@ int tz_http_verdict(tz_http_xfer *x, tz_http_identity id, tacozip_error *err) {
             return OUT_FAIL;
         }
     }
+    if (s == 200 && !x->is_200 && x->got == 0 && x->have_cl && x->content_length == 0 && (x->upto || x->suffix))
+        x->want_len = 0; /* an empty object sent whole (nginx ignores Range then): no body callback ran */
+    if (*id.size != TZ_SIZE_UNKNOWN && x->upto && x->is_200 && !x->have_cl && x->want_len > *id.size &&
+        x->got <= *id.size)
+        x->want_len = *id.size; /* the first bytes of an object of known size, sent whole without a length */
     /* the bytes delivered lie inside the object: past its known size (a
      * 200 without Content-Length says nothing of the size; a Content-Range
      * whose range passes its own total), the object changed or the server
@@ -229,8 +234,6 @@ int tz_http_verdict(tz_http_xfer *x, tz_http_identity id, tacozip_error *err) {
                     (unsigned long long)*id.size);
         return OUT_FAIL;
     }
-    if (s == 200 && !x->is_200 && x->got == 0 && x->have_cl && x->content_length == 0 && (x->upto || x->suffix))
-        x->want_len = 0; /* an empty object sent whole (nginx ignores Range then): no body callback ran */
     if (x->got < x->want_len) {
         tz_fail(err, TACOZ_ERR_NETWORK, "short body: %llu of %llu bytes", (unsigned long long)x->got,
                 (unsigned long long)x->want_len);

@@ -108,6 +108,21 @@ int main(void) {
     CHECK_EQ(answer(&q, 206, "Content-Range: bytes 100-103/50", "abcd"), OUT_FAIL);
     CHECK_EQ(q.err.code, TACOZ_ERR_NETWORK);
     CHECK(strstr(q.err.message, "50-byte object") != NULL);
+    /* ...but not the first bytes of an empty object sent whole (nginx:
+     * 200, Content-Length: 0, no body), nor those of a shorter object of
+     * known size sent whole without a length */
+    ask(&q, 'H', 0, 157);
+    CHECK_EQ(answer(&q, 200, "Content-Length: 0", ""), OUT_OK);
+    CHECK_EQ(q.x.want_len, 0);
+    CHECK_EQ(q.size, 0);
+    ask(&q, 'H', 0, 157);
+    q.size = 10;
+    CHECK_EQ(answer(&q, 200, "", "0123456789"), OUT_OK);
+    CHECK_EQ(q.x.want_len, 10);
+    ask(&q, 'H', 0, 157);
+    q.size = 10;
+    CHECK_EQ(answer(&q, 200, "", "0123456789a"), OUT_FAIL); /* longer than its size: changed */
+    CHECK_EQ(q.err.code, TACOZ_ERR_CHANGED);
     /* at the edge: the last bytes of the object are fine */
     ask(&q, 'R', 46, 4);
     CHECK_EQ(answer(&q, 206, "Content-Range: bytes 46-49/50", "abcd"), OUT_OK);
