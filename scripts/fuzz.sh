@@ -66,6 +66,11 @@ printf 'R 0 4 0\nHTTP/1.1 302 Found\r\nLocation: http://b/x\r\n\r\n\n@@\nHTTP/1.
 printf 'R 0 4 0\nHTTP/1.1 412 Precondition Failed\r\n\r\n' >"$H/precondition"
 printf 'R 0 4 0 4 "x"\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/5\r\nETag: "y"\r\n\r\nabcd' >"$H/changed"
 printf 'H 0 8 0\nHTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nabc\n@@\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-7/20\r\n\r\nabcdefgh' >"$H/short-then-206"
+# what fuzz_http found (tests/c/test_http_response.c): a retry after a short
+# 200 that had narrowed the range; bytes past the known size
+printf 'H 0 64 0\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc\n@@\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/5000\r\n\r\nabcde' >"$H/found-retry-range"
+printf 'H 0 16 0 4\nHTTP/1.1 200 OK\r\n\r\n0123456789abcdef' >"$H/found-past-size"
+printf 'R 100 4 0\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-103/50\r\n\r\nabcd' >"$H/found-past-total"
 
 # ---- run ---------------------------------------------------------------------
 status=0
