@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh [SECONDS] - build the libFuzzer harnesses with clang and run each
-# for SECONDS (default 60) on a seed corpus of small valid archives.
+# for SECONDS (default 60) on a seed corpus of small valid archives (and,
+# for fuzz_http, of small HTTP answers).
 # Exits non-zero if a harness finds a crash (reproducer in $BUILD/artifacts).
 # Environment: FUZZ_BUILD_DIR (default <root>/build-fuzz), CC (default clang).
 set -euo pipefail
@@ -10,13 +11,13 @@ BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 export CC=${CC:-clang}
 
 cmake -S "$ROOT" -B "$BUILD" -DTACOZIP_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory fuzz_extract tacozip_cli >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory fuzz_extract fuzz_http tacozip_cli >/dev/null
 
 # ---- seed corpus -----------------------------------------------------------
 SEEDS="$BUILD/fuzz-seeds"
 WORK="$BUILD/fuzz-work"
 rm -rf "$SEEDS"
-mkdir -p "$SEEDS/directory" "$SEEDS/header" "$WORK" "$BUILD/artifacts"
+mkdir -p "$SEEDS/directory" "$SEEDS/header" "$SEEDS/http" "$WORK" "$BUILD/artifacts"
 SRC=$(mktemp -d)
 trap 'rm -rf "$SRC"' EXIT
 printf 'hello world\n' >"$SRC/a.txt"
@@ -50,6 +51,26 @@ with zipfile.ZipFile(d + "/python-zip64.zip", "w", zipfile.ZIP_STORED) as z:
 PY
 fi
 for f in "$D"/*; do head -c 157 "$f" >"$SEEDS/header/$(basename "$f").hdr"; done
+# HTTP answers for fuzz_http (the format is described in fuzz/fuzz_http.c):
+# a request line, then answers separated by "@@" lines, body chunks by '|'
+H="$SEEDS/http"
+printf 'R 10 5 1048576\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 10-14/100\r\nContent-Length: 5\r\nETag: "abc"\r\n\r\nhe|llo' >"$H/range-206"
+printf 'R 10 5 1048576 100 "abc"\nHTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: "abc"\r\n\r\n0123456789|abcdefghijklmnopqrstuvwxyz|0123456789' >"$H/range-200"
+printf 'H 0 64 0\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\n\r\n0123456789' >"$H/head-206"
+printf 'H 0 64 0\nHTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234|56789' >"$H/head-200"
+printf 'H 0 64 0\nHTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */0\r\n\r\n' >"$H/head-416"
+printf 'T 0 22 0\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 78-99/100\r\n\r\n0123456789012345678901' >"$H/tail-206"
+printf 'T 0 22 1048576\nHTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\nabcdefgh|0123456789012345678901' >"$H/tail-200"
+printf 'R 0 4 0\nHTTP/1.1 503 Busy\r\nRetry-After: 1\r\n\r\nbusy\n@@\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/4\r\n\r\nabcd' >"$H/retry"
+printf 'R 0 4 0\nHTTP/1.1 302 Found\r\nLocation: http://b/x\r\n\r\n\n@@\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/4\r\n\r\nab|cd' >"$H/redirect"
+printf 'R 0 4 0\nHTTP/1.1 412 Precondition Failed\r\n\r\n' >"$H/precondition"
+printf 'R 0 4 0 4 "x"\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/5\r\nETag: "y"\r\n\r\nabcd' >"$H/changed"
+printf 'H 0 8 0\nHTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nabc\n@@\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-7/20\r\n\r\nabcdefgh' >"$H/short-then-206"
+# what fuzz_http found (tests/c/test_http_response.c): a retry after a short
+# 200 that had narrowed the range; bytes past the known size
+printf 'H 0 64 0\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc\n@@\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/5000\r\n\r\nabcde' >"$H/found-retry-range"
+printf 'H 0 16 0 4\nHTTP/1.1 200 OK\r\n\r\n0123456789abcdef' >"$H/found-past-size"
+printf 'R 100 4 0\nHTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-103/50\r\n\r\nabcd' >"$H/found-past-total"
 
 # ---- run ---------------------------------------------------------------------
 status=0
@@ -73,6 +94,7 @@ run_harness() {
 run_harness fuzz_header "$SEEDS/header" "$BUILD/fuzz/fuzz_header"
 run_harness fuzz_directory "$SEEDS/directory" "$BUILD/fuzz/fuzz_directory"
 run_harness fuzz_extract "$SEEDS/directory" "$BUILD/fuzz/fuzz_extract"
+run_harness fuzz_http "$SEEDS/http" "$BUILD/fuzz/fuzz_http" -dict="$ROOT/fuzz/http.dict"
 # the Python API under atheris (needs the package and atheris in the venv)
 VPY=${TACOZIP_VENV:-$ROOT/.venv}/bin/python
 if "$VPY" -c "import atheris, tacozip" 2>/dev/null; then

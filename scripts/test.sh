@@ -24,7 +24,7 @@
 #   abi      scripts/abi.sh: abidiff of libtacozip.so against abi/*.abi
 #   wheel    scripts/wheel.sh: python -m build --wheel, auditwheel repair,
 #            install into a fresh venv, local and HTTPS reads, LD_LIBRARY_PATH empty
-#   fuzz     scripts/fuzz.sh: each libFuzzer harness (header, directory, extract)
+#   fuzz     scripts/fuzz.sh: each libFuzzer harness (header, directory, extract, http)
 #            and the atheris harness of the installed package for $FUZZ_SECONDS (20) s
 #
 # Steps may be given in any order and are run in the order above.  Setting

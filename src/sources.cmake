@@ -7,6 +7,7 @@ set(TACOZIP_SOURCES
   src/common/dostime.c src/common/io.c src/common/journal.c src/common/url.c
   # byte sources
   src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c
+  src/source/http_response.c
   # ZIP records, end records, central directory
   src/zip/records.c src/zip/end.c src/zip/directory.c
   # TACO header and index

@@ -21,10 +21,67 @@ class Member(NamedTuple):
     method: int = 0
 
 
+class SequentialCrc:
+    """The CRC-32 of a member file's reads while they follow each other from
+    byte 0: each read that starts where the previous one ended extends it,
+    a read at byte 0 starts it again, any other read (after a seek away, or
+    bytes skipped) stops it until the next read at byte 0.  The read that
+    reaches the member's end compares it with the directory's CRC-32 and,
+    when they differ, raises ``TacozipValidationError`` with code
+    ``TACOZ_INVALID_CRC_MEMBER`` instead of returning its bytes (the
+    file's position stays where that read started, as after a failed
+    whole-member read, and the same read raises again)."""
+
+    __slots__ = ("member", "where", "at", "crc")
+
+    def __init__(self, member: Member, where: str) -> None:
+        self.member = member
+        self.where = where  # the archive's display name, for the message
+        self.at = -1  # bytes covered so far; -1: not tracking
+        self.crc = 0
+
+    def feed(self, pos: int, data) -> None:
+        """``data`` (bytes-like) was read at ``pos``; called before the
+        file's position moves past it.  Raises on a mismatch, and then
+        stays where it was, so that the same read raises again."""
+        n = len(data)
+        if n == 0:
+            return
+        if pos == 0:
+            self.crc, self.at = 0, 0
+        elif pos != self.at:
+            self.at = -1
+            return
+        crc = _tacozip.crc32(data, self.crc)  # as zlib.crc32; libdeflate's where built with it
+        if pos + n < self.member.size:
+            self.crc, self.at = crc, pos + n
+            return
+        if crc == self.member.crc:
+            self.at = -1  # checked: nothing more to do until a read at byte 0
+            return
+        from .config import TACOZ_INVALID_CRC_MEMBER
+        from .exceptions import TacozipValidationError
+
+        e = TacozipValidationError(TACOZ_INVALID_CRC_MEMBER)
+        e.detail = (f"{self.where}: member \"{self.member.name}\": CRC-32 of the bytes read in sequence is "
+                    f"{crc:08x}, the directory says {self.member.crc:08x}")
+        if hasattr(e, "add_note"):  # 3.11+
+            e.add_note(e.detail)
+        raise e
+
+    def done(self) -> None:
+        """The bytes up to the end were checked some other way (a whole
+        member read in one call, checked by the C library)."""
+        self.at = -1
+
+
 class MemberFile(io.RawIOBase):
     """A read-only, seekable binary file over one member.  Every read asks the
     archive for exactly the bytes requested (no read-ahead), so a Parquet
-    reader fetching one row group reads just that row group."""
+    reader fetching one row group reads just that row group.  Reads that
+    follow each other from byte 0 to the end are checked against the
+    member's CRC-32 (see :class:`SequentialCrc`), unless the archive was
+    opened with ``check_crc=False``."""
 
     def __init__(self, archive: "TacoArchive", index: int, member: Member):
         super().__init__()
@@ -34,6 +91,15 @@ class MemberFile(io.RawIOBase):
         self.member = member
         self.name = member.name
         self.size = member.size
+        self._crc = SequentialCrc(member, archive.path) if archive.check_crc else None
+
+    def _track(self, pos: int, data) -> None:
+        if self._crc is None:
+            return
+        if pos == 0 and len(data) == self.size:
+            self._crc.done()  # one whole-member read: the C library checked it
+        else:
+            self._crc.feed(pos, data)
 
     def readable(self) -> bool:
         return True
@@ -66,7 +132,9 @@ class MemberFile(io.RawIOBase):
         mv = memoryview(buffer).cast("B")
         if self._pos >= self.size or len(mv) == 0:
             return 0
-        n = self._archive._raw.readinto_member(self._index, self._pos, mv)
+        pos = self._pos
+        n = self._archive._raw.readinto_member(self._index, pos, mv)
+        self._track(pos, mv[:n])
         self._pos += n
         return n
 
@@ -78,7 +146,9 @@ class MemberFile(io.RawIOBase):
         self._check_open()
         if self._pos >= self.size:
             return b""
-        data = self._archive._raw.read_member(self._index, self._pos, self.size - self._pos)
+        pos = self._pos
+        data = self._archive._raw.read_member(self._index, pos, self.size - pos)
+        self._track(pos, data)
         self._pos += len(data)
         return data
 
@@ -88,7 +158,9 @@ class MemberFile(io.RawIOBase):
             return self.readall()
         if self._pos >= self.size or size == 0:
             return b""
-        data = self._archive._raw.read_member(self._index, self._pos, size)
+        pos = self._pos
+        data = self._archive._raw.read_member(self._index, pos, size)
+        self._track(pos, data)
         self._pos += len(data)
         return data
 
@@ -108,8 +180,12 @@ class TacoArchive:
 
     def __init__(self, path: Union[str, "os.PathLike[str]", Any], verify_local: bool = False,
                  index_first: bool = False, *, storage_options: Optional[Mapping[str, Any]] = None,
-                 pickle_directory: bool = False, _preload: Optional[Tuple[int, bytes]] = None, **remote: Any):
+                 pickle_directory: bool = False, check_crc: bool = True,
+                 _preload: Optional[Tuple[int, bytes]] = None, **remote: Any):
         src, opts, name, shown = source_args(path, storage_options, remote)
+        #: reads of whole members, and member files read from byte 0 to the
+        #: end, are checked against the CRC-32 (False: TACOZIP_OPEN_NO_CRC)
+        self.check_crc = bool(check_crc)
         #: pickles carry the directory of a remote archive (see __reduce__)
         self.pickle_directory = bool(pickle_directory)
         self._tail: Optional[Tuple[int, bytes]] = _preload  # (archive size, bytes from the directory on)
@@ -131,7 +207,8 @@ class TacoArchive:
                             dict(storage_options) if storage_options else None, dict(remote))
         # a directory carried in: the open makes no request (index_first
         # would make one for the first 16 KiB)
-        self._raw = _tacozip.Archive(src, verify_local, index_first and _preload is None, opts, name, _preload)
+        self._raw = _tacozip.Archive(src, verify_local, index_first and _preload is None, opts, name, _preload,
+                                     no_crc=not self.check_crc)
         self._stamp = local_stat
         self._members: Optional[List[Member]] = None
 
@@ -159,7 +236,7 @@ class TacoArchive:
                 self._tail = (self.size, self._raw.read_at(off, self.size - off))
             tail = self._tail
         return (_reopen_archive, (src, verify_local, index_first, storage_options, remote,
-                                  self._raw.identity, self._stamp, tail))
+                                  self._raw.identity, self._stamp, tail, self.check_crc))
 
     # -- life cycle ---------------------------------------------------------
     def close(self) -> None:
@@ -330,7 +407,7 @@ def _file_stamp(path: Union[str, bytes]) -> Optional[Tuple[int, int]]:
 
 
 def _reopen_archive(src, verify_local, index_first, storage_options, remote, identity, stamp,
-                    tail=None) -> TacoArchive:
+                    tail=None, check_crc=True) -> TacoArchive:
     """Unpickle a TacoArchive: open it again, expecting the same bytes (and
     with ``tail``, its directory and end records, without reading them)."""
     remote = dict(remote)
@@ -339,7 +416,7 @@ def _reopen_archive(src, verify_local, index_first, storage_options, remote, ide
             storage_options = {k: v for k, v in storage_options.items() if k != "expected_identity"}
         remote["expected_identity"] = identity
     ar = TacoArchive(src, verify_local, index_first, storage_options=storage_options,
-                     pickle_directory=tail is not None, _preload=tail, **remote)
+                     pickle_directory=tail is not None, check_crc=check_crc, _preload=tail, **remote)
     if stamp is not None and _file_stamp(src) != tuple(stamp):
         ar.close()
         from .config import TACOZ_ERR_CHANGED
@@ -363,7 +440,7 @@ def _reopen_member(archive: TacoArchive, name: str, pos: int) -> MemberFile:
 
 def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = False,  # noqa: A001
          index_first: bool = False, storage_options: Optional[Mapping[str, Any]] = None,
-         pickle_directory: bool = False, **remote: Any) -> TacoArchive:
+         pickle_directory: bool = False, check_crc: bool = True, **remote: Any) -> TacoArchive:
     """Open an archive and read its member index (end records and central
     directory; local headers only where the layout does not prove the data
     offsets, or all of them with ``verify_local=True``).
@@ -393,6 +470,13 @@ def open(path: Union[str, "os.PathLike[str]", Any], *, verify_local: bool = Fals
     unpickling reopens it pinned to the identity it had, and fails with
     TACOZ_ERR_CHANGED if the object was replaced since (docs/python.md).
     With ``pickle_directory=True`` the pickle of a remote archive carries
-    its central directory too, so that unpickling costs no request."""
+    its central directory too, so that unpickling costs no request.
+
+    Reads of a whole member (``read``, ``read_many``, a member file read
+    from byte 0 to its end, in one call or in pieces that follow each
+    other) are checked against its CRC-32 and raise
+    ``TACOZ_INVALID_CRC_MEMBER`` when the bytes differ; ``check_crc=False``
+    skips the check (the C library's ``TACOZIP_OPEN_NO_CRC``), for callers
+    that verify the bytes themselves."""
     return TacoArchive(path, verify_local, index_first, storage_options=storage_options,
-                       pickle_directory=pickle_directory, **remote)
+                       pickle_directory=pickle_directory, check_crc=check_crc, **remote)

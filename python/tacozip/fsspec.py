@@ -29,7 +29,7 @@ from fsspec.core import split_protocol
 from fsspec.spec import AbstractBufferedFile, make_instance
 
 from . import _tacozip
-from ._archive import Member, TacoArchive
+from ._archive import Member, SequentialCrc, TacoArchive
 from .exceptions import TacozipIOError
 
 __all__ = ["TacoFileSystem", "TacoMemberFile"]
@@ -90,6 +90,11 @@ class TacoFileSystem(AbstractArchiveFileSystem):
     pickle_directory : bool
         Pickles of a remote archive carry its central directory: an
         unpickled filesystem lists it without a request.
+    check_crc : bool
+        Whole-member reads (``cat``), and member files read from byte 0 to
+        the end in reads that follow each other, are checked against the
+        member's CRC-32 (``TACOZ_INVALID_CRC_MEMBER``); False skips the
+        check (passed to ``tacozip.open``).
     """
 
     protocol = "taco"
@@ -100,7 +105,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
     def __init__(self, fo: Any = "", target_protocol: Optional[str] = None,
                  target_options: Optional[Mapping[str, Any]] = None, show_internal: bool = False,
                  index_first: bool = False, verify_local: bool = False, default_cache_type: Optional[str] = None,
-                 default_block_size: Optional[int] = None, pickle_directory: bool = False,
+                 default_block_size: Optional[int] = None, pickle_directory: bool = False, check_crc: bool = True,
                  _archive: Optional[TacoArchive] = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.default_cache_type = default_cache_type
@@ -115,7 +120,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                 self._local_path = None if self.remote else _archive._reopen[0]
             else:
                 self.archive = self._open_target(fo, target_protocol, dict(target_options or {}),
-                                                 index_first, verify_local, pickle_directory)
+                                                 index_first, verify_local, pickle_directory, check_crc)
         except TacozipIOError as e:
             # a missing archive is FileNotFoundError to fsspec's callers (pandas, dask...)
             detail = e.detail or ""
@@ -131,13 +136,14 @@ class TacoFileSystem(AbstractArchiveFileSystem):
 
     # -- the target ------------------------------------------------------------
     def _open_target(self, fo: Any, target_protocol: Optional[str], options: Dict[str, Any],
-                     index_first: bool, verify_local: bool, pickle_directory: bool) -> TacoArchive:
+                     index_first: bool, verify_local: bool, pickle_directory: bool,
+                     check_crc: bool = True) -> TacoArchive:
         if not isinstance(fo, (str, os.PathLike)):
             if options:
                 raise TypeError("target_options do not apply to a file object given as fo")
             # the caller's file object: the C library reads it through callbacks
             self.remote = False
-            return TacoArchive(fo, verify_local, index_first)
+            return TacoArchive(fo, verify_local, index_first, check_crc=check_crc)
         fo = os.fspath(fo)
         proto, rest = split_protocol(fo)
         if target_protocol is not None:
@@ -150,7 +156,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         if proto in _LOCAL:
             self.remote = False
             self._local_path = os.path.abspath(rest)  # what a pickle reopens, from any directory
-            return TacoArchive(rest, verify_local, index_first, storage_options=settings)
+            return TacoArchive(rest, verify_local, index_first, storage_options=settings, check_crc=check_crc)
         if proto in _NATIVE:
             # a chained URL arrives stripped of its protocol by the target's
             # filesystem class (s3fs strips "s3://", http keeps the URL)
@@ -159,7 +165,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                 url = "s3://" + url.split("://", 1)[1]
             self.remote = True
             return TacoArchive(url, verify_local, index_first, storage_options=settings,
-                               pickle_directory=pickle_directory)
+                               pickle_directory=pickle_directory, check_crc=check_crc)
         # anything else: fsspec opens it, the C library reads the file object
         import fsspec
 
@@ -167,7 +173,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
         of = fsspec.open(url, "rb", **options)
         f = of.open()
         try:
-            ar = TacoArchive(f, verify_local, index_first)
+            ar = TacoArchive(f, verify_local, index_first, check_crc=check_crc)
         except BaseException:
             f.close()
             raise
@@ -641,11 +647,27 @@ register_cache(AdaptiveCache, clobber=True)
 class TacoMemberFile(AbstractBufferedFile):
     """A member of a TACO archive, read-only, with fsspec's caches
     (``cache_type``: adaptive, none, readahead, blockcache, bytes, first, all...); each
-    fetch is one range read of the archive by the C library."""
+    fetch is one range read of the archive by the C library.  Reads that
+    follow each other from byte 0 to the end (``read``, and ``readinto``,
+    ``readline``, iteration, which read through it) are checked against the
+    member's CRC-32 (as ``tacozip.MemberFile`` reads are), unless the filesystem was
+    made with ``check_crc=False``."""
 
     def __init__(self, fs: TacoFileSystem, path: str, member: Member, **kwargs: Any):
         self.member = member
+        self._crc = SequentialCrc(member, fs.archive.path) if fs.archive.check_crc else None
         super().__init__(fs, path, mode="rb", size=member.size, **kwargs)
+
+    def read(self, length=-1):
+        pos = self.loc
+        out = super().read(length)
+        if self._crc is not None:
+            try:
+                self._crc.feed(pos, out)
+            except BaseException:
+                self.loc = pos  # as after a failed read: the same read raises again
+                raise
+        return out
 
     def _fetch_range(self, start, end):
         s, e = TacoFileSystem._bounds(self.member.size, start, end)

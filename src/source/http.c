@@ -20,7 +20,11 @@
  *
  * Connections are reused through one CURLSH per source (connection cache,
  * DNS, TLS sessions); parallel reads use a curl multi handle and HTTP/2
- * multiplexing where the server offers it. */
+ * multiplexing where the server offers it.
+ *
+ * What a response means (its header lines, its body bytes, the verdict on
+ * a finished transfer) is decided in http_response.c, without libcurl, so
+ * that it can be fuzzed (fuzz/fuzz_http.c). */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "http_response.h"
 #include "source.h"
 
 #ifdef TACOZIP_HAVE_CURL
@@ -121,117 +126,11 @@ static char *origin_of(const char *url) {
 
 /* ---- one transfer ---------------------------------------------------------- */
 
-/* Why a transfer was stopped by us. */
-enum {
-    CUT_NONE = 0,
-    CUT_HAVE_ALL,   /* the bytes asked for are in; the server sent more */
-    CUT_REFUSED,    /* Range ignored and the wanted bytes start too far in */
-    CUT_ERROR_PAGE, /* a large error page: judged by its status alone */
-};
-
-typedef struct {
-    remote_source *r;
-    const char *url;     /* where this attempt goes (r->url, or a redirect target) */
-    int foreign;         /* url is on another host than r->url: no credentials */
-    uint64_t want_off;   /* first byte asked for */
-    uint64_t want_len;   /* bytes asked for (0 with suffix) */
-    int suffix;          /* Range: bytes=-want_len */
-    int upto;            /* from want_off, at most want_len bytes (shorter object ok) */
-    unsigned char *buf;  /* destination, want_len bytes */
-    uint64_t got;        /* bytes stored */
-    uint64_t skip;       /* bytes to drop first (200 answer) */
-    int is_200;
-    int cut;             /* CUT_*: we stopped the transfer on purpose */
-    long status;
-    /* parsed headers of the final response */
-    int have_cr;
-    uint64_t cr_first, cr_last, cr_total;
-    int cr_unsatisfied;  /* "bytes * /N" */
-    char etag[256];
-    long retry_after;
-    uint64_t content_length;
-    int have_cl;
-    uint64_t body_bytes;  /* bytes received on the wire */
-    uint64_t deadline;    /* now_ms() by which the operation must end; 0: none */
-} xfer;
-
-#define RETRY_AFTER_MAX_S 86400L /* a longer Retry-After counts as one day */
+typedef tz_http_xfer xfer; /* http_response.h: what was asked, what came back */
 
 static size_t on_header(char *line, size_t size, size_t n, void *u) {
-    xfer *x = u;
-    size_t len = size * n;
-    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) { /* a new response (redirect, 100) */
-        x->have_cr = x->cr_unsatisfied = x->have_cl = 0;
-        x->etag[0] = '\0';
-        x->retry_after = -1;
-        return len;
-    }
-    char h[1024];
-    size_t k = len < sizeof h - 1 ? len : sizeof h - 1;
-    memcpy(h, line, k);
-    h[k] = '\0';
-    while (k && (h[k - 1] == '\r' || h[k - 1] == '\n')) h[--k] = '\0';
-    char *colon = strchr(h, ':');
-    if (!colon) return len;
-    *colon = '\0';
-    char *v = colon + 1;
-    while (*v == ' ' || *v == '\t') v++;
-    if (!strcasecmp(h, "Content-Range")) {
-        unsigned long long a, b, t;
-        if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-            x->have_cr = 1, x->cr_first = a, x->cr_last = b, x->cr_total = t;
-        } else if (sscanf(v, "bytes */%llu", &t) == 1) {
-            x->cr_unsatisfied = 1, x->cr_total = t;
-        }
-    } else if (!strcasecmp(h, "ETag")) {
-        /* an ETag goes back in If-Match: one with a control character (a
-         * bare CR, say) would inject a header, so it is not used at all */
-        int clean = 1;
-        for (const unsigned char *c = (const unsigned char *)v; *c && clean; c++) clean = *c >= 0x20 && *c != 0x7f;
-        if (clean) snprintf(x->etag, sizeof x->etag, "%s", v);
-    } else if (!strcasecmp(h, "Retry-After")) {
-        /* seconds, clamped before any arithmetic (then capped by max_backoff) */
-        if (isdigit((unsigned char)*v)) {
-            unsigned long long secs = strtoull(v, NULL, 10); /* ULLONG_MAX on overflow */
-            x->retry_after = secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long)secs;
-        } else {
-            x->retry_after = -1;
-        }
-    } else if (!strcasecmp(h, "Content-Length")) {
-        x->content_length = strtoull(v, NULL, 10);
-        x->have_cl = 1;
-    }
-    return len;
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *u) {
-    xfer *x = u;
-    size_t len = size * n, used = 0;
-    x->body_bytes += len;
-    if (x->is_200) {
-        /* Range ignored: drop bytes before the wanted offset, keep the rest
-         * up to the wanted length, then cut the transfer off. */
-        if (x->skip) {
-            size_t d = x->skip < len ? (size_t)x->skip : len;
-            x->skip -= d;
-            used = d;
-        }
-    }
-    if (used < len) {
-        uint64_t room = x->want_len - x->got;
-        size_t take = (len - used) < room ? len - used : (size_t)room;
-        if (x->buf && take) memcpy(x->buf + x->got, data + used, take);
-        x->got += take;
-        used += take;
-    }
-    if (used < len || (x->is_200 && x->got == x->want_len)) {
-        /* more than asked: a server that sends extra bytes is not trusted
-         * to fill the buffer; stop (the bytes we need are in hand, or the
-         * checks after the transfer fail it) */
-        x->cut = CUT_HAVE_ALL;
-        return used == len ? 0 : used; /* any short count aborts */
-    }
-    return len;
+    tz_http_header(u, line, size * n);
+    return size * n;
 }
 
 static CURL *get_handle(remote_source *r) {
@@ -293,8 +192,6 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tacozip/" TACOZIP_VERSION_STRING);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     if (x->foreign) {
         /* user:password in a redirect target's own URL would be used by
          * libcurl; a target on another host gets none of ours */
@@ -329,8 +226,6 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
     return hdrs;
 }
 
-enum { OUT_OK, OUT_RETRY, OUT_FAIL };
-
 /* Judge a finished transfer.  Returns OUT_* and fills err on failure. */
 static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->cut)) {
@@ -343,94 +238,11 @@ static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
         tz_fail(err, TACOZ_ERR_NETWORK, "%s", curl_easy_strerror(cc));
         return OUT_RETRY; /* resets, timeouts, partial files */
     }
-    long s = x->status;
-    if (s == 412) {
-        tz_fail(err, TACOZ_ERR_CHANGED, "the object changed since it was first read (ETag no longer matches)");
-        return OUT_FAIL;
-    }
-    if (s == 416 && x->upto && x->cr_unsatisfied && x->cr_total == 0) {
-        /* "the first N bytes, fewer if shorter" of an empty object: none */
-        pthread_mutex_lock(&r->lock);
-        int changed = r->base.size != TZ_SIZE_UNKNOWN && r->base.size != 0;
-        if (!changed) r->base.size = 0;
-        pthread_mutex_unlock(&r->lock);
-        if (changed) {
-            tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (size differs)");
-            return OUT_FAIL;
-        }
-        x->want_len = 0;
-        return OUT_OK;
-    }
-    if (s == 416) {
-        if (x->cr_unsatisfied)
-            tz_fail(err, TACOZ_ERR_NETWORK, "range %llu+%llu is past the end of the %llu-byte object", (unsigned long long)x->want_off, (unsigned long long)x->want_len,
-                    (unsigned long long)x->cr_total);
-        else
-            tz_fail(err, TACOZ_ERR_NETWORK, "range not satisfiable (HTTP 416)");
-        return OUT_FAIL;
-    }
-    if (s == 429 || s >= 500) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "server answered HTTP %ld", s);
-        return OUT_RETRY;
-    }
-    if (s == 404 || s == 403 || s == 401 || s == 410) {
-        tz_fail(err, TACOZ_ERR_IO, "HTTP %ld%s", s,
-                s == 404 ? " (not found)" : s == 410 ? " (gone)" : " (access denied: check credentials)");
-        return OUT_FAIL;
-    }
-    if (s != 200 && s != 206) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "unexpected HTTP %ld", s);
-        return OUT_FAIL;
-    }
-    /* The object's identity: ETag and total size must not change. */
-    uint64_t total = s == 206 ? (x->have_cr ? x->cr_total : UINT64_MAX) : (x->have_cl ? x->content_length : UINT64_MAX);
     pthread_mutex_lock(&r->lock);
-    int changed = (r->etag[0] && x->etag[0] && strcmp(r->etag, x->etag) != 0) ||
-                  (r->base.size != TZ_SIZE_UNKNOWN && total != UINT64_MAX && total != r->base.size);
-    if (!changed) {
-        if (!r->etag[0] && x->etag[0]) memcpy(r->etag, x->etag, sizeof r->etag);
-        if (r->base.size == TZ_SIZE_UNKNOWN && total != UINT64_MAX) r->base.size = total;
-    }
+    tz_http_identity id = {r->etag, &r->base.size};
+    int out = tz_http_verdict(x, id, err);
     pthread_mutex_unlock(&r->lock);
-    if (changed) {
-        tz_fail(err, TACOZ_ERR_CHANGED, "the object changed between two requests (ETag or size differs)");
-        return OUT_FAIL;
-    }
-    if (s == 206) {
-        if (!x->have_cr) {
-            tz_fail(err, TACOZ_ERR_NETWORK, "206 answer without Content-Range");
-            return OUT_FAIL;
-        }
-        if (x->upto) {
-            uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
-            if (x->cr_first != 0 || x->cr_last + 1 != expect) {
-                tz_fail(err, TACOZ_ERR_NETWORK, "asked for the first %llu bytes, server sent %llu-%llu", (unsigned long long)x->want_len, (unsigned long long)x->cr_first,
-                        (unsigned long long)x->cr_last);
-                return OUT_FAIL;
-            }
-            x->want_len = expect;
-        } else if (x->suffix) {
-            uint64_t expect = x->want_len < x->cr_total ? x->want_len : x->cr_total;
-            if (x->cr_last + 1 != x->cr_total || x->cr_last - x->cr_first + 1 != expect) {
-                tz_fail(err, TACOZ_ERR_NETWORK, "server answered bytes %llu-%llu for the last %llu bytes", (unsigned long long)x->cr_first, (unsigned long long)x->cr_last,
-                        (unsigned long long)x->want_len);
-                return OUT_FAIL;
-            }
-            x->want_off = x->cr_first;
-            x->want_len = expect;
-        } else if (x->cr_first != x->want_off || x->cr_last != x->want_off + x->want_len - 1) {
-            tz_fail(err, TACOZ_ERR_NETWORK, "asked for bytes %llu-%llu, server sent %llu-%llu", (unsigned long long)x->want_off, (unsigned long long)(x->want_off + x->want_len - 1),
-                    (unsigned long long)x->cr_first, (unsigned long long)x->cr_last);
-            return OUT_FAIL;
-        }
-    }
-    if (s == 200 && !x->is_200 && x->got == 0 && x->have_cl && x->content_length == 0 && (x->upto || x->suffix))
-        x->want_len = 0; /* an empty object sent whole (nginx ignores Range then): no body callback ran */
-    if (x->got < x->want_len) {
-        tz_fail(err, TACOZ_ERR_NETWORK, "short body: %llu of %llu bytes", (unsigned long long)x->got, (unsigned long long)x->want_len);
-        return OUT_RETRY;
-    }
-    return OUT_OK;
+    return out;
 }
 
 /* One ranged GET with retries.  For a 200 answer we need to know where the
@@ -446,41 +258,8 @@ typedef struct {
 static size_t on_body_first(char *data, size_t size, size_t n, void *u) {
     xfer_h *xh = u;
     xfer *x = &xh->x;
-    if (!x->status) {
-        curl_easy_getinfo(xh->h, CURLINFO_RESPONSE_CODE, &x->status);
-        if (x->status == 200) {
-            remote_source *r = x->r;
-            /* Range ignored.  Read on only if the wanted bytes start close to
-             * the beginning; never download the whole object silently. */
-            uint64_t start = x->want_off;
-            if (x->upto && x->have_cl && x->content_length < x->want_len) x->want_len = x->content_length;
-            if (x->suffix) { /* the last want_len bytes of a body of known length */
-                if (!x->have_cl) {
-                    start = UINT64_MAX;
-                } else {
-                    if (x->content_length < x->want_len) x->want_len = x->content_length;
-                    start = x->content_length - x->want_len;
-                    x->want_off = start;
-                }
-            }
-            if (start > r->opt.max_skip) {
-                x->cut = CUT_REFUSED;
-                return 0;
-            }
-            x->is_200 = 1;
-            x->skip = start;
-        }
-    }
-    if (x->status != 200 && x->status != 206) {
-        /* an error page: keep the connection if it is small, else cut */
-        x->body_bytes += size * n;
-        if (x->body_bytes > 65536) {
-            x->cut = CUT_ERROR_PAGE;
-            return 0;
-        }
-        return size * n;
-    }
-    return on_body(data, size, n, x);
+    if (!x->status) curl_easy_getinfo(xh->h, CURLINFO_RESPONSE_CODE, &x->status);
+    return tz_http_body(x, ((remote_source *)x->r)->opt.max_skip, data, size * n);
 }
 
 static int is_redirect(long s) { return s == 301 || s == 302 || s == 303 || s == 307 || s == 308; }
@@ -535,10 +314,7 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
             break;
         }
         xh->h = h;
-        x->got = x->skip = x->body_bytes = 0;
-        x->is_200 = 0;
-        x->cut = CUT_NONE;
-        x->status = 0;
+        tz_http_attempt(x);
         char range[64];
         struct curl_slist *hdrs = setup(r, h, x, range, sizeof range);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_first);
@@ -647,10 +423,7 @@ static int remote_read_tail(tacozip_source *s, size_t want, unsigned char *buf, 
 /* Start (or restart, after a redirect) transfer "xh" on multi handle "m". */
 static int start_transfer(remote_source *r, CURLM *m, xfer_h *xh, struct curl_slist **hl, char *range, size_t cap) {
     xfer *x = &xh->x;
-    x->got = x->skip = x->body_bytes = 0;
-    x->is_200 = 0;
-    x->cut = CUT_NONE;
-    x->status = 0;
+    tz_http_attempt(x);
     if (!(xh->h = get_handle(r))) return TACOZ_ERR_NOMEM;
     *hl = setup(r, xh->h, x, range, cap);
     /* Once the server is known to speak HTTP/2: wait for a connection being
