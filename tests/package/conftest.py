@@ -1,6 +1,7 @@
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -34,3 +35,26 @@ def peer_old():
 # Servers for the seed workflows (test_workflows.py): nginx, moto S3, and the
 # per-test ``remote`` backend (runs each remote test over HTTP and over S3).
 from conftest_servers import moto_s3, nginx_server, remote  # noqa: E402,F401
+
+
+@pytest.fixture
+def lock_holder():
+    """hold(path) starts a process that holds the archive's writers' lock
+    (an OFD write lock on the whole file, as a running writer does) and
+    returns once it is held; the process is killed at the end of the test."""
+    procs = []
+
+    def hold(path):
+        p = subprocess.Popen([sys.executable, "-c", (
+            "import fcntl, os, struct, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
+            "fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hh4xqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))\n"
+            "print('held', flush=True); time.sleep(30)\n"), str(path)], stdout=subprocess.PIPE)
+        procs.append(p)
+        assert p.stdout.readline().strip() == b"held"
+        return p
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -412,30 +412,21 @@ def test_whole_member_reads_check_the_crc(tmp_path):
         assert ar.read_range(off, 200) == bytes(raw[off:off + 200])
 
 
-def test_append_and_update_of_a_locked_archive_raise_locked(tmp_path):
+def test_append_and_update_of_a_locked_archive_raise_locked(tmp_path, lock_holder):
     """Another process holding the archive's writers' lock: append and
     update_header raise TACOZ_ERR_LOCKED and change nothing."""
-    import fcntl
-
     src = tmp_path / "a.txt"
     src.write_bytes(b"a")
     arc = tmp_path / "l.taco"
     tacozip.create(arc, [src], ["a.txt"], entries=[(0, 0)])
     before = arc.read_bytes()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, struct, sys, time\n"
-        "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
-        "fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hh4xqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))\n"
-        "print('held', flush=True); time.sleep(30)\n"), str(arc)], stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline().strip() == b"held"
-        for call in (lambda: tacozip.append(arc, [src], ["b.txt"]), lambda: tacozip.update_header(arc, [(1, 2)])):
-            with pytest.raises(tacozip.TacozipError) as e:
-                call()
-            assert e.value.code == tacozip.TACOZ_ERR_LOCKED and "locked" in e.value.detail
-        assert arc.read_bytes() == before
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(arc)
+    for call in (lambda: tacozip.append(arc, [src], ["b.txt"]), lambda: tacozip.update_header(arc, [(1, 2)])):
+        with pytest.raises(tacozip.TacozipError) as e:
+            call()
+        assert e.value.code == tacozip.TACOZ_ERR_LOCKED and "locked" in e.value.detail
+    assert arc.read_bytes() == before
+    holder.kill()
+    holder.wait()
     tacozip.append(arc, [src], ["b.txt"])  # free again
     assert "b.txt" in tacozip.open(arc)

@@ -156,22 +156,15 @@ def test_the_next_update_rolls_back_first(hot, tmp_path):
         assert z.testzip() is None and "big.bin" not in z.namelist()
 
 
-def test_recover_of_a_locked_archive_raises_locked(hot):
+def test_recover_of_a_locked_archive_raises_locked(hot, lock_holder):
     arc, old, _, _ = hot
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, struct, sys, time\n"
-        "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
-        "fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hh4xqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))\n"
-        "print('held', flush=True); time.sleep(30)\n"), str(arc)], stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline().strip() == b"held"
-        with pytest.raises(tacozip.TacozipError) as e:
-            tacozip.recover(arc)
-        assert e.value.code == tacozip.TACOZ_ERR_LOCKED
-        assert os.path.exists(str(arc) + ".tacozip-journal")
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(arc)
+    with pytest.raises(tacozip.TacozipError) as e:
+        tacozip.recover(arc)
+    assert e.value.code == tacozip.TACOZ_ERR_LOCKED
+    assert os.path.exists(str(arc) + ".tacozip-journal")
+    holder.kill()
+    holder.wait()
     assert tacozip.recover(arc) == "append"
     assert arc.read_bytes() == old
 
