@@ -31,6 +31,8 @@ def pytest_configure(config):
                             "deselected by scripts/test.sh nocurl)")
     config.addinivalue_line("markers", "crash: kill -9 and fault-injection runs of the writers (tests/crash; "
                             "not repeated by scripts/test.sh nocurl, whose writers are the same code)")
+    config.addinivalue_line("markers", "noproc: runs the command with /proc hidden (not with an ASan build, "
+                            "whose runtime needs /proc: deselected by scripts/test.sh asan)")
     config.addinivalue_line("markers", "threads: tests of the command's threaded paths (run under TSan by "
                             "scripts/test.sh tsan)")
 
