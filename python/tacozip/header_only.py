@@ -274,8 +274,9 @@ def fetch(source: Any, entries: Optional[Sequence[int]] = None, *, max_gap: Opti
     gap = -1 if max_gap is None else int(max_gap)
     if gap < -1:
         raise ValueError("max_gap must be >= 0 (or None for the default)")
-    header, datas, stats = _tacozip.fetch_entries(src, opts, name, None if entries is None else list(entries), gap)
-    chosen = list(range(len(header))) if entries is None else [int(i) for i in entries]
+    wanted = None if entries is None else [int(i) for i in entries]
+    header, datas, stats = _tacozip.fetch_entries(src, opts, name, wanted, gap)
+    chosen = list(range(len(header))) if wanted is None else wanted
     out = Fetched()
     for i, data in zip(chosen, datas):
         off, length = header[i]
