@@ -275,6 +275,8 @@ def fetch(source: Any, entries: Optional[Sequence[int]] = None, *, max_gap: Opti
     if gap < -1:
         raise ValueError("max_gap must be >= 0 (or None for the default)")
     wanted = None if entries is None else [int(i) for i in entries]
+    if wanted and min(wanted) < 0:
+        raise IndexError(f"header entry {min(wanted)} out of range: entries are 0..6")
     header, datas, stats = _tacozip.fetch_entries(src, opts, name, wanted, gap)
     chosen = list(range(len(header))) if wanted is None else wanted
     out = Fetched()
