@@ -110,7 +110,7 @@ def test_span_cut_inside_a_member(archive):
     assert [m.name for m in got] == [n for n in files if n.startswith("train/")][:-1]
     # cut inside the 30 fixed bytes of a header
     first_len = got[0].offset - got[0].header_offset + got[0].data.nbytes
-    with pytest.raises(tacozip.TacozipValidationError, match="") as e:
+    with pytest.raises(tacozip.TacozipValidationError) as e:
         tacozip.decode_span(span[:first_len + 10], off)
     assert e.value.code == tacozip.TACOZ_INVALID_FILE_SIZE and "inside a local file header" in e.value.detail
     assert len(tacozip.decode_span(span[:first_len + 10], off, partial=True)) == 1
@@ -279,8 +279,12 @@ def test_fetch_local_and_file_object(tmp_path):
     assert list(got) == [2] and repr(got[2]).startswith("Span(index=2")
     with pytest.raises(IndexError, match="header entry 4 out of range: the header has 4 entries"):
         tacozip.fetch(arch, entries=[0, 4])
-    with pytest.raises(tacozip.TacozipValidationError):
+    with pytest.raises(tacozip.TacozipIOError, match="tacozip error -1"):  # shorter than a header
         tacozip.fetch(tmp_path / "src" / "COLLECTION.json")
+    with pytest.raises(tacozip.TacozipError):  # not a TACO archive
+        tacozip.fetch(tmp_path / "src" / "train" / "00.bin")
+    with pytest.raises(IndexError, match="-1"):
+        tacozip.fetch(arch, entries=[-1])
     with pytest.raises(ValueError):
         tacozip.fetch(arch, max_gap=-5)
 
