@@ -3,8 +3,8 @@
 Each input is read as an archive from a file object (io.BytesIO) and through
 every reading entry point a user has: tacozip.open (members, names, find,
 read, read_many, read_range, open + read/seek, span, header, verify),
-read_header, validate / validate_detail at every level, and the taco://
-filesystem (ls, find, info, cat).  The library may refuse an input with
+read_header, validate / validate_detail at every level, the taco://
+filesystem (ls, find, info, cat), and decode_span on the bytes as a span.  The library may refuse an input with
 TacozipError (or ValueError/KeyError/FileNotFoundError/IsADirectoryError
 where the API documents them); anything else, or a crash of the
 interpreter, is a finding.  Run by scripts/fuzz.sh:
@@ -25,6 +25,16 @@ EXPECTED = (tacozip.TacozipError, ValueError, KeyError, FileNotFoundError, IsADi
 
 
 def exercise(data: bytes) -> None:
+    # the bytes as a fetched span (header-only clients), from 0 and from 157
+    for start in (0, 157):
+        for partial in (False, True):
+            try:
+                got = tacozip.decode_span(data[start:], start, partial=partial)
+            except EXPECTED:
+                continue
+            for m in got:
+                assert start <= m.header_offset < m.offset and m.offset + len(m.data) <= len(data)
+                assert bytes(m.data) == data[m.offset:m.offset + len(m.data)]
     for level in (0, 1, 2):
         code = tacozip.validate(io.BytesIO(data), level)
         assert isinstance(code, int) and code <= 0

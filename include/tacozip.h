@@ -610,6 +610,36 @@ TACOZIP_API int tacozip_source_read(tacozip_source *src, uint64_t offset, void *
                                     tacozip_error *err);
 
 /*
+ * tacozip_source_read_ranges() reads several byte ranges of a source
+ * without opening it as an archive (no end records, no directory): what a
+ * client that knows its ranges from the TACO header needs, after
+ * tacozip_read_header_source().  Ranges are coalesced and read as
+ * tacozip_read_ranges() does: neighbours at most "max_gap" bytes apart
+ * (TACOZIP_DEFAULT_GAP: the source's coalesce_gap, 1 MiB unless set) in one
+ * request of at most 64 MiB, the requests of a remote source in parallel;
+ * bytes the source already holds (the header it read) cost no request.
+ * Ranges may be in any order, overlap, or be empty.
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL, a range past the end as far as
+ * the source knows its size, or without a buffer); TACOZ_ERR_IO; the
+ * network codes; TACOZ_ERR_NOMEM.  Messages start with the source's name.
+ * Thread safety: as reads of the source (several threads may read one
+ * source at once).
+ */
+TACOZIP_API int tacozip_source_read_ranges(tacozip_source *src, tacozip_range *ranges, size_t n,
+                                           uint64_t max_gap, tacozip_error *err);
+
+/*
+ * tacozip_source_stats() reports how many HTTP requests a remote source
+ * has made and how many body bytes they returned since it was opened (as
+ * tacozip_remote_stats() does for an archive; an archive opened on the
+ * source shares its counts).  TACOZ_OK; TACOZ_ERR_NOT_REMOTE (and zeros)
+ * for a local, memory or callback source; TACOZ_ERR_PARAM for NULL.
+ * Thread-safe.
+ */
+TACOZIP_API int tacozip_source_stats(const tacozip_source *src, uint64_t *requests, uint64_t *bytes);
+
+/*
  * tacozip_source_preload_tail() hands a source the last "len" bytes of its
  * object, known in advance ("data" is copied), and the object's size: for
  * example an archive's central directory and end records, [directory
@@ -769,6 +799,85 @@ TACOZIP_API int tacozip_find(const tacozip_archive *ar, const char *name, size_t
  */
 TACOZIP_API int tacozip_span(const tacozip_archive *ar, const size_t *indices, size_t n,
                              unsigned flags, uint64_t *offset, uint64_t *length);
+
+/*
+ * Decoding a fetched span without the archive.  A client that reads only
+ * the header (one 157-byte request) and then the bytes of one header
+ * entry, [offset, offset + length), holds whole members back to back when
+ * the entry was written as tacozip_span() computes it (local headers
+ * included): a split, a zoom level.  tacozip_span_next() turns those bytes
+ * into members, one per call, from the local headers alone: no central
+ * directory, no archive object, no allocation.
+ *
+ * One decoded member (sized: see the top of this file; set "struct_size"
+ * before the first call).  "name" and "data" point into the caller's span
+ * buffer (zero-copy) and are valid as long as it is; "name" is NOT
+ * NUL-terminated.
+ */
+typedef struct tacozip_span_member {
+    uint32_t struct_size;   /* sizeof(tacozip_span_member), or 0 for the 1.1 layout */
+    const char *name;       /* name_len bytes, not NUL-terminated */
+    size_t name_len;
+    const unsigned char *data; /* the member's stored bytes */
+    uint64_t size;
+    uint64_t header_offset; /* archive offset of its local header ("base" + position in the span) */
+    uint64_t data_offset;   /* archive offset of its first data byte */
+    uint32_t crc32;         /* as its local header says (checked unless TACOZIP_SPAN_NO_CRC) */
+    uint16_t flags;         /* general purpose bit flag (0x0800: the name is UTF-8) */
+    uint32_t dos_datetime;  /* DOS time (low 16 bits) and date (high 16) */
+} tacozip_span_member;
+#define TACOZIP_SPAN_MEMBER_INIT {sizeof(tacozip_span_member), 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/* Flags for tacozip_span_next() (bits distinct from TACOZIP_SPAN_DATA_ONLY). */
+#define TACOZIP_SPAN_NO_CRC 2u  /* do not check each member's CRC-32 (the caller does, or trusts) */
+#define TACOZIP_SPAN_PARTIAL 4u /* a span cut inside a member ends there instead of failing */
+
+/*
+ * tacozip_span_next() decodes the member whose local header is at byte
+ * "*pos" of "span" ("len" bytes, which are archive bytes from offset
+ * "base": the header entry's offset, used in "out" and in messages).
+ * Start with *pos = 0 and call until it returns 0:
+ *
+ *     size_t pos = 0;
+ *     tacozip_span_member m = TACOZIP_SPAN_MEMBER_INIT;
+ *     while ((rc = tacozip_span_next(buf, len, off, &pos, 0, &m, &err)) == 1)
+ *         use(m.name, m.name_len, m.data, m.size);
+ *     if (rc < 0) fail(err.message);
+ *
+ * Each local header is read for the name, the sizes (ZIP64: sizes
+ * 0xFFFFFFFF and the 0x0001 extra field), the CRC-32 and the flags; every
+ * other extra field (the 0xD935 alignment padding of archives written with
+ * alignment among them) is skipped.  The data's CRC-32 is checked against
+ * the local header unless TACOZIP_SPAN_NO_CRC.
+ *
+ * Returns (unlike most functions here) 1 when a member was decoded: "out"
+ * is filled and *pos moved past its data; 0 at the end: *pos == len, or,
+ * with TACOZIP_SPAN_PARTIAL, the span is cut inside the member at *pos
+ * (*pos < len then; base + *pos is where a further fetch would resume); a
+ * negative code on failure, with *pos and "out" unchanged:
+ *   TACOZ_INVALID_LFH: no local header signature at *pos (at 0: the span
+ *     does not start at a member; later: the bytes after a member are not
+ *     another one, e.g. the central directory), or a malformed extra field;
+ *   TACOZ_INVALID_FILE_SIZE: the span ends inside the member at *pos (its
+ *     header or its data; not with TACOZIP_SPAN_PARTIAL), named when its
+ *     name is in the span;
+ *   TACOZ_ERR_UNSUPPORTED: the member is compressed, encrypted, or has a
+ *     data descriptor (flag bit 3: sizes after the data, so its end is not
+ *     known without the central directory);
+ *   TACOZ_INVALID_ZIP64: sizes 0xFFFFFFFF without a ZIP64 extra field
+ *     holding them;
+ *   TACOZ_INVALID_STORED_SIZE: compressed and uncompressed sizes differ;
+ *   TACOZ_INVALID_NAME: an empty name or one holding a NUL byte;
+ *   TACOZ_INVALID_CRC_MEMBER: the data fails its CRC-32;
+ *   TACOZ_ERR_PARAM: NULL arguments, unknown flags, *pos > len, a wrong
+ *     out->struct_size.
+ * Messages name the member (in double quotes) and its archive offset; they
+ * do not start with a file name (there is none).  Names are not checked
+ * for safety as paths (see tacozip_extract() for that) nor for duplicates.
+ * Thread safety: pure function (reads "span", writes "*pos", "out", "err").
+ */
+TACOZIP_API int tacozip_span_next(const void *span, size_t len, uint64_t base, size_t *pos, unsigned flags,
+                                  tacozip_span_member *out, tacozip_error *err);
 
 /*
  * tacozip_read_at() reads "len" raw bytes of the archive at "offset".
@@ -978,6 +1087,10 @@ TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);
  *   tacozip_open_source / tacozip_read_header_source /
  *   tacozip_validate_source on them.
  * - DOS times from tacozip_write_options.mtime are UTC.
+ * - Header-only clients: tacozip_span_next() decodes a fetched span into
+ *   its members without the directory; tacozip_source_read_ranges() and
+ *   tacozip_source_stats() read (coalesced) and count byte ranges of a
+ *   source that is not opened as an archive.
  * The nine functions of the original library are unchanged.
  */
 

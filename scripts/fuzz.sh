@@ -11,13 +11,13 @@ BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 export CC=${CC:-clang}
 
 cmake -S "$ROOT" -B "$BUILD" -DTACOZIP_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory fuzz_extract fuzz_http tacozip_cli >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target fuzz_header fuzz_directory fuzz_extract fuzz_span fuzz_http tacozip_cli >/dev/null
 
 # ---- seed corpus -----------------------------------------------------------
 SEEDS="$BUILD/fuzz-seeds"
 WORK="$BUILD/fuzz-work"
 rm -rf "$SEEDS"
-mkdir -p "$SEEDS/directory" "$SEEDS/header" "$SEEDS/http" "$WORK" "$BUILD/artifacts"
+mkdir -p "$SEEDS/directory" "$SEEDS/header" "$SEEDS/span" "$SEEDS/http" "$WORK" "$BUILD/artifacts"
 SRC=$(mktemp -d)
 trap 'rm -rf "$SRC"' EXIT
 printf 'hello world\n' >"$SRC/a.txt"
@@ -51,6 +51,26 @@ with zipfile.ZipFile(d + "/python-zip64.zip", "w", zipfile.ZIP_STORED) as z:
 PY
 fi
 for f in "$D"/*; do head -c 157 "$f" >"$SEEDS/header/$(basename "$f").hdr"; done
+# spans for fuzz_span: a flags byte, 8 bytes of base offset, then the members
+# of each archive from its first byte up to the directory (what a header
+# entry of whole members holds), found by the directory's first signature
+if command -v python3 >/dev/null; then
+  python3 - "$D" "$SEEDS/span" <<'PY'
+import os, sys
+src, out = sys.argv[1:]
+for name in sorted(os.listdir(src)):
+    b = open(os.path.join(src, name), "rb").read()
+    cd = b.find(b"PK\x01\x02")
+    if cd <= 0:
+        continue
+    for flags in (0, 2, 4):
+        with open(os.path.join(out, f"{name}.{flags}.span"), "wb") as f:
+            f.write(bytes([flags]) + (0).to_bytes(8, "little") + b[:cd])
+        # the members after TACO_HEADER (base 157), and a cut one
+        with open(os.path.join(out, f"{name}.{flags}.tail.span"), "wb") as f:
+            f.write(bytes([flags]) + (157).to_bytes(8, "little") + b[157:cd - 1])
+PY
+fi
 # HTTP answers for fuzz_http (the format is described in fuzz/fuzz_http.c):
 # a request line, then answers separated by "@@" lines, body chunks by '|'
 H="$SEEDS/http"
@@ -94,6 +114,7 @@ run_harness() {
 run_harness fuzz_header "$SEEDS/header" "$BUILD/fuzz/fuzz_header"
 run_harness fuzz_directory "$SEEDS/directory" "$BUILD/fuzz/fuzz_directory"
 run_harness fuzz_extract "$SEEDS/directory" "$BUILD/fuzz/fuzz_extract"
+run_harness fuzz_span "$SEEDS/span" "$BUILD/fuzz/fuzz_span"
 run_harness fuzz_http "$SEEDS/http" "$BUILD/fuzz/fuzz_http" -dict="$ROOT/fuzz/http.dict"
 # the Python API under atheris (needs the package and atheris in the venv)
 VPY=${TACOZIP_VENV:-$ROOT/.venv}/bin/python

@@ -8,8 +8,8 @@ set(TACOZIP_SOURCES
   # byte sources
   src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c
   src/source/http_response.c
-  # ZIP records, end records, central directory
-  src/zip/records.c src/zip/end.c src/zip/directory.c
+  # ZIP records, end records, central directory, fetched spans
+  src/zip/records.c src/zip/end.c src/zip/directory.c src/zip/span.c
   # TACO header and index
   src/taco/header.c src/taco/index.c
   # reader and writer

@@ -833,6 +833,142 @@ static PyObject *py_read_header(PyObject *self, PyObject *args, PyObject *kw) {
     return rc ? raise_code(rc, err.message) : entries_list(&m);
 }
 
+static size_t *indices_arg(PyObject *seq, Py_ssize_t *n_out); /* below, with the archive's methods */
+
+/* decode_span(buffer, base=0, flags=0) -> ([(name, header_pos, data_pos,
+ * size, crc32, flags, dos_datetime)], end): the members of a fetched span
+ * (tacozip_span_next); positions are into the buffer, so that the caller
+ * slices its own memoryview (zero-copy).  "end" < len(buffer) only with
+ * TACOZIP_SPAN_PARTIAL (where the cut member starts). */
+static PyObject *py_decode_span(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"buffer", "base", "flags", NULL};
+    PyObject *obj;
+    unsigned long long base = 0;
+    unsigned int flags = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&I", kwlist, &obj, conv_offset, &base, &flags)) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *b = view.buf;
+    size_t len = (size_t)view.len, pos = 0;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_span_member m = TACOZIP_SPAN_MEMBER_INIT;
+    int rc;
+    for (;;) {
+        /* CRC-32 of large members: without the GIL (the buffer is held) */
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_span_next(b, len, (uint64_t)base, &pos, flags, &m, &err);
+        Py_END_ALLOW_THREADS
+        if (rc != 1) break;
+        PyObject *name = PyUnicode_DecodeUTF8(m.name, (Py_ssize_t)m.name_len, "surrogateescape");
+        PyObject *t = name ? Py_BuildValue("(NnnKkHk)", name, (Py_ssize_t)(m.header_offset - base),
+                                           (Py_ssize_t)(m.data_offset - base), (unsigned long long)m.size,
+                                           (unsigned long)m.crc32, m.flags, (unsigned long)m.dos_datetime)
+                          : NULL;
+        if (!t || PyList_Append(list, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(list);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        Py_DECREF(list);
+        return raise_code(rc, err.message);
+    }
+    return Py_BuildValue("(Nn)", list, (Py_ssize_t)pos);
+}
+
+/* fetch_entries(source, remote, name, indices, max_gap) -> (entries,
+ * [bytes of each chosen entry], (requests, bytes) or None): the header
+ * (one 157-byte read), then the ranges of header entries "indices" (None:
+ * all) through tacozip_source_read_ranges (coalesced), on a source that is
+ * never opened as an archive. */
+static PyObject *py_fetch_entries(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *src, *remote, *name, *sel;
+    long long gap;
+    if (!PyArg_ParseTuple(args, "OOOOL", &src, &remote, &name, &sel, &gap)) return NULL;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_source *s = NULL;
+    int rc = any_source(src, remote, name, &s, &err);
+    if (rc == PY_EXC) return NULL;
+    if (rc) return raise_code(rc, err.message);
+    taco_meta_array_t m;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_read_header_source(s, &m, &err);
+    Py_END_ALLOW_THREADS
+    PyObject *entries = NULL, *datas = NULL, *stats = NULL;
+    size_t *idx = NULL;
+    tacozip_range *rg = NULL;
+    Py_ssize_t n = 0;
+    if (rc) {
+        raise_code(rc, err.message);
+        goto cleanup;
+    }
+    if (sel == Py_None) {
+        n = m.count;
+        if (!(idx = PyMem_Calloc((size_t)n + 1, sizeof *idx))) {
+            PyErr_NoMemory();
+            goto cleanup;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) idx[i] = (size_t)i;
+    } else if (!(idx = indices_arg(sel, &n))) {
+        goto cleanup;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (idx[i] >= m.count) {
+            PyErr_Format(PyExc_IndexError, "header entry %zu out of range: the header has %u entries", idx[i],
+                         (unsigned)m.count);
+            goto cleanup;
+        }
+    if (!(entries = entries_list(&m)) || !(datas = PyList_New(n))) goto cleanup;
+    if (!(rg = PyMem_Calloc((size_t)n + 1, sizeof *rg))) {
+        PyErr_NoMemory();
+        goto cleanup;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const taco_meta_entry_t *e = &m.entries[idx[i]];
+        if (e->length > (uint64_t)PY_SSIZE_T_MAX) {
+            PyErr_Format(PyExc_OverflowError, "header entry %zu is %llu bytes long", idx[i],
+                         (unsigned long long)e->length);
+            goto cleanup;
+        }
+        PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)e->length);
+        if (!b) goto cleanup;
+        PyList_SetItem(datas, i, b); /* steals */
+        rg[i].offset = e->offset, rg[i].length = e->length, rg[i].buf = PyBytes_AsString(b);
+    }
+    /* the bytes objects are not shared yet: filled without the GIL */
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_source_read_ranges(s, rg, (size_t)n, gap < 0 ? TACOZIP_DEFAULT_GAP : (uint64_t)gap,
+                                                           &err);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        raise_code(rc, err.message);
+        goto cleanup;
+    }
+    uint64_t nreq = 0, nbytes = 0;
+    if (tacozip_source_stats(s, &nreq, &nbytes) == TACOZ_OK) {
+        if (!(stats = Py_BuildValue("(KK)", (unsigned long long)nreq, (unsigned long long)nbytes))) goto cleanup;
+    } else {
+        stats = Py_NewRef(Py_None);
+    }
+cleanup:;
+    PyObject *result = NULL;
+    if (stats) result = Py_BuildValue("(OOO)", entries, datas, stats);
+    Py_XDECREF(entries), Py_XDECREF(datas), Py_XDECREF(stats);
+    PyMem_Free(idx);
+    PyMem_Free(rg);
+    Py_BEGIN_ALLOW_THREADS tacozip_source_close(s); /* a file object's close takes the GIL */
+    Py_END_ALLOW_THREADS
+    return result;
+}
+
 static PyObject *py_update_header(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *p, *e, *hold = NULL;
@@ -1705,6 +1841,11 @@ static PyMethodDef module_methods[] = {
     {"read_header", (PyCFunction)(void (*)(void))py_read_header, METH_VARARGS | METH_KEYWORDS,
      "read_header(source, remote=None, name=None): entries of the archive at a path, URL or file object."},
     {"update_header", py_update_header, METH_VARARGS, "Rewrite header entries in place."},
+    {"decode_span", (PyCFunction)(void (*)(void))py_decode_span, METH_VARARGS | METH_KEYWORDS,
+     "decode_span(buffer, base=0, flags=0) -> ([(name, header_pos, data_pos, size, crc32, flags, dos_datetime)], end)"},
+    {"fetch_entries", py_fetch_entries, METH_VARARGS,
+     "fetch_entries(source, remote, name, indices, max_gap) -> (entries, [bytes], (requests, bytes) or None)"},
+
     {"recover", py_recover, METH_VARARGS, "Roll back an interrupted append or update; returns TACOZIP_RECOVERED_*."},
     {"create", (PyCFunction)(void (*)(void))py_create, METH_VARARGS | METH_KEYWORDS, "Write a new archive."},
     {"append", (PyCFunction)(void (*)(void))py_append, METH_VARARGS | METH_KEYWORDS, "Add members."},
@@ -1767,6 +1908,8 @@ PyMODINIT_FUNC PyInit__tacozip(void) {
     ADD_INT(TACOZIP_S3_PATH);
     ADD_INT(TACOZIP_S3_VIRTUAL);
     ADD_INT(TACOZIP_NO_RETRIES);
+    ADD_INT(TACOZIP_SPAN_NO_CRC);
+    ADD_INT(TACOZIP_SPAN_PARTIAL);
 #undef ADD_INT
     if (PyModule_AddStringConstant(m, "TACO_HEADER_NAME", TACO_HEADER_NAME) < 0) goto fail;
     g_module = m;

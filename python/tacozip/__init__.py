@@ -82,6 +82,7 @@ from ._api import (
 )
 from ._archive import Member, MemberFile, TacoArchive, open
 from .helpers import parquet_footer_range, parquet_row_group_ranges
+from .header_only import NotFetchedError, decode_span, fetch, parquet_table
 
 # every code the C library names (a later library may name more)
 globals().update({_n: getattr(_config, _n) for _n in _config.CODE_NAMES})
@@ -150,6 +151,10 @@ __all__ = [
     "MemberFile",
     "parquet_footer_range",
     "parquet_row_group_ranges",
+    "decode_span",
+    "parquet_table",
+    "fetch",
+    "NotFetchedError",
     "ERROR_MESSAGES",
     "ERROR_NAMES",
 ]

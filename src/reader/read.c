@@ -116,83 +116,10 @@ int tacozip_verify_member_ex(tacozip_archive *ar, size_t index, tacozip_error *e
 
 int tacozip_verify_member(tacozip_archive *ar, size_t index) { return tacozip_verify_member_ex(ar, index, NULL); }
 
-/* ---- many ranges at once ------------------------------------------------ */
-
-typedef struct {
-    uint64_t off, end;
-    size_t first, count; /* into the sorted order */
-} group;
-
-static int cmp_range_ptr(const void *a, const void *b) {
-    const tacozip_range *x = *(const tacozip_range *const *)a, *y = *(const tacozip_range *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-#define MAX_GROUP (64ull << 20)
+/* ---- many ranges at once (coalesced by the source layer) ---------------- */
 
 int tz_read_ranges(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap, tacozip_error *err) {
-    if (n == 0) return TACOZ_OK;
-    if (max_gap == TACOZIP_DEFAULT_GAP) max_gap = ar->src->coalesce_gap;
-    for (size_t i = 0; i < n; i++)
-        if (ranges[i].offset > ar->src->size || ranges[i].length > ar->src->size - ranges[i].offset ||
-            (!ranges[i].buf && ranges[i].length) || ranges[i].length > SIZE_MAX)
-            return tz_fail(err, TACOZ_ERR_PARAM, "range %zu (%llu+%llu) passes the end of the archive or has no buffer",
-                           i, (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length);
-    tacozip_range **order = malloc(n * sizeof *order);
-    group *g = malloc(n * sizeof *g);
-    tacozip_range *req = malloc(n * sizeof *req);
-    int rc = TACOZ_OK;
-    size_t ng = 0, nreq = 0;
-    if (!order || !g || !req) {
-        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++) order[i] = &ranges[i];
-    qsort(order, n, sizeof *order, cmp_range_ptr);
-    /* Coalesce neighbours whose gap is at most max_gap. */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t o = order[i]->offset, e = o + order[i]->length;
-        if (ng && (o <= g[ng - 1].end || o - g[ng - 1].end <= max_gap) && e - g[ng - 1].off <= MAX_GROUP) {
-            if (e > g[ng - 1].end) g[ng - 1].end = e;
-            g[ng - 1].count++;
-        } else {
-            g[ng].off = o, g[ng].end = e, g[ng].first = i, g[ng].count = 1;
-            ng++;
-        }
-    }
-    for (size_t k = 0; k < ng; k++) {
-        if (g[k].end == g[k].off) continue; /* empty ranges need no request */
-        req[nreq].offset = g[k].off;
-        req[nreq].length = g[k].end - g[k].off;
-        if (g[k].count == 1) {
-            req[nreq].buf = order[g[k].first]->buf; /* straight into the caller's buffer */
-        } else if (!(req[nreq].buf = malloc((size_t)req[nreq].length))) {
-            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-            goto cleanup;
-        }
-        nreq++;
-    }
-    rc = tz_source_read_many(ar->src, req, nreq, err);
-    if (rc) goto cleanup;
-    /* scatter the coalesced groups */
-    for (size_t k = 0, r = 0; k < ng; k++) {
-        if (g[k].end == g[k].off) continue;
-        if (g[k].count > 1)
-            for (size_t j = g[k].first; j < g[k].first + g[k].count; j++)
-                if (order[j]->length)
-                    memcpy(order[j]->buf, (unsigned char *)req[r].buf + (order[j]->offset - g[k].off),
-                           (size_t)order[j]->length);
-        r++;
-    }
-cleanup:
-    /* free the coalesced groups' buffers */
-    for (size_t k = 0, r = 0; req && k < ng && r < nreq; k++) {
-        if (g[k].end == g[k].off) continue;
-        if (g[k].count > 1) free(req[r].buf);
-        r++;
-    }
-    free(order), free(g), free(req);
-    return rc;
+    return tz_source_read_ranges(ar->src, ranges, n, max_gap, err);
 }
 
 int tacozip_read_ranges_ex(tacozip_archive *ar, tacozip_range *ranges, size_t n, uint64_t max_gap,

@@ -267,6 +267,105 @@ int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, ta
     return rc;
 }
 
+/* ---- many ranges at once, coalesced ------------------------------------ */
+
+typedef struct {
+    uint64_t off, end;
+    size_t first, count; /* into the sorted order */
+} group;
+
+static int cmp_range_ptr(const void *a, const void *b) {
+    const tacozip_range *x = *(const tacozip_range *const *)a, *y = *(const tacozip_range *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+#define MAX_GROUP (64ull << 20)
+
+int tz_source_read_ranges(tacozip_source *src, tacozip_range *ranges, size_t n, uint64_t max_gap,
+                          tacozip_error *err) {
+    if (n == 0) return TACOZ_OK;
+    if (max_gap == TACOZIP_DEFAULT_GAP) max_gap = src->coalesce_gap;
+    for (size_t i = 0; i < n; i++)
+        if (ranges[i].offset > src->size || ranges[i].length > src->size - ranges[i].offset ||
+            (!ranges[i].buf && ranges[i].length) || ranges[i].length > SIZE_MAX)
+            return tz_fail(err, TACOZ_ERR_PARAM, "range %zu (%llu+%llu) passes the end of the archive or has no buffer",
+                           i, (unsigned long long)ranges[i].offset, (unsigned long long)ranges[i].length);
+    tacozip_range **order = malloc(n * sizeof *order);
+    group *g = malloc(n * sizeof *g);
+    tacozip_range *req = malloc(n * sizeof *req);
+    int rc = TACOZ_OK;
+    size_t ng = 0, nreq = 0;
+    if (!order || !g || !req) {
+        rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = &ranges[i];
+    qsort(order, n, sizeof *order, cmp_range_ptr);
+    /* Coalesce neighbours whose gap is at most max_gap. */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t o = order[i]->offset, e = o + order[i]->length;
+        if (ng && (o <= g[ng - 1].end || o - g[ng - 1].end <= max_gap) && e - g[ng - 1].off <= MAX_GROUP) {
+            if (e > g[ng - 1].end) g[ng - 1].end = e;
+            g[ng - 1].count++;
+        } else {
+            g[ng].off = o, g[ng].end = e, g[ng].first = i, g[ng].count = 1;
+            ng++;
+        }
+    }
+    for (size_t k = 0; k < ng; k++) {
+        if (g[k].end == g[k].off) continue; /* empty ranges need no request */
+        req[nreq].offset = g[k].off;
+        req[nreq].length = g[k].end - g[k].off;
+        if (g[k].count == 1) {
+            req[nreq].buf = order[g[k].first]->buf; /* straight into the caller's buffer */
+        } else if (!(req[nreq].buf = malloc((size_t)req[nreq].length))) {
+            rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        nreq++;
+    }
+    rc = tz_source_read_many(src, req, nreq, err);
+    if (rc) goto cleanup;
+    /* scatter the coalesced groups */
+    for (size_t k = 0, r = 0; k < ng; k++) {
+        if (g[k].end == g[k].off) continue;
+        if (g[k].count > 1)
+            for (size_t j = g[k].first; j < g[k].first + g[k].count; j++)
+                if (order[j]->length)
+                    memcpy(order[j]->buf, (unsigned char *)req[r].buf + (order[j]->offset - g[k].off),
+                           (size_t)order[j]->length);
+        r++;
+    }
+cleanup:
+    /* free the coalesced groups' buffers */
+    for (size_t k = 0, r = 0; req && k < ng && r < nreq; k++) {
+        if (g[k].end == g[k].off) continue;
+        if (g[k].count > 1) free(req[r].buf);
+        r++;
+    }
+    free(order), free(g), free(req);
+    return rc;
+}
+
+int tacozip_source_read_ranges(tacozip_source *src, tacozip_range *ranges, size_t n, uint64_t max_gap,
+                               tacozip_error *err) {
+    if (!src || (n && !ranges)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL argument");
+    int rc = tz_source_read_ranges(src, ranges, n, max_gap, err);
+    return rc ? tz_err_prefix(err, rc, src->display) : TACOZ_OK;
+}
+
+int tacozip_source_stats(const tacozip_source *src, uint64_t *requests, uint64_t *bytes) {
+    if (requests) *requests = 0;
+    if (bytes) *bytes = 0;
+    if (!src) return TACOZ_ERR_PARAM;
+    if (!src->ops->stats) return TACOZ_ERR_NOT_REMOTE;
+    tz_source_stats st = {0, 0, 0};
+    src->ops->stats((tacozip_source *)src, &st);
+    if (requests) *requests = st.requests;
+    if (bytes) *bytes = st.bytes;
+    return TACOZ_OK;
+}
+
 const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t len) {
     return src->ops->view ? src->ops->view(src, off, len) : NULL;
 }

@@ -109,6 +109,12 @@ int tz_source_tail(tacozip_source *src, size_t want, unsigned char *buf, size_t 
 int tz_source_head(tacozip_source *src, size_t want, unsigned char *buf, size_t *got, tacozip_error *err);
 /* Several ranges (bounds-checked): in parallel where the source can. */
 int tz_source_read_many(tacozip_source *src, tacozip_range *ranges, size_t n, tacozip_error *err);
+/* The same with neighbours at most "max_gap" bytes apart merged into one
+ * read of at most 64 MiB (TACOZIP_DEFAULT_GAP: the source's coalesce_gap);
+ * TACOZ_ERR_PARAM for a range past the known end or without a buffer.
+ * What tacozip_read_ranges() and tacozip_source_read_ranges() do. */
+int tz_source_read_ranges(tacozip_source *src, tacozip_range *ranges, size_t n, uint64_t max_gap,
+                          tacozip_error *err);
 /* A zero-copy view, or NULL. */
 const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t len);
 
