@@ -1330,7 +1330,10 @@ static int create_zarr(cli_ctx *ctx, const char *out, write_args *a) {
         free(tmp);
         return EXIT_FAIL;
     }
+    /* only the name is kept: the library creates the file there anew, with
+     * the mode a new file gets (mkstemp's would be 0600) */
     close(fd);
+    unlink(tmp);
     tacozip_error err = TACOZIP_ERROR_INIT;
     a->meta.count = 1, a->meta.entries[0].offset = 0, a->meta.entries[0].length = 0;
     int rc = tacozip_create_ex(tmp, (const char *const *)a->files.src, (const char *const *)a->files.name,
@@ -1353,6 +1356,11 @@ static int create_zarr(cli_ctx *ctx, const char *out, write_args *a) {
             a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
             if ((rc = tacozip_update_header_ex(tmp, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
         }
+    }
+    struct stat old_st; /* replacing a file: keep its mode, as create does */
+    if (!status && stat(out, &old_st) == 0 && S_ISREG(old_st.st_mode) && chmod(tmp, old_st.st_mode & 07777) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+        status = EXIT_FAIL;
     }
     if (!status && rename(tmp, out) != 0) {
         fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));

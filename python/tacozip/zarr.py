@@ -561,14 +561,23 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
         create(dest, sources, names, entries, alignment=alignment, **create_options)
         return [tuple(e) for e in entries]  # type: ignore[misc]
     meta = [n for n in names if _is_metadata(n)]
+    # a free name beside dest: the library creates the file there anew (the
+    # mode of a new file), and it is renamed over dest once complete
     fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(dest) + ".", suffix=".tacozip-zarr")
     os.close(fd)
+    os.unlink(tmp)
     try:
         create(tmp, sources, names, [(0, 0)], alignment=alignment, **create_options)
         with TacoArchive(tmp) as ar:
             span = ar.span(meta)
         written = [tuple(span)]
         update_header(tmp, written)
+        try:
+            old = os.stat(dest)
+        except FileNotFoundError:
+            old = None
+        if old is not None and stat.S_ISREG(old.st_mode):
+            os.chmod(tmp, stat.S_IMODE(old.st_mode))  # replacing a file: keep its mode, as create does
         os.replace(tmp, dest)
     except BaseException:
         try:
