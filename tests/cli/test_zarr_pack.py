@@ -159,9 +159,16 @@ def test_user_entries_align_index(tz, tmp_path, store):
 def test_replaces_existing_and_leaves_no_temporary(tz, tmp_path, store):
     out = tmp_path / "r.taco"
     out.write_bytes(b"old")
+    out.chmod(0o640)
     tz.ok("create", "--zarr", store, out, "--no-fsync")
     tz.ok("validate", out, "--level", "deep")
     assert sorted(os.listdir(tmp_path)) == ["img.zarr", "r.taco"]
+    assert out.stat().st_mode & 0o7777 == 0o640  # the replaced file's mode, as create keeps it
+    new = tmp_path / "n.taco"
+    tz.ok("create", "--zarr", store, new, "--no-fsync")
+    um = os.umask(0)
+    os.umask(um)
+    assert new.stat().st_mode & 0o7777 == 0o666 & ~um  # a new file's mode (not a temporary file's 0600)
 
 
 def test_help_mentions_zarr(tz):

@@ -209,8 +209,15 @@ def test_pack_replaces_and_leaves_nothing_else(tmp_path, data):
     src, _ = data["v2"]
     out = tmp_path / "r.taco"
     out.write_bytes(b"old")
+    out.chmod(0o640)
     tz.pack(src, out)
     assert sorted(os.listdir(tmp_path)) == ["r.taco"]
+    assert out.stat().st_mode & 0o7777 == 0o640
+    new = tmp_path / "n.taco"
+    tz.pack(src, new, fsync=False)
+    um = os.umask(0)
+    os.umask(um)
+    assert new.stat().st_mode & 0o7777 == 0o666 & ~um
     assert tacozip.validate(out, tacozip.TACOZIP_VALIDATE_DEEP) == 0
 
 
