@@ -490,13 +490,14 @@ def _walk(src: str) -> List[Tuple[str, str]]:
                 problems.append(f"{shown}: the name is not UTF-8 (ZIP member names are)")
                 continue
             rel = prefix + name
+            lst = None
             try:
                 lst = os.lstat(p)
                 st = os.stat(p) if stat.S_ISLNK(lst.st_mode) else lst
             except OSError as e:
                 if e.errno == errno.ELOOP:
                     problems.append(f"{p}: symbolic link loop")
-                elif stat.S_ISLNK(lst.st_mode):
+                elif lst is not None and stat.S_ISLNK(lst.st_mode):
                     problems.append(f"{p}: broken symbolic link ({e.strerror})")
                 else:
                     problems.append(f"{p}: {e.strerror}")
