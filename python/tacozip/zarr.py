@@ -469,9 +469,9 @@ def _walk(src: str) -> List[Tuple[str, str]]:
     try:
         st = os.stat(src)
     except OSError as e:
-        raise ZarrPackError(f"{src}: {e.strerror}") from e
+        raise ZarrPackError(f"{src}: {e.strerror} (nothing written)") from e
     if not stat.S_ISDIR(st.st_mode):
-        raise ZarrPackError(f"{src}: not a directory (a Zarr directory store is a directory)")
+        raise ZarrPackError(f"{src}: not a directory (a Zarr directory store is a directory; nothing written)")
     out: List[Tuple[str, str]] = []
     problems: List[str] = []
 
