@@ -525,6 +525,18 @@ def test_http_requests_per_chunk(nginx_server, data):
     first, last = mem["temp/c/0/0"], mem["temp/c/2/2"]
     assert sent <= last.offset + last.size - first.header_offset
 
+    # max_gap=0: only members that touch are merged: one request per row of 3 chunks,
+    # exactly their local headers and data
+    tight = zarr.open_array(tz.TacoStore(url, max_gap=0), path="temp", mode="r")
+    _reset(nginx_server)
+    np.testing.assert_array_equal(tight[0:120, 0:180], local[0:120, 0:180])
+    recs = _settled(nginx_server)
+    want = sum(mem[f"temp/c/{i}/{j}"].offset + mem[f"temp/c/{i}/{j}"].size - mem[f"temp/c/{i}/{j}"].header_offset
+               for i in range(3) for j in range(3))
+    sent = sum(r["body_bytes_sent"] for r in recs)
+    print(f"9 neighbouring chunks over HTTP, max_gap=0: {len(recs)} requests, {sent} bytes")
+    assert len(recs) == 3 and sent == want
+
     # get_partial_values of N chunk keys: one call, fewer than N requests
     keys = [f"temp/c/{i}/{j}" for i in range(4) for j in range(6)]
     _reset(nginx_server)
