@@ -224,6 +224,26 @@ def test_pack_replaces_and_leaves_nothing_else(tmp_path, data):
     assert tacozip.validate(out, tacozip.TACOZIP_VALIDATE_DEEP) == 0
 
 
+@pytest.mark.parametrize("which", ["v3", "v2"])
+def test_command_packs_like_pack(tmp_path, data, which):
+    """tacozip create --zarr (the executable installed with the package)
+    gives the same names, offsets and header entry as pack()."""
+    import subprocess
+    import sys
+
+    src, arc = data[which]
+    exe = pathlib.Path(os.path.dirname(sys.executable)) / "tacozip"
+    for opts, args in (({}, []), ({"alignment": 512, "index": True}, ["--align", "512", "--index"])):
+        a, b = tmp_path / "py.taco", tmp_path / "cli.taco"
+        tz.pack(src, a, fsync=False, **opts)
+        subprocess.run([str(exe), "create", "--zarr", str(src), str(b), "--no-fsync", *args], check=True)
+        with tacozip.open(a) as x, tacozip.open(b) as y:
+            assert [(m.name, m.offset, m.size, m.crc) for m in x.members[1:]] == \
+                [(m.name, m.offset, m.size, m.crc) for m in y.members[1:]]
+            assert x.header == y.header
+        assert a.stat().st_size == b.stat().st_size
+
+
 def _small_store(root: pathlib.Path) -> pathlib.Path:
     g = zarr.open_group(str(root), mode="w", zarr_format=3)
     g.create_array("a", shape=(4,), chunks=(2,), dtype="uint8")[:] = np.arange(4, dtype="uint8")
