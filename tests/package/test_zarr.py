@@ -482,6 +482,26 @@ def test_zarr_and_xarray_local(data):
     assert isinstance(zarr.open(store, mode="r"), zarr.Group)
 
 
+def test_archives_written_by_zarr_zipstore(tmp_path):
+    """A zip written by zarr's own ZipStore (STORED: its default) reads
+    through TacoStore; one with DEFLATE members fails with
+    TACOZ_ERR_COMPRESSED when a compressed member is read, not with wrong bytes."""
+    import zipfile
+
+    for comp in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        p = tmp_path / f"z{comp}.zip"
+        with ZipStore(p, mode="w", compression=comp) as zs:
+            g = zarr.open_group(zs, mode="w", zarr_format=3)
+            g.create_array("a", shape=(10,), chunks=(5,), dtype="int32")[:] = np.arange(10, dtype="int32")
+        store = tz.TacoStore(p)
+        if comp == zipfile.ZIP_STORED:
+            np.testing.assert_array_equal(zarr.open_array(store, path="a", mode="r")[:], np.arange(10))
+        else:
+            with pytest.raises(tacozip.TacozipError) as ei:
+                zarr.open_group(store, mode="r")
+            assert ei.value.code == tacozip.TACOZ_ERR_COMPRESSED
+
+
 # --------------------------------------------------------------------------- remote: nginx
 
 def _publish(server, path, key):
