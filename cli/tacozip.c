@@ -14,6 +14,7 @@
  * Exit status: 0 success, 1 failure (or invalid archive), 2 usage error. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -43,7 +44,8 @@ static const char *const HELP_MAIN =
     "bytes (TACO_HEADER) hold up to 7 (offset, length) byte ranges.\n"
     "\n"
     "Commands:\n"
-    "  create OUT FILES...     write a new archive (directories are added recursively)\n"
+    "  create OUT FILES...     write a new archive (directories are added recursively;\n"
+    "                          --zarr DIR packs a Zarr directory store)\n"
     "  append ARCHIVE FILES... add members without rewriting existing data\n"
     "  header ARCHIVE          print the header entries\n"
     "  update ARCHIVE -e O:L   replace the header entries in place\n"
@@ -91,6 +93,7 @@ static const char *const HELP_MAIN =
 
 static const char *const HELP_CREATE =
     "Usage: tacozip create OUT [OPTIONS] FILE|DIR [--as NAME] ...\n"
+    "       tacozip create --zarr DIR OUT [OPTIONS]\n"
     "\n"
     "Write a new TACO archive OUT: TACO_HEADER first, then each FILE STORED in the\n"
     "order given.  A FILE is stored under its base name, or under NAME when\n"
@@ -101,8 +104,22 @@ static const char *const HELP_CREATE =
     "new unnamed file beside OUT is fsynced and then named OUT; on failure OUT is left as\n"
     "it was.\n"
     "\n"
+    "With --zarr DIR, OUT is the Zarr v2 or v3 directory store DIR as a zipped\n"
+    "Zarr: member names relative to DIR, the metadata documents (zarr.json,\n"
+    ".zgroup, .zarray, .zattrs, .zmetadata) first, breadth first (the root's\n"
+    "first, then by depth, then by directory name), then every other file (the\n"
+    "chunks) in byte order of their paths (the order of the OME-Zarr single-file\n"
+    "proposal, RFC-9).  Symbolic links are followed.  Header entry 0 is the byte\n"
+    "range of the metadata block (local headers included) unless -e is given.\n"
+    "A symbolic link loop, a name that is not UTF-8, a file that is neither\n"
+    "regular nor a directory, or a DIR without zarr.json, .zgroup or .zarray at\n"
+    "its root is an error before anything is written.  The archive is written\n"
+    "under a temporary name beside OUT, and named OUT once its header is set.\n"
+    "\n"
     "Options:\n"
     "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7; default one 0:0)\n"
+    "      --zarr DIR             pack the Zarr directory store DIR (no other FILE,\n"
+    "                             DIR or LIST)\n"
     "  -T, --files-from LIST      read 'SOURCE' or 'SOURCE<TAB>NAME' lines from LIST\n"
     "                             ('-': stdin), in the place of the option (repeatable)\n"
     "      --as NAME              archive name for the FILE given before it (not a DIR\n"
@@ -402,6 +419,7 @@ enum {
     OPT_PREFIX,
     OPT_LEVEL,
     OPT_WAIT,
+    OPT_ZARR,
 };
 
 #define O_HELP {OPT_HELP, "help", 'h', 0, 1, NULL}
@@ -417,7 +435,8 @@ enum {
 #define O_WAIT {OPT_WAIT, "wait", 0, 1, 0, "SECONDS"}
 #define O_LAST {OPT_END, NULL, 0, 0, 0, NULL}
 
-static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "index", 0, 0, 1, NULL}, O_LAST};
+static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "index", 0, 0, 1, NULL},
+                                       {OPT_ZARR, "zarr", 0, 1, 0, "DIR"}, O_LAST};
 static const opt_spec OPTS_APPEND[] = {O_HELP, O_WRITE, O_LAST};
 static const opt_spec OPTS_HEADER[] = {O_HELP, O_JSON, O_LAST};
 static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_WAIT, O_LAST};
@@ -965,6 +984,207 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
     return fs_rc;
 }
 
+/* ---- Zarr directory stores (create --zarr) ----------------------------- */
+
+/* The metadata documents of Zarr v3 and v2, in the order they take within
+ * one directory: the node's own document first. */
+static const char *const ZARR_META[] = {"zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata"};
+#define ZARR_NMETA (sizeof ZARR_META / sizeof ZARR_META[0])
+#define ZARR_NODE_DOCS 3 /* zarr.json, .zgroup, .zarray: one must be at the root */
+
+/* The rank of a member name's base name among ZARR_META, or -1 (a chunk). */
+static int zarr_meta_rank(const char *name) {
+    const char *b = base_name(name);
+    for (size_t i = 0; i < ZARR_NMETA; i++)
+        if (!strcmp(b, ZARR_META[i])) return (int)i;
+    return -1;
+}
+
+static int valid_utf8(const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_len((const unsigned char *)s + i, n - i);
+        if (!len) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static size_t count_slashes(const char *s) {
+    size_t k = 0;
+    for (; *s; s++) k += *s == '/';
+    return k;
+}
+
+/* The packing order: metadata documents first, breadth first (by depth,
+ * then by directory, then by rank within the directory), then the other
+ * files in byte order of their names. */
+static int zarr_cmp(const char *x, const char *y) {
+    int rx = zarr_meta_rank(x), ry = zarr_meta_rank(y);
+    if ((rx >= 0) != (ry >= 0)) return rx >= 0 ? -1 : 1;
+    if (rx < 0) return strcmp(x, y);
+    size_t dx = count_slashes(x), dy = count_slashes(y);
+    if (dx != dy) return dx < dy ? -1 : 1;
+    size_t lx = (size_t)(base_name(x) - x), ly = (size_t)(base_name(y) - y); /* directory + '/' */
+    lx = lx ? lx - 1 : 0, ly = ly ? ly - 1 : 0;
+    int c = memcmp(x, y, lx < ly ? lx : ly);
+    if (c) return c;
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return rx < ry ? -1 : rx > ry;
+}
+
+typedef struct {
+    char *src, *name;
+} file_pair;
+
+static int cmp_pair(const void *a, const void *b) {
+    return zarr_cmp(((const file_pair *)a)->name, ((const file_pair *)b)->name);
+}
+
+/* Sort "l" into the packing order.  0 or EXIT_FAIL (out of memory). */
+static int zarr_sort(file_list *l) {
+    if (l->n < 2) return 0;
+    file_pair *p = malloc(l->n * sizeof *p);
+    if (!p) return nomem();
+    for (size_t i = 0; i < l->n; i++) p[i] = (file_pair){l->src[i], l->name[i]};
+    qsort(p, l->n, sizeof *p, cmp_pair);
+    for (size_t i = 0; i < l->n; i++) l->src[i] = p[i].src, l->name[i] = p[i].name;
+    free(p);
+    return 0;
+}
+
+/* The directories from the store's root down to the one being walked,
+ * to find symbolic links that lead back up (a loop). */
+typedef struct dir_chain {
+    dev_t dev;
+    ino_t ino;
+    const struct dir_chain *up;
+} dir_chain;
+
+static void zarr_problem(int *problems, const char *path, const char *what) {
+    fprintf(stderr, "%s: ", prog);
+    text_name(stderr, path, strlen(path));
+    fprintf(stderr, ": %s\n", what);
+    (*problems)++;
+}
+
+/* Add every file under "dir" (following symbolic links) with names
+ * "prefix" + its path below dir.  Problems (a loop, a name that is not
+ * UTF-8, a file that is not regular, an unreadable directory) are printed
+ * and counted in *problems, and the walk goes on to report them all.
+ * Returns 0, or EXIT_FAIL when out of memory. */
+static int add_zarr_dir(file_list *l, const char *dir, const char *prefix, const dir_chain *chain, int *problems) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        zarr_problem(problems, dir, strerror(errno));
+        return 0;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int oom = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **p = realloc(names, nc * sizeof *names);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            names = p, cap = nc;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            oom = 1;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (!oom) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        char *path = oom ? NULL : join(dir, names[i]);
+        char *name = oom ? NULL : (*prefix ? join(prefix, names[i]) : strdup(names[i]));
+        struct stat st;
+        if (oom || !path || !name) {
+            oom = 1;
+        } else if (!valid_utf8(names[i])) {
+            zarr_problem(problems, path, "the name is not UTF-8 (ZIP member names are)");
+        } else if (lstat(path, &st) != 0) {
+            zarr_problem(problems, path, strerror(errno));
+        } else if (S_ISLNK(st.st_mode) && stat(path, &st) != 0) {
+            if (errno == ELOOP) {
+                zarr_problem(problems, path, "symbolic link loop");
+            } else {
+                char what[300];
+                snprintf(what, sizeof what, "broken symbolic link (%s)", strerror(errno));
+                zarr_problem(problems, path, what);
+            }
+        } else if (S_ISDIR(st.st_mode)) {
+            const dir_chain *c = chain;
+            while (c && !(c->dev == st.st_dev && c->ino == st.st_ino)) c = c->up;
+            if (c) {
+                zarr_problem(problems, path, "symbolic link loop (it leads back to a directory above it)");
+            } else {
+                dir_chain here = {st.st_dev, st.st_ino, chain};
+                if (add_zarr_dir(l, path, name, &here, problems)) oom = 1;
+            }
+        } else if (S_ISREG(st.st_mode)) {
+            int rc = fl_add(l, path, name);
+            path = name = NULL; /* owned by the list (or freed) */
+            if (rc) oom = 1;
+        } else {
+            zarr_problem(problems, path, "not a regular file or directory");
+        }
+        free(path), free(name), free(names[i]);
+    }
+    free(names);
+    return oom ? nomem() : 0;
+}
+
+/* The files of the Zarr store "dir" in the packing order.  Returns 0, or
+ * EXIT_FAIL after the messages (and "nothing written"). */
+static int collect_zarr(file_list *l, const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+        fprintf(stderr, "%s: nothing written\n", prog);
+        return EXIT_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: %s: not a directory (a Zarr directory store is a directory)\n", prog, dir);
+        fprintf(stderr, "%s: nothing written\n", prog);
+        return EXIT_FAIL;
+    }
+    char *d = strdup(dir);
+    if (!d) return nomem();
+    size_t k = strlen(d);
+    while (k > 1 && d[k - 1] == '/') d[--k] = '\0';
+    int problems = 0;
+    dir_chain root = {st.st_dev, st.st_ino, NULL};
+    int rc = add_zarr_dir(l, d, "", &root, &problems);
+    if (!rc && !problems) {
+        int node = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (!strcmp(l->name[i], "TACO_HEADER") || !strcmp(l->name[i], "TACO_INDEX")) {
+                fprintf(stderr, "%s: %s/%s: the name clashes with the archive's own member\n", prog, d,
+                        l->name[i]);
+                problems++;
+            }
+            for (size_t j = 0; j < ZARR_NODE_DOCS; j++) node |= !strcmp(l->name[i], ZARR_META[j]);
+        }
+        if (!node) {
+            fprintf(stderr, "%s: %s: not a Zarr store: no zarr.json, .zgroup or .zarray at its root\n", prog, d);
+            problems++;
+        }
+    }
+    free(d);
+    if (!rc && !problems) rc = zarr_sort(l);
+    else if (!rc) rc = EXIT_FAIL;
+    if (rc) fprintf(stderr, "%s: nothing written\n", prog);
+    return rc;
+}
+
 static void setup_progress(write_args *a, progress_state *ps, const char *label) {
     /* only stat the inputs when a bar may be shown (20,000 stat() calls
      * are a measurable share of a small-file create) */
@@ -1086,11 +1306,98 @@ static int locked_retry(int rc, double until, tacozip_error *err) {
 
 /* ---- commands ---------------------------------------------------------- */
 
+/* fsync the directory holding "path" (after a rename there). */
+static int fsync_parent(const char *path) {
+    char *d = strdup(path);
+    if (!d) return -1;
+    char *slash = strrchr(d, '/');
+    const char *dir = slash ? (slash == d ? "/" : (*slash = '\0', d)) : ".";
+    int fd = open(dir, O_RDONLY | O_DIRECTORY), rc = -1;
+    if (fd >= 0) rc = fsync(fd), close(fd);
+    free(d);
+    return rc;
+}
+
+/* create --zarr without -e: write the archive under a temporary name beside
+ * OUT, set header entry 0 to the span of the metadata members (local
+ * headers included), then name it OUT.  Returns 0 or EXIT_FAIL (message
+ * printed; nothing left at OUT, which is as it was). */
+static int create_zarr(cli_ctx *ctx, const char *out, write_args *a) {
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tacozip-zarr-XXXXXX", out) < 0) return nomem();
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "%s: %s: cannot create a temporary file beside it: %s\n", prog, ctx->shown, strerror(errno));
+        free(tmp);
+        return EXIT_FAIL;
+    }
+    /* only the name is kept: the library creates the file there anew, with
+     * the mode a new file gets (mkstemp's would be 0600) */
+    close(fd);
+    unlink(tmp);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    a->meta.count = 1, a->meta.entries[0].offset = 0, a->meta.entries[0].length = 0;
+    int rc = tacozip_create_ex(tmp, (const char *const *)a->files.src, (const char *const *)a->files.name,
+                               a->files.n, &a->meta, &a->opts, &err);
+    int status = rc ? fail_write(rc, &err, ctx->shown) : 0;
+    if (!status) {
+        tacozip_archive *ar = NULL;
+        size_t *idx = malloc((a->files.n + 1) * sizeof *idx), k = 0;
+        if (!idx) status = nomem();
+        else if ((rc = tacozip_open_ex(tmp, 0, &ar, &err))) status = fail(rc, &err, ctx->shown);
+        for (size_t i = 0; !status && i < a->files.n; i++)
+            if (zarr_meta_rank(a->files.name[i]) >= 0) {
+                if ((rc = tacozip_find(ar, a->files.name[i], (size_t)-1, &idx[k++]))) status = fail(rc, NULL, tmp);
+            }
+        uint64_t off = 0, len = 0;
+        if (!status && (rc = tacozip_span(ar, idx, k, 0, &off, &len))) status = fail(rc, NULL, tmp);
+        tacozip_close(ar);
+        free(idx);
+        if (!status) {
+            a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
+            if ((rc = tacozip_update_header_ex(tmp, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
+        }
+    }
+    struct stat old_st; /* replacing a file: keep its mode, as create does */
+    if (!status && stat(out, &old_st) == 0 && S_ISREG(old_st.st_mode) && chmod(tmp, old_st.st_mode & 07777) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+        status = EXIT_FAIL;
+    }
+    if (!status && rename(tmp, out) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
+        status = EXIT_FAIL;
+    }
+    if (status) unlink(tmp);
+    else if (!a->opts.no_fsync && fsync_parent(out) != 0) {
+        fprintf(stderr, "%s: %s: fsync of its directory: %s\n", prog, ctx->shown, strerror(errno));
+        status = EXIT_FAIL;
+    }
+    free(tmp);
+    return status;
+}
+
 static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
     const char *out = pa->pos[0];
+    const char *zarr = opt_value(pa, OPT_ZARR);
+    if (zarr && (pa->npos > 1 || has_opt(pa, OPT_FILES_FROM) || has_opt(pa, OPT_AS)))
+        return usage(ctx, "--zarr DIR takes no other FILE, DIR or -T LIST (it packs DIR alone)");
     write_args a;
     int rc = collect_write_args(ctx, pa, &a);
+    if (!rc && zarr) rc = collect_zarr(&a.files, zarr);
     if (rc) {
+        free_files(&a.files);
+        return rc;
+    }
+    if (zarr && a.meta.count == 0) { /* default: entry 0 is the metadata block */
+        double wait;
+        if ((rc = wait_seconds(ctx, pa, &wait))) {
+            free_files(&a.files);
+            return rc;
+        }
+        progress_state ps = {0};
+        setup_progress(&a, &ps, "create");
+        rc = create_zarr(ctx, out, &a);
+        if (ps.on && rc) fputc('\n', stderr);
         free_files(&a.files);
         return rc;
     }
