@@ -113,8 +113,9 @@ static const char *const HELP_CREATE =
     "range of the metadata block (local headers included) unless -e is given.\n"
     "A symbolic link loop, a name that is not UTF-8, a file that is neither\n"
     "regular nor a directory, or a DIR without zarr.json, .zgroup or .zarray at\n"
-    "its root is an error before anything is written.  The archive is written\n"
-    "under a temporary name beside OUT, and named OUT once its header is set.\n"
+    "its root is an error before anything is written.  Entry 0 is predicted from\n"
+    "the layout and written by the one atomic create (with --index it is then\n"
+    "corrected in place, as 'update' does).\n"
     "\n"
     "Options:\n"
     "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7; default one 0:0)\n"
@@ -1306,73 +1307,65 @@ static int locked_retry(int rc, double until, tacozip_error *err) {
 
 /* ---- commands ---------------------------------------------------------- */
 
-/* fsync the directory holding "path" (after a rename there). */
-static int fsync_parent(const char *path) {
-    char *d = strdup(path);
-    if (!d) return -1;
-    char *slash = strrchr(d, '/');
-    const char *dir = slash ? (slash == d ? "/" : (*slash = '\0', d)) : ".";
-    int fd = open(dir, O_RDONLY | O_DIRECTORY), rc = -1;
-    if (fd >= 0) rc = fsync(fd), close(fd);
-    free(d);
-    return rc;
+/* The span of the metadata members (the first ones, in pack order) in the
+ * layout the library writes: from the first member's local header (after
+ * TACO_HEADER, 157) to the end of the last metadata member's data: 30 +
+ * name + ZIP64 extra + alignment padding + data each.  Exact unless
+ * --index puts TACO_INDEX first or a file changes size meanwhile; the
+ * archive is checked after the write (create_zarr). */
+static int predict_meta_span(const write_args *a, uint64_t *off, uint64_t *len) {
+    uint64_t pos = 157;
+    const uint32_t align = a->opts.alignment;
+    for (size_t i = 0; i < a->files.n && zarr_meta_rank(a->files.name[i]) >= 0; i++) {
+        struct stat st;
+        if (stat(a->files.src[i], &st) != 0) return -1;
+        uint64_t size = (uint64_t)st.st_size, nlen = strlen(a->files.name[i]);
+        uint64_t xlen = size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
+        if (align > 1) {
+            pad = (align - (pos + 30 + nlen + xlen) % align) % align;
+            while (pad > 0 && pad < 6) pad += align; /* the 0xD935 extra: id, size, alignment */
+        }
+        pos += 30 + nlen + xlen + pad + size;
+    }
+    *off = 157, *len = pos - 157;
+    return 0;
 }
 
-/* create --zarr without -e: write the archive under a temporary name beside
- * OUT, set header entry 0 to the span of the metadata members (local
- * headers included), then name it OUT.  Returns 0 or EXIT_FAIL (message
- * printed; nothing left at OUT, which is as it was). */
-static int create_zarr(cli_ctx *ctx, const char *out, write_args *a) {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tacozip-zarr-XXXXXX", out) < 0) return nomem();
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fprintf(stderr, "%s: %s: cannot create a temporary file beside it: %s\n", prog, ctx->shown, strerror(errno));
-        free(tmp);
+/* create --zarr without -e: header entry 0 is the span of the metadata
+ * members (local headers included), predicted from the layout and written
+ * by the one atomic create; if the archive says otherwise (--index, a file
+ * that changed size), entry 0 is corrected in place by an update (under
+ * its rollback journal).  Returns 0 or EXIT_FAIL (message printed). */
+static int create_zarr(cli_ctx *ctx, const char *out, write_args *a, double wait) {
+    uint64_t off = 0, len = 0;
+    if (predict_meta_span(a, &off, &len) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
         return EXIT_FAIL;
     }
-    /* only the name is kept: the library creates the file there anew, with
-     * the mode a new file gets (mkstemp's would be 0600) */
-    close(fd);
-    unlink(tmp);
     tacozip_error err = TACOZIP_ERROR_INIT;
-    a->meta.count = 1, a->meta.entries[0].offset = 0, a->meta.entries[0].length = 0;
-    int rc = tacozip_create_ex(tmp, (const char *const *)a->files.src, (const char *const *)a->files.name,
-                               a->files.n, &a->meta, &a->opts, &err);
-    int status = rc ? fail_write(rc, &err, ctx->shown) : 0;
-    if (!status) {
-        tacozip_archive *ar = NULL;
-        size_t *idx = malloc((a->files.n + 1) * sizeof *idx), k = 0;
-        if (!idx) status = nomem();
-        else if ((rc = tacozip_open_ex(tmp, 0, &ar, &err))) status = fail(rc, &err, ctx->shown);
-        for (size_t i = 0; !status && i < a->files.n; i++)
-            if (zarr_meta_rank(a->files.name[i]) >= 0) {
-                if ((rc = tacozip_find(ar, a->files.name[i], (size_t)-1, &idx[k++]))) status = fail(rc, NULL, tmp);
-            }
-        uint64_t off = 0, len = 0;
-        if (!status && (rc = tacozip_span(ar, idx, k, 0, &off, &len))) status = fail(rc, NULL, tmp);
-        tacozip_close(ar);
-        free(idx);
-        if (!status) {
-            a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
-            if ((rc = tacozip_update_header_ex(tmp, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
-        }
+    a->meta.count = 1, a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
+    const double until = now_s() + wait;
+    int rc;
+    do
+        rc = tacozip_create_ex(out, (const char *const *)a->files.src, (const char *const *)a->files.name, a->files.n,
+                               &a->meta, &a->opts, &err);
+    while (locked_retry(rc, until, &err));
+    if (rc) return fail_write(rc, &err, ctx->shown);
+    tacozip_archive *ar = NULL;
+    size_t *idx = malloc((a->files.n + 1) * sizeof *idx), k = 0;
+    int status = 0;
+    if (!idx) status = nomem();
+    else if ((rc = tacozip_open_ex(out, 0, &ar, &err))) status = fail(rc, &err, ctx->shown);
+    for (size_t i = 0; !status && i < a->files.n && zarr_meta_rank(a->files.name[i]) >= 0; i++)
+        if ((rc = tacozip_find(ar, a->files.name[i], (size_t)-1, &idx[k++]))) status = fail(rc, NULL, ctx->shown);
+    uint64_t got_off = 0, got_len = 0;
+    if (!status && (rc = tacozip_span(ar, idx, k, 0, &got_off, &got_len))) status = fail(rc, NULL, ctx->shown);
+    tacozip_close(ar);
+    free(idx);
+    if (!status && (got_off != off || got_len != len)) {
+        a->meta.entries[0].offset = got_off, a->meta.entries[0].length = got_len;
+        if ((rc = tacozip_update_header_ex(out, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
     }
-    struct stat old_st; /* replacing a file: keep its mode, as create does */
-    if (!status && stat(out, &old_st) == 0 && S_ISREG(old_st.st_mode) && chmod(tmp, old_st.st_mode & 07777) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
-        status = EXIT_FAIL;
-    }
-    if (!status && rename(tmp, out) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
-        status = EXIT_FAIL;
-    }
-    if (status) unlink(tmp);
-    else if (!a->opts.no_fsync && fsync_parent(out) != 0) {
-        fprintf(stderr, "%s: %s: fsync of its directory: %s\n", prog, ctx->shown, strerror(errno));
-        status = EXIT_FAIL;
-    }
-    free(tmp);
     return status;
 }
 
@@ -1396,7 +1389,7 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
         }
         progress_state ps = {0};
         setup_progress(&a, &ps, "create");
-        rc = create_zarr(ctx, out, &a);
+        rc = create_zarr(ctx, out, &a, wait);
         if (ps.on && rc) fputc('\n', stderr);
         free_files(&a.files);
         return rc;

@@ -20,7 +20,6 @@ import asyncio
 import errno
 import os
 import stat
-import tempfile
 import threading
 import weakref
 from bisect import bisect_left
@@ -527,6 +526,22 @@ def _walk(src: str) -> List[Tuple[str, str]]:
     return out
 
 
+def _layout_span(paths: Sequence[str], names: Sequence[str], alignment: int) -> int:
+    """Bytes from offset 157 to the end of the data of these first members in
+    the layout the library writes: 30 + name + ZIP64 extra (20, for 4 GiB - 1
+    bytes or more) + alignment padding (the 0xD935 extra: 0 or at least 6
+    bytes) + data, each."""
+    pos = 157
+    for path, name in zip(paths, names):
+        size = os.stat(path).st_size
+        base = pos + 30 + len(name.encode("utf-8")) + (20 if size >= 0xFFFFFFFF else 0)
+        pad = (alignment - base % alignment) % alignment if alignment > 1 else 0
+        while 0 < pad < 6:
+            pad += alignment
+        pos = base + pad + size
+    return pos - 157
+
+
 def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[str]"], *,
          entries: Optional[Sequence[Tuple[int, int]]] = None, alignment: int = 0,
          **create_options: Any) -> List[Tuple[int, int]]:
@@ -537,15 +552,17 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
 
     Header entry 0 is the byte span of the metadata block (from the first
     metadata member's local header to the end of the last one's data)
-    unless ``entries`` are given.  ``alignment`` and the other keyword
+    unless ``entries`` are given: predicted from the layout and written by
+    the one atomic create (with ``index=True``, or a file that changed
+    size meanwhile, it is then corrected in place by ``update_header``).  ``alignment`` and the other keyword
     arguments (``fsync``, ``progress``, ``index``) are those of
     ``tacozip.create``.  Returns the header entries written.
 
     Symbolic links are followed; a link loop, a name that is not UTF-8, a
     file that is neither regular nor a directory, or a directory without a
     metadata document at its root raise ZarrPackError before anything is
-    written.  Nothing is left at ``out`` on failure (the archive is written
-    under a temporary name beside it and renamed when complete)."""
+    written.  Nothing is left at ``out`` on failure (``tacozip.create`` is
+    atomic)."""
     from ._api import create, update_header
 
     src = os.fspath(src_dir)
@@ -562,34 +579,13 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
         create(dest, sources, names, entries, alignment=alignment, **create_options)
         return [tuple(e) for e in entries]  # type: ignore[misc]
     meta = [n for n in names if _is_metadata(n)]
-    # a free name beside dest: the library creates the file there anew (the
-    # mode of a new file), and it is renamed over dest once complete
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(dest) + ".", suffix=".tacozip-zarr")
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        create(tmp, sources, names, [(0, 0)], alignment=alignment, **create_options)
-        with TacoArchive(tmp) as ar:
-            span = ar.span(meta)
-        written = [tuple(span)]
-        update_header(tmp, written)
-        try:
-            old = os.stat(dest)
-        except FileNotFoundError:
-            old = None
-        if old is not None and stat.S_ISREG(old.st_mode):
-            os.chmod(tmp, stat.S_IMODE(old.st_mode))  # replacing a file: keep its mode, as create does
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if create_options.get("fsync", True):
-        dfd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    # entry 0 predicted from the layout and written by the one atomic create;
+    # corrected in place (update_header, under its journal) if the archive
+    # says otherwise (index=True puts TACO_INDEX first; a file changed size)
+    predicted = (157, _layout_span([files[n] for n in meta], meta, alignment))
+    create(dest, sources, names, [predicted], alignment=alignment, **create_options)
+    with TacoArchive(dest) as ar:
+        written = [tuple(ar.span(meta))]
+    if written[0] != predicted:
+        update_header(dest, written)
     return written  # type: ignore[return-value]
