@@ -251,10 +251,10 @@ def _write_parquet(ar: TacoArchive, chosen: Sequence[Member], keys: Sequence[str
     try:
         import fsspec
         from fsspec.implementations.reference import LazyReferenceMapper
-        import pandas  # noqa: F401  (the mapper writes with pandas + pyarrow)
-        import pyarrow  # noqa: F401
+        import pandas  # noqa: F401  (the mapper writes with pandas)
     except ImportError as e:
-        raise ImportError(f"format='parquet' needs fsspec, pandas and pyarrow ({e})") from e
+        raise ImportError(f"format='parquet' needs fsspec and pandas ({e})") from e
+    engine = _parquet_engine()
     if record_size < 1:
         raise ValueError(f"record_size must be positive, not {record_size}")
     meta_i = [i for i, k in enumerate(keys) if _is_meta(k)]
@@ -281,7 +281,7 @@ def _write_parquet(ar: TacoArchive, chosen: Sequence[Member], keys: Sequence[str
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".", suffix=".tmp", dir=parent)
     try:
         fs = fsspec.filesystem("file")
-        lazy = LazyReferenceMapper.create(tmp, fs=fs, record_size=record_size, engine="pyarrow")
+        lazy = LazyReferenceMapper.create(tmp, fs=fs, record_size=record_size, engine=engine)
         for i in sorted(meta_i, key=lambda j: keys[j]):
             lazy[keys[i]] = json.dumps(meta[keys[i]])
         for i in sorted(chunk_i, key=lambda j: keys[j]):
@@ -301,6 +301,21 @@ def _write_parquet(ar: TacoArchive, chosen: Sequence[Member], keys: Sequence[str
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _parquet_engine() -> str:
+    """fastparquet, the engine fsspec's LazyReferenceMapper reads with by
+    default (files written by pyarrow have an all-null ``raw`` column that
+    fastparquet reads back as NaN, not None: unreadable that way); pyarrow
+    when fastparquet is missing (then read with a mapper made with
+    ``engine="pyarrow"``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("fastparquet") is not None:
+        return "fastparquet"
+    if importlib.util.find_spec("pyarrow") is not None:
+        return "pyarrow"
+    raise ImportError("format='parquet' needs fastparquet (or pyarrow)")
 
 
 def _check_chunk_key(ar: TacoArchive, m: Member, key: str, meta: Mapping[str, Any],

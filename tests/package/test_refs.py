@@ -321,6 +321,25 @@ def test_parquet_100000_members_read_lazily(tmp_path):
     assert json.loads((tmp_path / "m.parq" / ".zmetadata").read_text()) == meta | {"record_size": 100_000}
 
 
+def test_parquet_without_fastparquet_is_written_with_pyarrow(tmp_path, monkeypatch):
+    require("pyarrow")
+    from fsspec.implementations.reference import LazyReferenceMapper
+
+    import tacozip.refs as refs_module
+
+    names, vals = _zarr_v2_dir(tmp_path / "store", n=50)
+    arc = tmp_path / "z.taco"
+    tacozip.create(arc, [tmp_path / "store" / n for n in names], names, fsync=False)
+    monkeypatch.setattr(refs_module, "_parquet_engine", lambda: "pyarrow")
+    out = tmp_path / "p.parq"
+    tacozip.refs(arc, format="parquet", out=out, record_size=20)
+    lazy = LazyReferenceMapper(str(out), fs=fsspec.filesystem("file"), engine="pyarrow")
+    fs = fsspec.filesystem("reference", fo=lazy, remote_protocol="file")
+    assert [fs.cat_file(f"a/{i}") for i in (0, 21, 49)] == [np.int32(i * 3).tobytes() for i in (0, 21, 49)]
+    assert np.frombuffer(fs.cat_file("g/b/1.1"), "<f8").tolist() == vals[2:, 3:].ravel().tolist()
+    assert json.loads(fs.cat_file("a/.zarray"))["shape"] == [50]
+
+
 def test_parquet_needs_a_zarr_v2_hierarchy(tmp_path):
     arc = make_archive(tmp_path / "a.taco", NESTED)
     out = tmp_path / "p"
