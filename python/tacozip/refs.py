@@ -327,9 +327,9 @@ def _check_chunk_key(ar: TacoArchive, m: Member, key: str, meta: Mapping[str, An
     if grid is None:
         za = meta.get(f"{field}/.zarray")
         if not isinstance(za, dict):
-            raise ValueError(f"{ar.path}: member {_q(m.name)} is not a chunk of a Zarr v2 array (no {_q(field + '/.zarray')} "
-                             "among the members): the Parquet layout holds Zarr v2 hierarchies only; use "
-                             "format='json'")
+            raise ValueError(f"{ar.path}: member {_q(m.name)} is not a chunk of a Zarr v2 array "
+                             f"(no {_q(field + '/.zarray')} among the members): the Parquet layout holds Zarr v2 "
+                             "hierarchies only; use format='json'")
         if za.get("dimension_separator", ".") != ".":
             raise ValueError(f"{ar.path}: array {_q(field)} uses dimension_separator "
                              f"{_q(za.get('dimension_separator'))}: the Parquet layout needs '.'")
@@ -407,7 +407,10 @@ def chunk_refs(archive: Any, members: Optional[Union[str, Member, Iterable[Union
         # parallel): the format, and the scanners' first read, kept in the
         # spans that the member files of a remote archive read from
         fs = _scan_filesystem()(_archive=ar)  # shares the open archive (and its directory): no request to open
-        heads = ar.read_ranges([(m.offset, min(SCAN_MIN_FETCH, m.size)) for m in chosen])
+        some = [m for m in chosen if m.size]
+        got = dict(zip([m.name for m in some],
+                       ar.read_ranges([(m.offset, min(SCAN_MIN_FETCH, m.size)) for m in some]) if some else []))
+        heads = [got.get(m.name, b"") for m in chosen]
         kinds = []
         for m, h in zip(chosen, heads):
             if fs.remote and h:
@@ -500,7 +503,8 @@ def _run_scanner(fs: Any, m: Member, kind: str, placeholder: str, inline_thresho
     elif kind == "netcdf3":
         from kerchunk.netCDF3 import NetCDF3ToZarr
 
-        n = NetCDF3ToZarr(placeholder, storage_options={"_archive": ar, "_spans": fs.spans}, inline_threshold=inline_threshold)
+        n = NetCDF3ToZarr(placeholder, storage_options={"_archive": ar, "_spans": fs.spans},
+                          inline_threshold=inline_threshold)
         try:
             r = n.translate()
         finally:
@@ -508,7 +512,8 @@ def _run_scanner(fs: Any, m: Member, kind: str, placeholder: str, inline_thresho
     else:
         from kerchunk.tiff import tiff_to_zarr
 
-        r = tiff_to_zarr(placeholder, remote_options={"_archive": ar, "_spans": fs.spans}, inline_threshold=inline_threshold)
+        r = tiff_to_zarr(placeholder, remote_options={"_archive": ar, "_spans": fs.spans},
+                         inline_threshold=inline_threshold)
     return r
 
 
