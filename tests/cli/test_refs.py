@@ -98,8 +98,9 @@ def test_refs_equal_ls_and_bytes(tz, tmp_path, layout):
     assert set(got["refs"]) >= set(CONTENTS) | {"TACO_HEADER"}
     fs = _read_all(got, CONTENTS)
     assert fs.cat_file("TACO_HEADER")[:1] == b"\x01"  # the header payload: one entry (0, 0)
-    if layout != "default":
-        assert any(v[1] % 512 == 0 for k, v in got["refs"].items() if k in CONTENTS and v[2])
+    if "--align" in LAYOUTS[layout]:
+        align = int(LAYOUTS[layout][LAYOUTS[layout].index("--align") + 1])
+        assert all(v[1] % align == 0 for k, v in got["refs"].items() if k in CONTENTS)
 
 
 def test_refs_output_file_json_and_fsspec_from_path(tz, tmp_path):
