@@ -169,3 +169,7 @@ def __getattr__(name):
         mod = importlib.import_module(".refs", __name__)  # binds tacozip.refs to the (callable) module
         return mod if name == "refs" else mod.chunk_refs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"refs", "chunk_refs"})
