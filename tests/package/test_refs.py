@@ -146,6 +146,15 @@ def test_refs_over_http_one_request_per_member(tmp_path, nginx_server):
         recs = log(nginx_server, expect=1)
         assert len(recs) == 1 and recs[0]["range"] == f"bytes={r['refs'][name][1]}-{r['refs'][name][1] + len(data) - 1}"
     assert fs.cat_file("empty.bin") == b""
+    # the command on the URL: the same set, for the requests of opening the archive (the
+    # tail; and the local headers of this aligned archive), nothing more
+    with tacozip.open(url) as ar:
+        n_open = ar.stats[0]
+    reset(nginx_server)
+    out = subprocess.run([tacozip.__main__.executable(), "refs", url, "--stats"], capture_output=True, check=True)
+    assert json.loads(out.stdout) == r
+    assert out.stderr.startswith(f"tacozip: {n_open} requests, ".encode()), out.stderr
+    assert len(log(nginx_server, expect=n_open)) == n_open
 
 
 def _zip(path, members):
