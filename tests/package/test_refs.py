@@ -325,10 +325,6 @@ def test_parquet_100000_members_read_lazily(tmp_path):
     # the JSON set of the same members says the same
     j = tacozip.refs(arc, prefix="store")["refs"]
     assert len(j) == len(names) and j["a/12345"][1:] == lazy["a/12345"][1:]
-    # python -m tacozip.refs writes the same layout
-    p = _module(arc, "--prefix", "store", "--format", "parquet", "-o", tmp_path / "m.parq")
-    assert p.returncode == 0, p
-    assert json.loads((tmp_path / "m.parq" / ".zmetadata").read_text()) == meta | {"record_size": 100_000}
 
 
 def test_parquet_without_fastparquet_is_written_with_pyarrow(tmp_path, monkeypatch):
@@ -348,6 +344,22 @@ def test_parquet_without_fastparquet_is_written_with_pyarrow(tmp_path, monkeypat
     assert [fs.cat_file(f"a/{i}") for i in (0, 21, 49)] == [np.int32(i * 3).tobytes() for i in (0, 21, 49)]
     assert np.frombuffer(fs.cat_file("g/b/1.1"), "<f8").tolist() == vals[2:, 3:].ravel().tolist()
     assert json.loads(fs.cat_file("a/.zarray"))["shape"] == [50]
+
+
+def test_python_dash_m_parquet(tmp_path):
+    require("fastparquet")
+    names, _ = _zarr_v2_dir(tmp_path / "store", n=30)
+    arc = tmp_path / "z.taco"
+    tacozip.create(arc, [tmp_path / "store" / n for n in names], [f"store/{n}" for n in names], fsync=False)
+    p = _module(arc, "--prefix", "store", "--format", "parquet", "-o", tmp_path / "m.parq", "--record-size", "10")
+    assert p.returncode == 0 and p.stdout == "", p
+    tacozip.refs(arc, prefix="store", format="parquet", out=tmp_path / "f.parq", record_size=10)
+    for f in (".zmetadata", "a/refs.0.parq", "a/refs.2.parq", "g/b/refs.0.parq"):
+        assert (tmp_path / "m.parq" / f).read_bytes() == (tmp_path / "f.parq" / f).read_bytes(), f
+    fs = fsspec.filesystem("reference", fo=str(tmp_path / "m.parq"), remote_protocol="file")
+    assert fs.cat_file("a/29") == np.int32(87).tobytes()
+    p = _module(arc, "--prefix", "store", "--format", "parquet", "-o", tmp_path / "x.parq", "--record-size", "0")
+    assert p.returncode == 2 and "--record-size needs a positive integer" in p.stderr, p
 
 
 def test_parquet_needs_a_zarr_v2_hierarchy(tmp_path):
