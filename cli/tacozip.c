@@ -53,6 +53,7 @@ static const char *const HELP_MAIN =
     "  cat ARCHIVE MEMBER      write a member (or a byte range of it) to stdout\n"
     "  extract ARCHIVE         extract members safely into a directory\n"
     "  span ARCHIVE MEMBERS... byte range covering members (for header entries)\n"
+    "  refs ARCHIVE            kerchunk references: each member's [URL, offset, size]\n"
     "  validate ARCHIVE        check structure (quick, normal or deep)\n"
     "  recover ARCHIVE         roll back an append or update that was interrupted\n"
     "  version                 print the version\n"
@@ -64,8 +65,8 @@ static const char *const HELP_MAIN =
     "its help says it repeats.\n"
     "\n"
     "ARCHIVE may be a local path or an http://, https:// or s3://bucket/key URL for\n"
-    "every command that reads (header, ls, cat, extract, span, validate).  ls, cat,\n"
-    "extract and span also take --index-first (read the first 16 KiB first: one\n"
+    "every command that reads (header, ls, cat, extract, span, refs, validate).  ls,\n"
+    "cat, extract, span and refs also take --index-first (read the first 16 KiB first: one\n"
     "request for archives made with --index) and --stats (print the HTTP requests\n"
     "and bytes to stderr).\n"
     "\n"
@@ -247,6 +248,29 @@ static const char *const HELP_SPAN =
     "Remote settings (S3, retries, timeouts) come from the environment: see\n"
     "'tacozip --help'.\n";
 
+static const char *const HELP_REFS =
+    "Usage: tacozip refs ARCHIVE [--url URL] [--prefix P] [-o OUT] [--format json]\n"
+    "\n"
+    "Write a kerchunk reference set (version 1) of the members: {\"version\": 1,\n"
+    "\"refs\": {NAME: [URL, OFFSET, SIZE]}}, where [OFFSET, OFFSET+SIZE) is the\n"
+    "member's data in the archive, so that fsspec's ReferenceFileSystem (and Zarr,\n"
+    "xarray through it) read members without tacozip.  Directory entries are left\n"
+    "out.  Names are written as ls --json writes them.  A compressed or encrypted\n"
+    "member has no such range: each one is named and nothing is written (exit 1).\n"
+    "  --url URL       where readers find the archive (default: ARCHIVE as given for\n"
+    "                  a URL, the real path of a local file)\n"
+    "  --prefix P      only the members under the directory P ('P/...'), named\n"
+    "                  relative to it\n"
+    "  -o, --output OUT  write to OUT (a temporary file beside it, renamed to OUT\n"
+    "                  when complete) instead of standard output\n"
+    "  --format json   the only format written here; for kerchunk's Parquet layout\n"
+    "                  use: python -m tacozip.refs ARCHIVE --format parquet -o DIR\n"
+    "  --index-first   read the first 16 KiB first (one request with --index)\n"
+    "  --stats         print the HTTP requests and bytes received to stderr\n"
+    "  -h, --help      this help\n"
+    "Remote settings (S3, retries, timeouts) come from the environment: see\n"
+    "'tacozip --help'.  See docs/references.md.\n";
+
 static const char *const HELP_RECOVER =
     "Usage: tacozip recover ARCHIVE [--wait SECONDS]\n"
     "\n"
@@ -421,6 +445,9 @@ enum {
     OPT_LEVEL,
     OPT_WAIT,
     OPT_ZARR,
+    OPT_URL,
+    OPT_OUTPUT,
+    OPT_FORMAT,
 };
 
 #define O_HELP {OPT_HELP, "help", 'h', 0, 1, NULL}
@@ -455,6 +482,14 @@ static const opt_spec OPTS_EXTRACT[] = {O_HELP,
                                         O_LAST};
 static const opt_spec OPTS_SPAN[] = {O_HELP, {OPT_DATA_ONLY, "data-only", 0, 0, 1, NULL},
                                      {OPT_PREFIX, "prefix", 0, 1, 0, "P"}, O_JSON, O_INDEX_FIRST, O_STATS, O_LAST};
+static const opt_spec OPTS_REFS[] = {O_HELP,
+                                     {OPT_URL, "url", 0, 1, 0, "URL"},
+                                     {OPT_PREFIX, "prefix", 0, 1, 0, "P"},
+                                     {OPT_OUTPUT, "output", 'o', 1, 0, "OUT"},
+                                     {OPT_FORMAT, "format", 0, 1, 0, "json"},
+                                     O_INDEX_FIRST,
+                                     O_STATS,
+                                     O_LAST};
 static const opt_spec OPTS_VALIDATE[] = {O_HELP, {OPT_LEVEL, "level", 0, 1, 0, "quick|normal|deep"}, O_JSON, O_LAST};
 static const opt_spec OPTS_NONE[] = {O_HELP, O_LAST};
 
@@ -1670,6 +1705,169 @@ static int cmd_span(cli_ctx *ctx, const parsed_args *pa) {
     return rc;
 }
 
+/* ---- refs: kerchunk references ---------------------------------------- */
+
+typedef struct {
+    const char *name;
+    size_t len;
+} name_ref;
+
+static int cmp_name_ref(const void *a, const void *b) {
+    const name_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The selected members' indexes into *out (directory entries left out,
+ * names under "prefix"); 0, or EXIT_FAIL after a message: a compressed or
+ * encrypted member (each one named), a name given twice, none at all. */
+static int refs_select(const cli_ctx *ctx, tacozip_archive *ar, const char *prefix, size_t plen, size_t **out,
+                       size_t *nout) {
+    size_t count = tacozip_count(ar), k = 0, bad = 0;
+    size_t *idx = malloc((count + 1) * sizeof *idx);
+    name_ref *names = malloc((count + 1) * sizeof *names);
+    if (!idx || !names) {
+        free(idx), free(names);
+        return nomem();
+    }
+    for (size_t i = 0; i < count; i++) {
+        tacozip_member m = TACOZIP_MEMBER_INIT;
+        tacozip_member_at(ar, i, &m);
+        if (m.name_len && m.name[m.name_len - 1] == '/') continue; /* a directory entry */
+        if (m.name_len < plen || memcmp(m.name, prefix, plen)) continue;
+        if (m.method != 0 || (m.flags & 0x41)) { /* bit 0: encrypted; bit 6: strong encryption */
+            fprintf(stderr, "%s: %s: member \"", prog, ctx->shown);
+            text_name(stderr, m.name, m.name_len);
+            if (m.method != 0)
+                fprintf(stderr, "\" cannot be referenced: compressed (method %u); only STORED members hold their "
+                                "bytes as they are\n", m.method);
+            else
+                fprintf(stderr, "\" cannot be referenced: encrypted; only STORED members hold their bytes as they "
+                                "are\n");
+            bad++;
+        }
+        names[k] = (name_ref){m.name + plen, m.name_len - plen};
+        idx[k++] = i;
+    }
+    int rc = 0;
+    if (bad) {
+        fprintf(stderr, "%s: %s: %zu member%s cannot be referenced: nothing written\n", prog, ctx->shown, bad,
+                bad > 1 ? "s" : "");
+        rc = EXIT_FAIL;
+    } else if (k == 0) {
+        fprintf(stderr, "%s: %s: no member%s%s%s to reference\n", prog, ctx->shown, plen ? " under \"" : "",
+                plen ? prefix : "", plen ? "\"" : "");
+        rc = EXIT_FAIL;
+    } else {
+        qsort(names, k, sizeof *names, cmp_name_ref);
+        for (size_t i = 1; i < k && !rc; i++)
+            if (!cmp_name_ref(&names[i - 1], &names[i])) {
+                fprintf(stderr, "%s: %s: member name \"", prog, ctx->shown);
+                text_name(stderr, prefix, plen);
+                text_name(stderr, names[i].name, names[i].len);
+                fprintf(stderr, "\" appears twice: its reference would be ambiguous\n");
+                rc = EXIT_FAIL;
+            }
+    }
+    free(names);
+    if (rc) {
+        free(idx);
+        return rc;
+    }
+    *out = idx, *nout = k;
+    return 0;
+}
+
+/* The reference set as JSON on "f": names as ls --json writes them. */
+static void refs_write(FILE *f, tacozip_archive *ar, const size_t *idx, size_t n, size_t plen, const char *url) {
+    fputs("{\"version\": 1, \"refs\": {", f);
+    for (size_t i = 0; i < n; i++) {
+        tacozip_member m = TACOZIP_MEMBER_INIT;
+        tacozip_member_at(ar, idx[i], &m);
+        fputs(i ? ",\n  " : "\n  ", f);
+        json_str(f, m.name + plen, m.name_len - plen);
+        fputs(": [", f);
+        json_str(f, url, strlen(url));
+        fprintf(f, ", %" PRIu64 ", %" PRIu64 "]", m.data_offset, m.size);
+    }
+    fputs("\n}}\n", f);
+}
+
+static int cmd_refs(cli_ctx *ctx, const parsed_args *pa) {
+    read_options(ctx, pa);
+    const char *path = pa->pos[0], *format = opt_value(pa, OPT_FORMAT), *out = opt_value(pa, OPT_OUTPUT);
+    const char *url = opt_value(pa, OPT_URL), *p = opt_value(pa, OPT_PREFIX);
+    if (format && !strcmp(format, "parquet"))
+        return usage(ctx, "--format parquet (kerchunk's Parquet layout) is written by the Python package: "
+                          "python -m tacozip.refs %s --format parquet -o DIR", path);
+    if (format && strcmp(format, "json")) return usage(ctx, "unknown format '%s' (json)", format);
+    if (out && !*out) return usage(ctx, "-o needs a file name");
+    char *prefix = NULL;
+    size_t plen = p ? strlen(p) : 0;
+    if (plen && asprintf(&prefix, "%s%s", p, p[plen - 1] == '/' ? "" : "/") < 0) return nomem();
+    plen = prefix ? strlen(prefix) : 0;
+    tacozip_archive *ar;
+    int rc = open_archive(ctx, path, 0, &ar);
+    if (rc) {
+        free(prefix);
+        return rc;
+    }
+    char *real = NULL;
+    if (!url && !tacozip_is_url(path)) {
+        if (!(real = realpath(path, NULL))) {
+            fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
+            rc = EXIT_FAIL;
+        }
+        url = real;
+    } else if (!url) {
+        url = path;
+    }
+    size_t *idx = NULL, n = 0;
+    if (!rc) rc = refs_select(ctx, ar, prefix ? prefix : "", plen, &idx, &n);
+    if (!rc && (!out || !strcmp(out, "-"))) {
+        setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+        refs_write(stdout, ar, idx, n, plen, url);
+        if (fflush(stdout) || ferror(stdout)) {
+            fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno));
+            rc = EXIT_FAIL;
+        }
+    } else if (!rc) {
+        /* the whole set in a temporary file beside OUT, then renamed to it:
+         * OUT is the complete set or what it was before, never a part */
+        char *tmp = NULL;
+        int fd = -1;
+        FILE *f = NULL;
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", out) < 0) {
+            tmp = NULL;
+            rc = nomem();
+        } else if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
+            fprintf(stderr, "%s: %s: %s\n", prog, out, strerror(errno));
+            if (fd >= 0) close(fd), unlink(tmp);
+            rc = EXIT_FAIL;
+        } else {
+            mode_t um = umask(0);
+            umask(um);
+            refs_write(f, ar, idx, n, plen, url);
+            int bad = fflush(f) || ferror(f) || fchmod(fd, 0666 & ~um) || fsync(fd);
+            int err = errno;
+            if (fclose(f)) bad = 1, err = errno;
+            if (!bad && rename(tmp, out)) bad = 1, err = errno;
+            if (bad) {
+                fprintf(stderr, "%s: %s: %s (nothing written)\n", prog, out, strerror(err));
+                unlink(tmp);
+                rc = EXIT_FAIL;
+            }
+        }
+        free(tmp);
+    }
+    free(idx);
+    free(real);
+    free(prefix);
+    close_archive(ctx, ar);
+    return rc;
+}
+
 /* Whether a validation result says something about the archive (valid, or
  * which structure is wrong), rather than that it could not be read (I/O,
  * network, memory, a malformed URL or setting): those are errors, reported
@@ -1737,6 +1935,7 @@ static const cmd_spec COMMANDS[] = {
     {"cat", NULL, HELP_CAT, OPTS_CAT, 2, 2, "ARCHIVE and MEMBER", cmd_cat},
     {"extract", NULL, HELP_EXTRACT, OPTS_EXTRACT, 1, POS_ANY, "ARCHIVE", cmd_extract},
     {"span", NULL, HELP_SPAN, OPTS_SPAN, 1, POS_ANY, "ARCHIVE and MEMBERS or --prefix P", cmd_span},
+    {"refs", NULL, HELP_REFS, OPTS_REFS, 1, 1, "ARCHIVE", cmd_refs},
     {"validate", NULL, HELP_VALIDATE, OPTS_VALIDATE, 1, 1, "ARCHIVE", cmd_validate},
     {"recover", NULL, HELP_RECOVER, OPTS_RECOVER, 1, 1, "ARCHIVE", cmd_recover},
     {"version", NULL, HELP_VERSION, OPTS_NONE, 0, 0, "no arguments", cmd_version},

@@ -157,6 +157,24 @@ __all__ = [
     "NotFetchedError",
     "ERROR_MESSAGES",
     "ERROR_NAMES",
+    "refs",
+    "chunk_refs",
 ]
 __all__ += [_n for _n in _config.CODE_NAMES if _n not in __all__]
 from . import shards  # noqa: E402,F401 - tacozip.shards: shard archives and their catalog (docs/dask.md)
+
+
+def __getattr__(name):
+    """tacozip.refs and tacozip.chunk_refs, imported when first used (they
+    need fsspec/kerchunk only when called).  tacozip.refs is the module
+    tacozip/refs.py, callable as its refs() function (docs/references.md)."""
+    if name in ("refs", "chunk_refs"):
+        import importlib
+
+        mod = importlib.import_module(".refs", __name__)  # binds tacozip.refs to the (callable) module
+        return mod if name == "refs" else mod.chunk_refs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"refs", "chunk_refs"})

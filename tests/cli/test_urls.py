@@ -20,7 +20,7 @@ def closed_port():
 
 
 COMMANDS = [("header", []), ("ls", []), ("ls", ["--json"]), ("cat", ["a.txt"]), ("span", ["a.txt"]),
-            ("validate", []), ("extract", ["-C", "{dest}"])]
+            ("refs", []), ("validate", []), ("extract", ["-C", "{dest}"])]
 
 
 @pytest.mark.parametrize("scheme", ["http", "https", "s3"])
