@@ -19,6 +19,12 @@
 #                           (default bench/work/fsspec-vs-zip.png; docs/BENCHMARKS.md
 #                           shows docs/img/fsspec-vs-zip.png); --fsspec --quick: smoke
 #                           run; --no-s3: nginx only
+#   bench/run.sh --zarr     chunks of a Zarr array in a TACO archive over nginx through
+#                           tacozip.zarr.TacoStore, zarr's FsspecStore on zip::http and
+#                           our reference set in ReferenceFileSystem; reference scans of
+#                           12 NetCDF members, ours against kerchunk on zip::http
+#                           (bench/bench_zarr.py; requests, bytes, time; raw runs in
+#                           bench/work/zarr-results.json)
 #   bench/run.sh --baseline REV
 #                           also time the command built from the tree of git
 #                           revision REV, for before/after figures (e.g. 9be074a,
@@ -46,12 +52,28 @@ while [ $# -gt 0 ]; do
     --clean) CLEAN=1 ;;
     --remote) REMOTE=1 ;;
     --fsspec) REMOTE=2 ;;
+    --zarr) REMOTE=3 ;;
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift ;;
     --baseline=*) BASELINE=${1#--baseline=} ;;
     *) ARGS+=("$1") ;;
   esac
   shift
 done
+
+if [ "$REMOTE" = 3 ]; then
+  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, xarray, h5netcdf, zarr, kerchunk" 2>/dev/null; then
+    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
+    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
+  fi
+  echo "bench: installing tacozip from $ROOT into $VENV" >&2
+  "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT" >&2
+  mkdir -p "$WORK"
+  "$VENV/bin/python" "$ROOT/bench/bench_zarr.py" --work "$WORK/zarr" --json "$WORK/zarr-results.json" \
+    ${ARGS[@]+"${ARGS[@]}"}
+  exit 0
+fi
 
 if [ "$REMOTE" = 2 ]; then
   VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
