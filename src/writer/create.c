@@ -322,6 +322,26 @@ static uint32_t member_extra(const writer *w, const member_plan *m, uint64_t lho
     return (uint32_t)(xlen + pad);
 }
 
+/* The 0xD935 alignment extra of "pad" (0, or >= 6) bytes: id, size,
+ * alignment, zeros. */
+static int put_align_extra(writer *w, size_t pad) {
+    unsigned char a[ZIP_ALIGN_EXTRA_MIN + 256];
+    if (pad <= sizeof a) {
+        tz_align_extra(a, pad, w->opts->alignment);
+        return w_put(w, a, pad);
+    }
+    tz_align_extra(a, ZIP_ALIGN_EXTRA_MIN, w->opts->alignment);
+    wr16(a + 2, (uint16_t)(pad - 4));
+    int rc = w_put(w, a, ZIP_ALIGN_EXTRA_MIN);
+    memset(a, 0, sizeof a);
+    for (size_t left = pad - ZIP_ALIGN_EXTRA_MIN; rc == TACOZ_OK && left > 0;) {
+        size_t n = left < sizeof a ? left : sizeof a;
+        rc = w_put(w, a, n);
+        left -= n;
+    }
+    return rc;
+}
+
 /* Stream one file into the archive. */
 static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     /* Open first: the size and time come from fstat() of the open file (one
@@ -372,23 +392,7 @@ static int add_member(writer *w, const member_plan *plan, uint32_t *crc_out) {
     int rc = w_put(w, h, ZIP_LFH_SIZE);
     if (rc == TACOZ_OK) rc = w_put(w, m->name, m->nlen);
     if (rc == TACOZ_OK) rc = w_put(w, h + ZIP_LFH_SIZE, xlen);
-    if (rc == TACOZ_OK && pad) { /* 0xD935 alignment extra: id, size, alignment, zeros */
-        unsigned char a[ZIP_ALIGN_EXTRA_MIN + 256];
-        if (pad <= sizeof a) {
-            tz_align_extra(a, pad, w->opts->alignment);
-            rc = w_put(w, a, pad);
-        } else {
-            tz_align_extra(a, ZIP_ALIGN_EXTRA_MIN, w->opts->alignment);
-            wr16(a + 2, (uint16_t)(pad - 4));
-            rc = w_put(w, a, ZIP_ALIGN_EXTRA_MIN);
-            memset(a, 0, sizeof a);
-            for (size_t left = pad - ZIP_ALIGN_EXTRA_MIN; rc == TACOZ_OK && left > 0;) {
-                size_t n = left < sizeof a ? left : sizeof a;
-                rc = w_put(w, a, n);
-                left -= n;
-            }
-        }
-    }
+    if (rc == TACOZ_OK && pad) rc = put_align_extra(w, pad);
     if (rc) {
         close(fd);
         return rc;
@@ -442,12 +446,25 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
     if (!names || !lens || !sizes || !extras || !crcs) rc = tz_fail(w->err, TACOZ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; rc == TACOZ_OK && i < n; i++) names[i] = plan[i].name, lens[i] = plan[i].nlen, sizes[i] = plan[i].size;
     /* The extras depend on offsets (alignment), which depend on the index
-     * size, which depends on the extras: iterate to a fixed point. */
+     * size, which depends on the extras (deflated: not monotone, so the
+     * iteration may cycle).  First the index's data is followed by the
+     * members directly, iterated to a fixed point; if that does not settle
+     * in a few rounds, the members' start is fixed instead ("room" bytes
+     * after the index's name) and the index's own local header is padded to
+     * it with an alignment extra ("ipad"): the extras then depend on "room"
+     * alone, and "room" only grows until the index fits. */
+    const uint64_t base = w_pos(w) + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN;
+    size_t room = 0, ipad = 0;
     for (int round = 0; rc == TACOZ_OK; round++) {
         free(blob);
         blob = NULL;
         if ((rc = tz_index_build(names, lens, sizes, extras, n, &blob, &blob_len, &crc_off, w->err))) break;
-        uint64_t off = w_pos(w) + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN + blob_len;
+        if (room && (blob_len == room || blob_len + ZIP_ALIGN_EXTRA_MIN <= room)) {
+            ipad = room - blob_len;
+            break;
+        }
+        if (room || round == 4) room = blob_len + ZIP_ALIGN_EXTRA_MIN + 64;
+        uint64_t off = base + (room ? room : blob_len);
         int changed = 0;
         for (size_t i = 0; i < n; i++) {
             uint32_t x = member_extra(w, &plan[i], off);
@@ -455,8 +472,8 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
             extras[i] = x;
             off += ZIP_LFH_SIZE + plan[i].nlen + x + plan[i].size;
         }
-        if (!changed) break;
-        if (round == 16) rc = tz_fail(w->err, TACOZ_ERR_PARAM, "index layout does not settle with this alignment");
+        if (!room && !changed) break;
+        if (round == 64) rc = tz_fail(w->err, TACOZ_ERR_PARAM, "internal: the index layout does not settle");
     }
     uint64_t lho = w_pos(w);
     size_t cd_rec = w->cd_len; /* TACO_INDEX's directory record, CRC patched below */
@@ -465,10 +482,12 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
         rc = cd_add(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN, 0, dos, 0, blob_len, lho, ATTR_HEADER);
     if (rc == TACOZ_OK) {
         unsigned char h[ZIP_LFH_SIZE];
-        tz_lfh lh = {.dos_datetime = dos, .size = blob_len, .name_len = TACO_INDEX_NAME_LEN};
+        tz_lfh lh = {.dos_datetime = dos, .size = blob_len, .name_len = TACO_INDEX_NAME_LEN,
+                     .extra_len = (uint16_t)ipad};
         tz_lfh_encode(h, &lh);
         rc = w_put(w, h, sizeof h);
         if (rc == TACOZ_OK) rc = w_put(w, TACO_INDEX_NAME, TACO_INDEX_NAME_LEN);
+        if (rc == TACOZ_OK && ipad) rc = put_align_extra(w, ipad);
         if (rc == TACOZ_OK) rc = w_put(w, blob, blob_len);
     }
     for (size_t i = 0; i < n && rc == TACOZ_OK; i++) {
@@ -482,7 +501,7 @@ static int write_with_index(writer *w, const member_plan *plan, size_t n, uint32
         for (size_t i = 0; i < n; i++) wr32(blob + crc_off + 4 * i, crcs[i]);
         unsigned char c[4];
         wr32(c, tz_crc32(0, blob, blob_len));
-        uint64_t data = lho + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN;
+        uint64_t data = lho + ZIP_LFH_SIZE + TACO_INDEX_NAME_LEN + ipad;
         if (n) rc = w_patch(w, data + crc_off, blob + crc_off, 4 * n);
         if (rc == TACOZ_OK) rc = w_patch(w, lho + LFH_CRC, c, 4);
         memcpy(w->cd + cd_rec + TACO_CDH_CRC_OFFSET, c, 4);
