@@ -814,6 +814,32 @@ static char *join(const char *a, const char *b) {
     return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
 }
 
+/* The entries of the open directory "d" but "." and "..", sorted byte-wise
+ * (*names, *n: the caller frees each and the array); closes "d".  Returns 0,
+ * or 1 when out of memory (the names read so far are returned). */
+static int sorted_names(DIR *d, char ***names, size_t *n) {
+    size_t cap = 0;
+    int oom = 0;
+    struct dirent *de;
+    while (!oom && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **p = realloc(*names, nc * sizeof **names);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            *names = p, cap = nc;
+        }
+        if (!((*names)[*n] = strdup(de->d_name))) oom = 1;
+        else (*n)++;
+    }
+    closedir(d);
+    if (!oom) qsort(*names, *n, sizeof **names, cmp_str);
+    return oom;
+}
+
 /* Add the regular files under "dir" (path) with names "prefix/...", sorted
  * byte-wise for a deterministic order.  Returns 0 or EXIT_FAIL (a message
  * was printed; on a file-system error the walk goes on, to report all). */
@@ -824,26 +850,9 @@ static int add_dir(file_list *l, const char *dir, const char *prefix) {
         return EXIT_FAIL;
     }
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0, oom = 0;
-    struct dirent *de;
-    while (!oom && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            char **p = realloc(names, nc * sizeof *names);
-            if (!p) {
-                oom = 1;
-                break;
-            }
-            names = p, cap = nc;
-        }
-        if (!(names[n] = strdup(de->d_name))) oom = 1;
-        else n++;
-    }
-    closedir(d);
+    size_t n = 0;
+    int rc = 0, oom = sorted_names(d, &names, &n);
     if (oom) rc = nomem();
-    else qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         if (oom) {
             free(names[i]);
@@ -1116,28 +1125,8 @@ static int add_zarr_dir(file_list *l, const char *dir, const char *prefix, const
         return 0;
     }
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    int oom = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            char **p = realloc(names, nc * sizeof *names);
-            if (!p) {
-                oom = 1;
-                break;
-            }
-            names = p, cap = nc;
-        }
-        if (!(names[n] = strdup(de->d_name))) {
-            oom = 1;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (!oom) qsort(names, n, sizeof *names, cmp_str);
+    size_t n = 0;
+    int oom = sorted_names(d, &names, &n);
     for (size_t i = 0; i < n; i++) {
         char *path = oom ? NULL : join(dir, names[i]);
         char *name = oom ? NULL : (*prefix ? join(prefix, names[i]) : strdup(names[i]));

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 
 from . import _tacozip
 from ._remote import source_args
+from .helpers import row_group_span
 
 __all__ = ["SpanMember", "Span", "Fetched", "NotFetchedError", "decode_span", "parquet_table", "fetch"]
 
@@ -128,21 +129,6 @@ class _Pieces:
         return len(out)
 
 
-def _row_group_range(rg) -> Tuple[int, int]:
-    """(start, end) in file coordinates of a row group: from its first
-    column chunk (dictionary page included) to the end of its last, as
-    tacozip.parquet_row_group_ranges computes it."""
-    start, end = None, 0
-    for c in range(rg.num_columns):
-        col = rg.column(c)
-        first = col.data_page_offset
-        if col.has_dictionary_page and col.dictionary_page_offset is not None and col.dictionary_page_offset > 0:
-            first = min(first, col.dictionary_page_offset)
-        start = first if start is None else min(start, first)
-        end = max(end, first + col.total_compressed_size)
-    return (start or 0, end)
-
-
 def parquet_table(footer: Any, row_groups: Union[Mapping[int, Any], Sequence[Any]], *,
                   indices: Optional[Sequence[int]] = None, columns: Optional[Sequence[str]] = None,
                   **read_options: Any):
@@ -187,11 +173,11 @@ def parquet_table(footer: Any, row_groups: Union[Mapping[int, Any], Sequence[Any
     pieces = []
     data_end = 4
     for g in range(md.num_row_groups):
-        data_end = max(data_end, _row_group_range(md.row_group(g))[1])
+        data_end = max(data_end, row_group_span(md.row_group(g))[1])
     for g, data in sorted(given.items()):
         if not 0 <= g < md.num_row_groups:
             raise ValueError(f"row group {g} does not exist: the file has {md.num_row_groups}")
-        start, end = _row_group_range(md.row_group(g))
+        start, end = row_group_span(md.row_group(g))
         n = memoryview(data).nbytes
         if n != end - start:
             raise ValueError(f"row group {g} is {end - start} bytes (file offsets {start}..{end}), "

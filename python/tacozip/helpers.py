@@ -31,15 +31,23 @@ def parquet_row_group_ranges(archive: TacoArchive, member: str) -> List[Tuple[in
     ranges = []
     for g in range(md.num_row_groups):
         rg = md.row_group(g)
-        start, end = None, 0
-        for c in range(rg.num_columns):
-            col = rg.column(c)
-            first = col.data_page_offset
-            if col.has_dictionary_page and col.dictionary_page_offset is not None and col.dictionary_page_offset > 0:
-                first = min(first, col.dictionary_page_offset)
-            start = first if start is None else min(start, first)
-            end = max(end, first + col.total_compressed_size)
-        if start is None:
+        if rg.num_columns == 0:
             continue
+        start, end = row_group_span(rg)
         ranges.append((m.offset + start, end - start))
     return ranges
+
+
+def row_group_span(rg) -> Tuple[int, int]:
+    """(start, end) in file coordinates of a pyarrow row group's metadata:
+    from its first column chunk (dictionary page included) to the end of
+    its last; (0, 0) for a row group with no columns."""
+    start, end = None, 0
+    for c in range(rg.num_columns):
+        col = rg.column(c)
+        first = col.data_page_offset
+        if col.has_dictionary_page and col.dictionary_page_offset is not None and col.dictionary_page_offset > 0:
+            first = min(first, col.dictionary_page_offset)
+        start = first if start is None else min(start, first)
+        end = max(end, first + col.total_compressed_size)
+    return (start or 0, end)

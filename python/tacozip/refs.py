@@ -88,6 +88,16 @@ def _open(archive: Any, remote: Mapping[str, Any]) -> Tuple[TacoArchive, bool, O
     return taco_open(archive, **remote), True, url
 
 
+def _url(ar: TacoArchive, url: Optional[str], default_url: Optional[str]) -> str:
+    """Where readers of the references find the archive: ``url``, else the
+    archive's own path or URL."""
+    url = url if url is not None else default_url
+    if not url:
+        raise ValueError(f"{ar.path}: give url= (where readers of the references find the archive): "
+                         "an archive opened from a file object has no URL")
+    return url
+
+
 def _prefix(prefix: Optional[str]) -> str:
     """A prefix names a directory: "data" and "data/" select "data/..."."""
     if not prefix:
@@ -185,10 +195,7 @@ def refs(archive: Any, url: Optional[str] = None, *, prefix: Optional[str] = Non
         raise ValueError("format='parquet' writes a directory: give out=")
     ar, owned, default_url = _open(archive, remote)
     try:
-        url = url if url is not None else default_url
-        if not url:
-            raise ValueError(f"{ar.path}: give url= (where readers of the references find the archive): "
-                             "an archive opened from a file object has no URL")
+        url = _url(ar, url, default_url)
         p = _prefix(prefix)
         chosen = _select(ar, members, p)
         if format == "parquet" and members is None:
@@ -388,10 +395,7 @@ def chunk_refs(archive: Any, members: Optional[Union[str, Member, Iterable[Union
     """
     ar, owned, default_url = _open(archive, remote)
     try:
-        url = url if url is not None else default_url
-        if not url:
-            raise ValueError(f"{ar.path}: give url= (where readers of the references find the archive): "
-                             "an archive opened from a file object has no URL")
+        url = _url(ar, url, default_url)
         single = isinstance(members, (str, Member))
         p = _prefix(prefix)
         if members is None:
