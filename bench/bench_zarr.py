@@ -29,7 +29,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 import fsspec
 import numpy as np
@@ -38,6 +37,7 @@ import tacozip
 import tacozip.zarr as tzarr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_fsspec import fmt_t, measure  # noqa: E402
 from bench_remote import Nginx  # noqa: E402
 
 SHAPE = (4096, 4096)
@@ -82,15 +82,6 @@ def make_netcdf_archive(work, months=12):
         names.append(f"monthly/m{m + 1:02d}.nc")
     tacozip.create(out, files, names)
     return out
-
-
-def measure(server, run):
-    server.reset()
-    t0 = time.perf_counter()
-    out = run()
-    t = time.perf_counter() - t0
-    recs = server.records()
-    return {"time": t, "requests": len(recs), "bytes": sum(r[3] for r in recs), "out": out}
 
 
 def read_chunks(store_factory, sel):
@@ -144,10 +135,6 @@ def scan_zip_http(url, members):
                 n += len(SingleHdf5ToZarr(f, url=m).translate()["refs"])
         return n
     return run
-
-
-def fmt_t(t):
-    return f"{t * 1e3:.0f} ms" if t < 10 else f"{t:.1f} s"
 
 
 def versions():

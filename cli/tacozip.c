@@ -1336,7 +1336,7 @@ static int locked_retry(int rc, double until, tacozip_error *err) {
  * TACO_HEADER, 157) to the end of the last metadata member's data: 30 +
  * name + ZIP64 extra + alignment padding + data each.  Exact unless
  * --index puts TACO_INDEX first or a file changes size meanwhile; the
- * archive is checked after the write (create_zarr). */
+ * archive is checked after the write (check_meta_entry). */
 static int predict_meta_span(const write_args *a, uint64_t *off, uint64_t *len) {
     uint64_t pos = 157;
     const uint32_t align = a->opts.alignment;
@@ -1355,39 +1355,26 @@ static int predict_meta_span(const write_args *a, uint64_t *off, uint64_t *len) 
     return 0;
 }
 
-/* create --zarr without -e: header entry 0 is the span of the metadata
- * members (local headers included), predicted from the layout and written
- * by the one atomic create; if the archive says otherwise (--index, a file
- * that changed size), entry 0 is corrected in place by an update (under
- * its rollback journal).  Returns 0 or EXIT_FAIL (message printed). */
-static int create_zarr(cli_ctx *ctx, const char *out, write_args *a, double wait) {
-    uint64_t off = 0, len = 0;
-    if (predict_meta_span(a, &off, &len) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
-        return EXIT_FAIL;
-    }
+/* create --zarr without -e, after the write: header entry 0 was predicted
+ * (predict_meta_span) and written by the one atomic create; if the archive
+ * says otherwise (--index, a file that changed size), entry 0 is corrected
+ * in place by an update (under its rollback journal).  Returns 0 or
+ * EXIT_FAIL (message printed). */
+static int check_meta_entry(cli_ctx *ctx, const char *out, write_args *a) {
     tacozip_error err = TACOZIP_ERROR_INIT;
-    a->meta.count = 1, a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
-    const double until = now_s() + wait;
-    int rc;
-    do
-        rc = tacozip_create_ex(out, (const char *const *)a->files.src, (const char *const *)a->files.name, a->files.n,
-                               &a->meta, &a->opts, &err);
-    while (locked_retry(rc, until, &err));
-    if (rc) return fail_write(rc, &err, ctx->shown);
     tacozip_archive *ar = NULL;
     size_t *idx = malloc((a->files.n + 1) * sizeof *idx), k = 0;
-    int status = 0;
+    int rc, status = 0;
     if (!idx) status = nomem();
     else if ((rc = tacozip_open_ex(out, 0, &ar, &err))) status = fail(rc, &err, ctx->shown);
     for (size_t i = 0; !status && i < a->files.n && zarr_meta_rank(a->files.name[i]) >= 0; i++)
         if ((rc = tacozip_find(ar, a->files.name[i], (size_t)-1, &idx[k++]))) status = fail(rc, NULL, ctx->shown);
-    uint64_t got_off = 0, got_len = 0;
-    if (!status && (rc = tacozip_span(ar, idx, k, 0, &got_off, &got_len))) status = fail(rc, NULL, ctx->shown);
+    uint64_t off = 0, len = 0;
+    if (!status && (rc = tacozip_span(ar, idx, k, 0, &off, &len))) status = fail(rc, NULL, ctx->shown);
     tacozip_close(ar);
     free(idx);
-    if (!status && (got_off != off || got_len != len)) {
-        a->meta.entries[0].offset = got_off, a->meta.entries[0].length = got_len;
+    if (!status && (off != a->meta.entries[0].offset || len != a->meta.entries[0].length)) {
+        a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
         if ((rc = tacozip_update_header_ex(out, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
     }
     return status;
@@ -1405,20 +1392,15 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
         free_files(&a.files);
         return rc;
     }
-    if (zarr && a.meta.count == 0) { /* default: entry 0 is the metadata block */
-        double wait;
-        if ((rc = wait_seconds(ctx, pa, &wait))) {
-            free_files(&a.files);
-            return rc;
-        }
-        progress_state ps = {0};
-        setup_progress(&a, &ps, "create");
-        rc = create_zarr(ctx, out, &a, wait);
-        if (ps.on && rc) fputc('\n', stderr);
+    /* the default entry: one (0,0), as the original; with --zarr, the
+     * metadata block, predicted from the layout and checked after the write */
+    const int zarr_entry = zarr && a.meta.count == 0;
+    if (a.meta.count == 0) a.meta.count = 1;
+    if (zarr_entry && predict_meta_span(&a, &a.meta.entries[0].offset, &a.meta.entries[0].length) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
         free_files(&a.files);
-        return rc;
+        return EXIT_FAIL;
     }
-    if (a.meta.count == 0) a.meta.count = 1; /* default: one (0,0) entry, as the original */
     double wait;
     if ((rc = wait_seconds(ctx, pa, &wait))) {
         free_files(&a.files);
@@ -1433,8 +1415,9 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
                                &a.meta, &a.opts, &err);
     while (locked_retry(rc, until, &err));
     if (ps.on && rc) fputc('\n', stderr);
+    int status = rc ? fail_write(rc, &err, ctx->shown) : zarr_entry ? check_meta_entry(ctx, out, &a) : 0;
     free_files(&a.files);
-    return rc ? fail_write(rc, &err, ctx->shown) : 0;
+    return status;
 }
 
 static int cmd_append(cli_ctx *ctx, const parsed_args *pa) {
