@@ -81,6 +81,19 @@ class NginxServer(NginxProcess):
     def reset_log(self) -> None:
         self.truncate_log()
 
+    def settled_log(self, quiet: float = 0.2, timeout: float = 5.0) -> List[dict]:
+        """The parsed access log once no line has been added for ``quiet``
+        seconds (nginx writes a line just after sending the response)."""
+        deadline = time.monotonic() + timeout
+        recs = self.read_log()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            again = self.read_log()
+            if len(again) == len(recs):
+                break
+            recs = again
+        return recs
+
     def read_log(self, expect: Optional[int] = None, timeout: float = 5.0) -> List[dict]:
         """Parsed access-log lines; with ``expect``, wait (nginx logs a request
         just after sending its response) until that many lines are there."""
@@ -300,3 +313,21 @@ def remote(request):
         r = S3Remote(request.getfixturevalue("moto_s3"), prefix)
     r.reset()
     return r
+
+
+def make_archive(path, files, **create_options):
+    """Write ``files`` ({member name: bytes}) as the archive ``path``, from
+    source files in a directory beside it; returns ``path``."""
+    import tacozip
+
+    path = pathlib.Path(path)
+    src = path.parent / (path.name + ".src")
+    paths, names = [], []
+    for name, data in files.items():
+        p = src / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        paths.append(p)
+        names.append(name)
+    tacozip.create(path, paths, names, **create_options)
+    return path

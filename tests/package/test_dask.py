@@ -159,21 +159,6 @@ def _fetched(recs, path):
     return out
 
 
-def _settled_log(server, quiet=0.2, timeout=5.0):
-    """The access log once no line has been added for ``quiet`` seconds
-    (nginx writes a line just after sending the response)."""
-    import time
-    deadline = time.monotonic() + timeout
-    recs = server.read_log()
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        again = server.read_log()
-        if len(again) == len(recs):
-            break
-        recs = again
-    return recs
-
-
 def _publish_http(server, path, key):
     dest = server.root / key
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +209,7 @@ def test_read_parquet_prunes_row_groups_http(client, nginx_server, parquet_set):
         df = dd.read_parquet(f"taco://data/*.parquet::{url}", storage_options=opts, filters=FILTERS)
         got = client.compute(df).result()
         _same(got, _expected(paths))
-        recs = _settled_log(nginx_server)
+        recs = nginx_server.settled_log()
         fetched = _fetched(recs, path)
         total = sizes[opts.get("default_cache_type", "adaptive")] = sum(b - a for a, b in fetched)
         opens = sum(1 for r in recs if r["range"] and r["range"].startswith("bytes=-"))
@@ -326,7 +311,7 @@ def test_open_mfdataset_taco_urls_on_cluster_http(client, nginx_server, netcdf_s
     with xr.open_mfdataset(urls, engine="h5netcdf", combine="by_coords", parallel=True, chunks={"time": 2}) as ds:
         got = client.compute(ds).result()
     xr.testing.assert_identical(got, _want_mf(paths))
-    recs = _settled_log(nginx_server)
+    recs = nginx_server.settled_log()
     assert recs and all(r["path"] == path and r["status"] == 206 for r in recs), recs
     assert sum(r["body_bytes_sent"] for r in recs) >= sum(p.stat().st_size for p in paths) * 0.5
 
@@ -468,7 +453,7 @@ def test_write_shards_on_cluster_and_read_them_back(client, tmp_path, nginx_serv
     pick = names[::3]
     many = shards.open_catalog(f"{nginx_server.base}/dask/shards/catalog.parquet").read_many(pick)
     assert list(many) == pick and many == {n: files[n].read_bytes() for n in pick}
-    recs = _settled_log(nginx_server)
+    recs = nginx_server.settled_log()
     shard_recs = [r for r in recs if r["path"].endswith(".taco")]
     assert len([r for r in shard_recs if r["range"].startswith("bytes=-")]) == 4  # each shard opened once
     assert len(shard_recs) <= 8, [(r["path"], r["range"]) for r in shard_recs]

@@ -15,7 +15,7 @@ import zipfile
 import pytest
 
 import tacozip
-from conftest_servers import require
+from conftest_servers import make_archive as servers_make_archive, require
 
 fsspec = require("fsspec")
 from tacozip.fsspec import REMOTE_BLOCK_SIZE, TacoFileSystem, TacoMemberFile  # noqa: E402
@@ -33,16 +33,7 @@ NESTED = {
 
 
 def make_archive(path, files, tmp, index=False, entries=None):
-    src = tmp / (path.name + ".src")
-    paths, names = [], []
-    for name, data in files.items():
-        p = src / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-        paths.append(p)
-        names.append(name)
-    tacozip.create(path, paths, names, entries=entries or [(0, 0)], index=index)
-    return path
+    return servers_make_archive(path, files, entries=entries or [(0, 0)], index=index)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 import tacozip
 import tacozip.__main__
-from conftest_servers import require
+from conftest_servers import make_archive, require
 
 fsspec = require("fsspec")
 np = require("numpy")
@@ -34,19 +34,6 @@ NESTED = {
 }
 LAYOUTS = {"default": {}, "aligned": {"alignment": 4096}, "index": {"index": True},
            "index-aligned": {"index": True, "alignment": 512}}
-
-
-def make_archive(path, files, **kw):
-    src = path.parent / (path.name + ".src")
-    paths, names = [], []
-    for name, data in files.items():
-        p = src / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-        paths.append(p)
-        names.append(name)
-    tacozip.create(path, paths, names, **kw)
-    return path
 
 
 def publish(server, path, key):

@@ -511,20 +511,8 @@ def _publish(server, path, key):
     return f"{server.base}/{key}", f"/{key}"
 
 
-def _settled(server, quiet=0.2, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    recs = server.read_log()
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        again = server.read_log()
-        if len(again) == len(recs):
-            break
-        recs = again
-    return recs
-
-
 def _reset(server):
-    _settled(server, quiet=0.1, timeout=1)
+    server.settled_log(quiet=0.1, timeout=1)
     server.reset_log()
 
 
@@ -542,13 +530,13 @@ def test_http_requests_per_chunk(nginx_server, data):
     store = tz.TacoStore(url)
     a = zarr.open_array(store, path="temp", mode="r")
     local = zarr.open_array(str(src), path="temp", mode="r")
-    opened = _settled(nginx_server)
+    opened = nginx_server.settled_log()
     print(f"open store + array over HTTP: {len(opened)} requests, {sum(r['body_bytes_sent'] for r in opened)} bytes")
 
     # one chunk: one request, exactly its local header + data
     _reset(nginx_server)
     np.testing.assert_array_equal(a[0:40, 0:60], local[0:40, 0:60])
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     assert len(recs) == 1 and recs[0]["path"] == path and recs[0]["status"] == 206, recs
     m = mem["temp/c/0/0"]
     assert _span(recs[0]["range"]) == (m.header_offset, m.offset + m.size)
@@ -557,7 +545,7 @@ def test_http_requests_per_chunk(nginx_server, data):
     # a 3x3-chunk selection: 9 chunks, fewer requests (neighbours coalesced)
     _reset(nginx_server)
     np.testing.assert_array_equal(a[0:120, 0:180], local[0:120, 0:180])
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     chunk_bytes = sum(mem[f"temp/c/{i}/{j}"].size for i in range(3) for j in range(3))
     sent = sum(r["body_bytes_sent"] for r in recs)
     print(f"9 neighbouring chunks over HTTP: {len(recs)} requests, {sent} bytes (chunks {chunk_bytes} bytes)")
@@ -570,7 +558,7 @@ def test_http_requests_per_chunk(nginx_server, data):
     tight = zarr.open_array(tz.TacoStore(url, max_gap=0), path="temp", mode="r")
     _reset(nginx_server)
     np.testing.assert_array_equal(tight[0:120, 0:180], local[0:120, 0:180])
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     want = sum(mem[f"temp/c/{i}/{j}"].offset + mem[f"temp/c/{i}/{j}"].size - mem[f"temp/c/{i}/{j}"].header_offset
                for i in range(3) for j in range(3))
     sent = sum(r["body_bytes_sent"] for r in recs)
@@ -581,7 +569,7 @@ def test_http_requests_per_chunk(nginx_server, data):
     keys = [f"temp/c/{i}/{j}" for i in range(4) for j in range(6)]
     _reset(nginx_server)
     got = _run(store.get_partial_values(PROTO, [(k, None) for k in keys]))
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     assert [g.to_bytes() for g in got] == [(src / k).read_bytes() for k in keys]
     print(f"get_partial_values of {len(keys)} chunks over HTTP: {len(recs)} requests, "
           f"{sum(r['body_bytes_sent'] for r in recs)} bytes")
@@ -601,7 +589,7 @@ def test_http_xarray_and_sharded(nginx_server, data):
     ds = xr.open_zarr(store, chunks=None)  # lazy arrays without Dask: one zarr read per selection
     _reset(nginx_server)
     sel = ds["t"].isel(time=3).load()  # 3 x 4 chunks of one time step, read by one zarr selection
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     xr.testing.assert_identical(sel, want["t"].isel(time=3))
     print(f"xarray: one time step (12 chunks) over HTTP: {len(recs)} requests")
     assert 1 <= len(recs) < 12
@@ -664,7 +652,7 @@ def test_dask_cluster_http_and_s3(client, nginx_server, moto_s3, data):
     xr.testing.assert_allclose(mean, want["t"].mean(dim="time"))
     got = client.compute(ds).result()
     xr.testing.assert_identical(got, want)
-    recs = _settled(nginx_server)
+    recs = nginx_server.settled_log()
     assert recs and all(r["path"] == path for r in recs)  # the workers read through nginx
     n_chunks = sum(1 for k in _files(src) if k.startswith("t/c/"))
     opens = [r for r in recs if r["range"] and r["range"].startswith("bytes=-")]
