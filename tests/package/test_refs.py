@@ -44,12 +44,12 @@ def publish(server, path, key):
 
 
 def reset(server):
-    server.read_log(timeout=0.2)  # let the lines of earlier requests land
+    server.settled_log(quiet=0.1, timeout=2)  # let the lines of earlier requests land
     server.reset_log()
 
 
 def log(server, expect=None):
-    return server.read_log(expect=expect) if expect is not None else (server.read_log(timeout=0.3))
+    return server.read_log(expect=expect) if expect is not None else server.settled_log(quiet=0.1, timeout=2)
 
 
 # --------------------------------------------------------------------------- member references
