@@ -322,8 +322,29 @@ typedef struct tacozip_write_options {
      * the index of thousands of members (see docs/remote.md).  Changes the
      * layout: member offsets then follow the index, not the default rule. */
     int index;
+    /* The streaming writer (tacozip_writer_open()) only: */
+    /* A member of unknown length is kept in memory up to this many bytes,
+     * then in an unnamed temporary file in "spool_dir" (default 64 MiB;
+     * TACOZIP_NO_SPOOL_MEMORY: straight to the file). */
+    uint64_t spool_limit;
+    /* Directory of that temporary file (NULL: "/tmp"; the library reads no
+     * environment variable: the command and the Python package pass
+     * $TMPDIR). */
+    const char *spool_dir;
+    /* s3:// output: the size of each part of the multipart upload (0:
+     * chosen from expected_size so that at most 10,000 parts are needed,
+     * at least 8 MiB; without expected_size 16 MiB, doubled every 1,000
+     * parts).  At least 5 MiB (S3's minimum), at most 5 GiB. */
+    uint64_t part_size;
+    /* s3:// output: parts uploaded at once (default 4, at most 32). */
+    int upload_parallel;
+    /* The archive's expected size in bytes, or 0 if unknown: chooses the
+     * part size, and an archive expected to fit in one part is uploaded
+     * with one PUT when it is closed (no multipart upload at all). */
+    uint64_t expected_size;
 } tacozip_write_options;
-#define TACOZIP_WRITE_OPTIONS_INIT {sizeof(tacozip_write_options), 0, 0, 0, 0, 0, 0}
+#define TACOZIP_WRITE_OPTIONS_INIT {sizeof(tacozip_write_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TACOZIP_NO_SPOOL_MEMORY UINT64_MAX
 
 /*
  * tacozip_create() writes a new TACO archive at "zip_path": TACO_HEADER
@@ -427,6 +448,209 @@ TACOZIP_API int tacozip_append_ex(const char *zip_path, const char *const *src_f
 #define TACOZIP_RECOVERED_UPDATE 2
 #define TACOZIP_RECOVERED_STALE 3
 TACOZIP_API int tacozip_recover(const char *zip_path, int *what, tacozip_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* 3b. Header entries planned by name                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A header entry given by what it covers instead of by numbers.  The layout
+ * is deterministic, so the library resolves it to (offset, length) when it
+ * writes the archive (no update pass, the header is written once), or
+ * without writing with tacozip_plan().
+ *
+ *   TACOZIP_ENTRY_RANGE      (offset, length) as given
+ *   TACOZIP_ENTRY_DATA       the data of the member "name" (data offset,
+ *                            size): what tacotoolbox stores for
+ *                            COLLECTION.json and each metadata Parquet file
+ *   TACOZIP_ENTRY_MEMBERS    the span of the members "names[0..n_names)":
+ *                            from the lowest local header to the highest
+ *                            end of data (what tacozip_span() computes;
+ *                            tacozip_span_next() decodes it)
+ *   TACOZIP_ENTRY_PREFIX     the span of every member whose name starts with
+ *                            "name" (e.g. "data/val/")
+ *   TACOZIP_ENTRY_DIRECTORY  the archive's metadata block: the central
+ *                            directory and the end records, to the end of
+ *                            the file (one read lists every member)
+ *
+ * A name or prefix that no member has is TACOZ_ERR_NOT_FOUND, naming it.
+ * Strings are read during the call that takes the array (they need not
+ * outlive it).
+ */
+struct tacozip_remote_options; /* section 4 */
+#define TACOZIP_ENTRY_RANGE 0
+#define TACOZIP_ENTRY_DATA 1
+#define TACOZIP_ENTRY_MEMBERS 2
+#define TACOZIP_ENTRY_PREFIX 3
+#define TACOZIP_ENTRY_DIRECTORY 4
+typedef struct tacozip_entry_plan {
+    uint32_t struct_size;       /* sizeof(tacozip_entry_plan), or 0 */
+    int kind;                   /* TACOZIP_ENTRY_* */
+    uint64_t offset, length;    /* RANGE */
+    const char *name;           /* DATA: the member; PREFIX: the prefix */
+    const char *const *names;   /* MEMBERS: n_names member names */
+    size_t n_names;
+} tacozip_entry_plan;
+#define TACOZIP_ENTRY_PLAN_INIT {sizeof(tacozip_entry_plan), 0, 0, 0, 0, 0, 0}
+
+/*
+ * tacozip_plan() computes, without writing anything, the layout that
+ * tacozip_create_planned() (and a tacozip_writer given the same members in
+ * the same order) writes: member i's local header offset and data offset,
+ * and the resolved header entries.  "names" and "sizes" are the n members
+ * in archive order; "opts" as for create (alignment and index change the
+ * layout; NULL: defaults).  "header_offsets" and "data_offsets" (n each)
+ * may be NULL; "entries_out" receives the n_entries resolved entries
+ * (count = n_entries).  The end of the archive (the directory's offset,
+ * "directory_offset", may be NULL) is computed too.
+ *
+ * Returns TACOZ_OK; TACOZ_ERR_PARAM (NULL, more than 7 entries, a bad
+ * name, bad options); TACOZ_ERR_EXISTS (duplicate or reserved name);
+ * TACOZ_ERR_NOT_FOUND (an entry names a member or prefix not planned);
+ * TACOZ_ERR_NOMEM.  Pure function (thread-safe).
+ */
+TACOZIP_API int tacozip_plan(const char *const *names, const uint64_t *sizes, size_t n,
+                             const tacozip_entry_plan *entries, size_t n_entries,
+                             const tacozip_write_options *opts, uint64_t *header_offsets,
+                             uint64_t *data_offsets, uint64_t *directory_offset,
+                             taco_meta_array_t *entries_out, tacozip_error *err);
+
+/*
+ * tacozip_create_planned() is tacozip_create_ex() with header entries
+ * planned by name: the sources are stat()ed and the entries resolved
+ * before anything is written (TACOZ_ERR_NOT_FOUND then, naming the entry,
+ * and nothing is created), and the header is written once, with the final
+ * entries.  "zip_path" may be an s3:// URL ("remote": its settings, may be
+ * NULL); the archive is then uploaded as tacozip_writer_open() says.
+ * Returns the codes of tacozip_create_ex() and tacozip_plan(), and for
+ * s3:// those of tacozip_writer_close().
+ */
+TACOZIP_API int tacozip_create_planned(const char *zip_path, const char *const *src_files,
+                                       const char *const *arc_files, size_t num_files,
+                                       const tacozip_entry_plan *entries, size_t n_entries,
+                                       const tacozip_write_options *opts,
+                                       const struct tacozip_remote_options *remote,
+                                       tacozip_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* 3c. The streaming writer                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A tacozip_writer writes one archive member by member: from files,
+ * buffers, or streams of unknown length, with the header entries set at
+ * any time before it is closed.  Nothing is visible under the output name
+ * until tacozip_writer_close() succeeds; tacozip_writer_abort(), a failed
+ * add or a failed close leave nothing (no file, no object, no pending
+ * upload).
+ *
+ * The layout is the default one (tacozip_write_options: the one
+ * tacotoolbox predicts, no data descriptors), so a member's local header
+ * holds its size and CRC-32: a member of unknown length is spooled first
+ * (in memory up to opts->spool_limit, then in an unnamed temporary file in
+ * opts->spool_dir) and written when its end is reached.  opts->index is not
+ * supported (TACOZ_ERR_PARAM: the index precedes the members; use
+ * tacozip_create_planned()).  The header is written once, at close, with
+ * the entries resolved (tacozip_writer_set_entries()).
+ *
+ * Output:
+ *   - a local path: written like tacozip_create_ex() (an unnamed file in
+ *     the same directory, fsynced, then named; an existing file is replaced
+ *     only at close; the writers' lock of an existing file is held from
+ *     open to close);
+ *   - an s3://bucket/key URL ("remote": credentials, endpoint, retries;
+ *     may be NULL for anonymous, default settings): an S3 multipart upload
+ *     is started at open (so credentials that S3 refuses fail the open,
+ *     before any member is read), parts of opts->part_size bytes are
+ *     uploaded in the background, opts->upload_parallel at a time, while
+ *     later members are read, each retried as remote->retries says; close
+ *     uploads the first part last (it holds the header) and completes the
+ *     upload (CompleteMultipartUpload), so the object appears whole or not
+ *     at all.  Any failure aborts the upload (AbortMultipartUpload): no
+ *     object and no parts are left.  When opts->expected_size says the
+ *     archive fits in one part, no upload is started and close sends one
+ *     PUT.  Memory used: about (upload_parallel + 2) parts.  Other URL
+ *     schemes are refused (TACOZ_ERR_PARAM).
+ *
+ * One writer must be used from one thread at a time; distinct writers are
+ * independent.
+ *
+ * tacozip_writer_open() returns TACOZ_OK and *out; TACOZ_ERR_PARAM (NULL,
+ * bad options, opts->index, a URL that is not s3://), TACOZ_ERR_IO (the
+ * directory cannot take a new file), TACOZ_ERR_LOCKED (another process
+ * is writing the existing file), TACOZ_ERR_NETWORK (S3 refused the upload:
+ * the message has S3's error code, e.g. InvalidAccessKeyId,
+ * SignatureDoesNotMatch, NoSuchBucket, AccessDenied),
+ * TACOZ_ERR_NO_REMOTE (a URL in a build without libcurl), TACOZ_ERR_NOMEM.
+ * "opts" and "remote" are copied (their strings too).
+ */
+typedef struct tacozip_writer tacozip_writer;
+TACOZIP_API int tacozip_writer_open(const char *path_or_url, const tacozip_write_options *opts,
+                                    const struct tacozip_remote_options *remote, tacozip_writer **out,
+                                    tacozip_error *err);
+
+/*
+ * Adding members, in archive order.  "name" is the archive name (checked
+ * as for create: safe relative path, not TACO_HEADER/TACO_INDEX, not given
+ * before); "mtime" Unix seconds for its DOS time (0: opts->mtime if set,
+ * else a file's own time, else now).
+ *
+ * tacozip_writer_add_file(): a regular file ("name" NULL: its base name);
+ * a file that changes size while read fails with TACOZ_ERR_CHANGED.
+ * tacozip_writer_add_buffer(): "len" bytes at "data" (copied or written
+ * before the call returns).
+ * tacozip_writer_add_stream(): bytes from "read" until it reports the end.
+ * "size" is the length if known (then nothing is spooled, and a stream
+ * that ends early or goes on past it fails with TACOZ_ERR_CHANGED), or
+ * TACOZIP_SIZE_UNKNOWN (spooled).  "read" fills up to "cap" bytes of
+ * "buf", sets *got (0 = the end) and returns TACOZ_OK, or returns a
+ * negative code (and may fill "err"), which fails the add with that code.
+ *
+ * Any failure of an add aborts the writer: the member is not written, the
+ * output is removed (S3: the upload aborted), and every later call but
+ * tacozip_writer_abort() returns TACOZ_ERR_PARAM ("the writer has failed");
+ * the writer must still be freed with tacozip_writer_abort().  Codes:
+ * TACOZ_ERR_PARAM, TACOZ_ERR_EXISTS, TACOZ_ERR_IO (a source or the output,
+ * the spool file: "no space left" included), TACOZ_ERR_CHANGED,
+ * TACOZ_ERR_TOO_LARGE (more than 4 GiB in memory, a part count past 10,000),
+ * TACOZ_ERR_NETWORK, TACOZ_ERR_CANCELLED (opts->progress), TACOZ_ERR_NOMEM,
+ * or a code "read" returned.
+ */
+#define TACOZIP_SIZE_UNKNOWN UINT64_MAX
+typedef int (*tacozip_read_fn)(void *user, void *buf, size_t cap, size_t *got, tacozip_error *err);
+TACOZIP_API int tacozip_writer_add_file(tacozip_writer *w, const char *src_path, const char *name,
+                                        tacozip_error *err);
+TACOZIP_API int tacozip_writer_add_buffer(tacozip_writer *w, const char *name, const void *data, size_t len,
+                                          int64_t mtime, tacozip_error *err);
+TACOZIP_API int tacozip_writer_add_stream(tacozip_writer *w, const char *name, uint64_t size,
+                                          tacozip_read_fn read, void *user, int64_t mtime,
+                                          tacozip_error *err);
+
+/*
+ * tacozip_writer_set_entries() sets the header entries (at most 7; the
+ * default is one (0,0)), replacing any set before.  They are resolved at
+ * close against every member added by then; this call checks only their
+ * form (TACOZ_ERR_PARAM).  The strings are copied.
+ */
+TACOZIP_API int tacozip_writer_set_entries(tacozip_writer *w, const tacozip_entry_plan *entries, size_t n,
+                                           tacozip_error *err);
+
+/*
+ * tacozip_writer_close() resolves the entries, writes the header, the
+ * central directory and the end records, and makes the archive visible
+ * (local: fsync and link; S3: last part and CompleteMultipartUpload, or
+ * the one PUT).  "entries_out" (may be NULL) receives the header written.
+ * Frees the writer in every case.  On failure nothing is left (local: no
+ * file, an old file untouched; S3: the upload aborted).  Returns TACOZ_OK,
+ * TACOZ_ERR_NOT_FOUND (an entry names no member), TACOZ_ERR_IO,
+ * TACOZ_ERR_NETWORK, TACOZ_ERR_NOMEM, or TACOZ_ERR_PARAM if the writer had
+ * failed.
+ *
+ * tacozip_writer_abort() drops everything written and frees the writer
+ * (NULL is allowed).
+ */
+TACOZIP_API int tacozip_writer_close(tacozip_writer *w, taco_meta_array_t *entries_out, tacozip_error *err);
+TACOZIP_API void tacozip_writer_abort(tacozip_writer *w);
 
 /* ======================================================================== */
 /* 4. Byte sources                                                          */

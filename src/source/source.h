@@ -118,4 +118,58 @@ int tz_source_read_ranges(tacozip_source *src, tacozip_range *ranges, size_t n, 
 /* A zero-copy view, or NULL. */
 const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t len);
 
+/* Uploads (upload.c): an object written front to back, for the streaming
+ * writer's s3:// output.  Bytes are appended with tz_upload_write(); the
+ * object appears only at tz_upload_commit() (S3 CompleteMultipartUpload,
+ * or one PUT), and tz_upload_abort() leaves no object and no parts.
+ *
+ * Buffering: the bytes are cut into parts of "part_size" (the last one
+ * shorter).  Part 1 is kept in memory until commit, so bytes in it can be
+ * patched until then (the TACO header).  Any other part is uploaded in the
+ * background as soon as it is full, unless it overlaps the held range
+ * (tz_upload_hold()): it is then kept until the hold moves past it.  At
+ * most "parallel" parts are in flight; tz_upload_write() blocks while
+ * that many are and the next one is full (memory stays about (parallel +
+ * 2) parts).  Each part is retried as the remote options say; a part that
+ * fails for good makes the next call fail with its error.
+ *
+ * tz_upload_open(): "url" is s3://bucket/key ("o" may be NULL).  "total"
+ * is the expected object size or TZ_SIZE_UNKNOWN; "part_size" 0 chooses
+ * (see tacozip_write_options.part_size), "parallel" 0 is 4.  Unless the
+ * object is known to fit in one part (total <= part size; then nothing is
+ * sent before commit, which sends one PUT), CreateMultipartUpload is sent
+ * here, so credentials, bucket or permission problems fail here with
+ * TACOZ_ERR_NETWORK and S3's error code in the message.  TACOZ_ERR_PARAM
+ * for a URL that is not s3:// or bad sizes; TACOZ_ERR_NO_REMOTE without
+ * libcurl.
+ * tz_upload_write(): append "len" bytes.  TACOZ_ERR_TOO_LARGE past 10,000
+ * parts (the part size grows only when total was unknown).
+ * tz_upload_patch(): overwrite bytes already written that are still held
+ * (in part 1, in the held range, or not yet cut into a part); anything
+ * else is TACOZ_ERR_PARAM ("internal: ... already uploaded").
+ * tz_upload_hold(): keep [off, off + len) patchable (one range; len 0
+ * releases it).  "off" must not be before a byte already uploaded.
+ * tz_upload_commit(): upload what is left, part 1 last, and complete;
+ * frees "u" in every case (on failure after aborting the upload).
+ * tz_upload_abort(): abort (AbortMultipartUpload, retried; its failure is
+ * not reported) and free; NULL allowed.
+ * tz_upload_stats(): requests made and bytes sent so far (for tests and
+ * benchmarks; may be called any time before commit/abort). */
+typedef struct tz_upload tz_upload;
+typedef struct {
+    uint64_t requests;
+    uint64_t bytes_sent;
+    uint64_t retries;
+    uint64_t parts;
+    uint64_t part_size;
+} tz_upload_stats_t;
+int tz_upload_open(const char *url, const tacozip_remote_options *o, uint64_t total, uint64_t part_size, int parallel,
+                   tz_upload **out, tacozip_error *err);
+int tz_upload_write(tz_upload *u, const void *data, size_t len, tacozip_error *err);
+int tz_upload_patch(tz_upload *u, uint64_t off, const void *data, size_t len, tacozip_error *err);
+int tz_upload_hold(tz_upload *u, uint64_t off, size_t len, tacozip_error *err);
+int tz_upload_commit(tz_upload *u, tacozip_error *err);
+void tz_upload_abort(tz_upload *u);
+void tz_upload_stats(const tz_upload *u, tz_upload_stats_t *out);
+
 #endif
