@@ -122,7 +122,7 @@ static int begin_member(tacozip_writer *wr, const char *name, tz_member_plan *m,
     if ((rc = tz_check_member_name(name, m->nlen, err))) return fail_writer(wr, rc);
     if (tz_names_find(&wr->names, name, m->nlen, NULL) == TACOZ_OK)
         return fail_writer(wr, tz_fail(err, TACOZ_ERR_EXISTS, "member name \"%.200s\" given twice", name));
-    if ((rc = tz_names_reserve(&wr->names, wr->w.n_placed + 1, err))) return fail_writer(wr, rc);
+    if ((rc = tz_names_reserve(&wr->names, wr->w.n_placed, err))) return fail_writer(wr, rc);
     return TACOZ_OK;
 }
 
