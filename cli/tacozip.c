@@ -118,6 +118,10 @@ static const char *const HELP_CREATE =
     "its root is an error before anything is written.  Entry 0 is resolved from\n"
     "the layout before the write (members:... of the metadata documents).\n"
     "\n"
+    "A FILE of '-' is standard input (once, followed by --as NAME): it is read to\n"
+    "its end first (in memory up to 64 MiB, then in an unnamed file in $TMPDIR),\n"
+    "so that its size and CRC-32 go in its local header.\n"
+    "\n"
     "OUT may be s3://BUCKET/KEY: the archive is uploaded as it is written (S3\n"
     "multipart upload, parts sent while later files are read; one PUT for an\n"
     "archive of one part), with no local copy, and the object appears only when\n"
@@ -987,6 +991,7 @@ typedef struct {
     tacozip_entry_plan plan[TACO_HEADER_MAX_ENTRIES];
     size_t n_plan;
     int planned;            /* one of them is not numbers */
+    int has_stdin;          /* "-" given as a FILE (create: read as a stream) */
     char *members[TACO_HEADER_MAX_ENTRIES]; /* members:...: the names, split in place */
     const char **member_names[TACO_HEADER_MAX_ENTRIES];
 } write_args;
@@ -1111,7 +1116,13 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
                 continue;
             }
             size_t before = a->files.n;
-            rc = add_path(&a->files, it->value, &last_file);
+            if (!strcmp(it->value, "-")) { /* standard input, named by the --as after it */
+                rc = fl_add(&a->files, strdup("-"), strdup("-"));
+                last_file = 1;
+                a->has_stdin++;
+            } else {
+                rc = add_path(&a->files, it->value, &last_file);
+            }
             last_file = last_file && a->files.n == before + 1;
         } else if (it->id == OPT_FILES_FROM) {
             rc = read_list(&a->files, it->value);
@@ -1488,6 +1499,57 @@ static int print_plan(cli_ctx *ctx, write_args *a, int json) {
     return status;
 }
 
+/* create with "-": at most one, named with --as, not with --plan or
+ * --index. */
+static int check_stdin_member(cli_ctx *ctx, const parsed_args *pa, write_args *a) {
+    if (a->has_stdin > 1) return usage(ctx, "'-' (standard input) may be given once");
+    if (has_opt(pa, OPT_PLAN)) return usage(ctx, "--plan needs every size: '-' (standard input) has none");
+    if (a->opts.index) return usage(ctx, "--index needs every size: '-' (standard input) has none");
+    for (size_t i = 0; i < a->files.n; i++)
+        if (!strcmp(a->files.src[i], "-") && !strcmp(a->files.name[i], "-"))
+            return usage(ctx, "'-' (standard input) needs --as NAME after it");
+    return 0;
+}
+
+/* One read of standard input, for tacozip_writer_add_stream(). */
+static int read_stdin(void *user, void *buf, size_t cap, size_t *got, tacozip_error *err) {
+    (void)user;
+    for (;;) {
+        ssize_t n = read(0, buf, cap);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return TACOZ_OK;
+        }
+        if (errno == EINTR) continue;
+        snprintf(err->message, sizeof err->message, "standard input: %s", strerror(errno));
+        err->code = TACOZ_ERR_IO;
+        return TACOZ_ERR_IO;
+    }
+}
+
+/* create with "-": the streaming writer, standard input spooled (its size
+ * is not known) in $TMPDIR. */
+static int create_streaming(cli_ctx *ctx, const char *out, write_args *a, tacozip_error *err) {
+    const char *tmp = getenv("TMPDIR");
+    a->opts.spool_dir = tmp && *tmp ? tmp : "/tmp";
+    tacozip_writer *w = NULL;
+    int rc = tacozip_writer_open(out, &a->opts, tacozip_is_url(out) ? &ctx->remote : NULL, &w, err);
+    if (rc) return rc;
+    if ((rc = tacozip_writer_set_entries(w, a->plan, a->n_plan, err))) {
+        tacozip_writer_abort(w);
+        return rc;
+    }
+    for (size_t i = 0; i < a->files.n && rc == TACOZ_OK; i++)
+        rc = !strcmp(a->files.src[i], "-")
+                 ? tacozip_writer_add_stream(w, a->files.name[i], TACOZIP_SIZE_UNKNOWN, read_stdin, NULL, 0, err)
+                 : tacozip_writer_add_file(w, a->files.src[i], a->files.name[i], err);
+    if (rc) {
+        tacozip_writer_abort(w);
+        return rc;
+    }
+    return tacozip_writer_close(w, NULL, err);
+}
+
 /* create --zarr without -e: entry 0 is the span of the metadata documents
  * (the first members, in pack order). */
 static int zarr_entry(write_args *a) {
@@ -1520,6 +1582,7 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
     const int remote = tacozip_is_url(out);
     if (!rc && remote && (rc = remote_settings(ctx)) == 0 && strncasecmp(out, "s3://", 5) != 0)
         rc = usage(ctx, "%s: archives are written to local files and s3:// URLs only", ctx->shown);
+    if (!rc && a.has_stdin) rc = check_stdin_member(ctx, pa, &a);
     if (rc || has_opt(pa, OPT_PLAN)) {
         if (!rc) rc = print_plan(ctx, &a, has_opt(pa, OPT_JSON));
         free_plan(&a);
@@ -1532,7 +1595,8 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
     tacozip_error err = TACOZIP_ERROR_INIT;
     const double until = now_s() + wait;
     do
-        rc = a.planned || remote
+        rc = a.has_stdin ? create_streaming(ctx, out, &a, &err)
+             : a.planned || remote
                  ? tacozip_create_planned(out, (const char *const *)a.files.src, (const char *const *)a.files.name,
                                           a.files.n, a.plan, a.n_plan, &a.opts, remote ? &ctx->remote : NULL, &err)
                  : tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name,
