@@ -1533,6 +1533,7 @@ static int create_streaming(cli_ctx *ctx, const char *out, write_args *a, tacozi
     const char *tmp = getenv("TMPDIR");
     a->opts.spool_dir = tmp && *tmp ? tmp : "/tmp";
     tacozip_writer *w = NULL;
+    a->opts.progress = NULL; /* a bar needs the total, which a stream does not give */
     int rc = tacozip_writer_open(out, &a->opts, tacozip_is_url(out) ? &ctx->remote : NULL, &w, err);
     if (rc) return rc;
     if ((rc = tacozip_writer_set_entries(w, a->plan, a->n_plan, err))) {

@@ -166,7 +166,7 @@ int tacozip_create_planned(const char *zip_path, const char *const *src_files, c
                        shown);
     }
     tz_member_plan *plan = NULL;
-    uint64_t total = 0, dir_off = 0;
+    uint64_t total = 0, size = 0;
     if ((rc = plan_members(src_files, arc_files, num_files, NULL, 1, &plan, &total, err))) return rc;
     const char **names = malloc((num_files ? num_files : 1) * sizeof *names);
     uint64_t *sizes = malloc((num_files ? num_files : 1) * sizeof *sizes);
@@ -176,19 +176,15 @@ int tacozip_create_planned(const char *zip_path, const char *const *src_files, c
     } else {
         for (size_t i = 0; i < num_files; i++) names[i] = plan[i].name, sizes[i] = plan[i].size;
         /* the entries are resolved on the layout before anything is written */
-        rc = tacozip_plan(names, sizes, num_files, entries, n_entries, opts, NULL, NULL, &dir_off, &meta, err);
+        rc = tz_plan_layout(names, sizes, num_files, entries, n_entries, opts, NULL, NULL, NULL, &size, &meta, err);
         if (rc) {
             char shown[512];
             tz_display_name(zip_path, shown, sizeof shown);
             tz_err_prefix(err, rc, shown);
         }
     }
-    if (rc == TACOZ_OK) {
-        /* the archive's size, for the upload's part size and one PUT */
-        uint64_t expected = dir_off + 65536 + (uint64_t)num_files * 128;
-        for (size_t i = 0; i < num_files; i++) expected += plan[i].nlen;
-        rc = create_impl(zip_path, plan, num_files, total, expected, &meta, opts, remote, err);
-    }
+    /* the archive's exact size: the upload's part size, one PUT or not */
+    if (rc == TACOZ_OK) rc = create_impl(zip_path, plan, num_files, total, size, &meta, opts, remote, err);
     free(names), free(sizes), free(plan);
     return rc;
 }

@@ -177,6 +177,14 @@ int tacozip_plan(const char *const *names, const uint64_t *sizes, size_t n, cons
                  size_t n_entries, const tacozip_write_options *opts, uint64_t *header_offsets,
                  uint64_t *data_offsets, uint64_t *directory_offset, taco_meta_array_t *entries_out,
                  tacozip_error *err) {
+    return tz_plan_layout(names, sizes, n, entries, n_entries, opts, header_offsets, data_offsets, directory_offset,
+                          NULL, entries_out, err);
+}
+
+int tz_plan_layout(const char *const *names, const uint64_t *sizes, size_t n, const tacozip_entry_plan *entries,
+                   size_t n_entries, const tacozip_write_options *opts, uint64_t *header_offsets,
+                   uint64_t *data_offsets, uint64_t *directory_offset, uint64_t *archive_size,
+                   taco_meta_array_t *entries_out, tacozip_error *err) {
     static const tacozip_write_options defaults;
     if (!opts) opts = &defaults;
     if ((n && (!names || !sizes)) || !entries_out) return tz_fail(err, TACOZ_ERR_PARAM, "NULL names, sizes or output");
@@ -229,6 +237,7 @@ int tacozip_plan(const char *const *names, const uint64_t *sizes, size_t n, cons
     unsigned char end_rec[ZIP_END_MAX];
     uint64_t end = pos + cd + tz_end_encode(end_rec, entries_n, cd, pos, pos + cd, 0);
     if (directory_offset) *directory_offset = pos;
+    if (archive_size) *archive_size = end;
     rc = tz_entries_resolve(e, n_entries, m, n, &t, pos, end, entries_out, err);
 cleanup:
     tz_names_free(&t);

@@ -116,6 +116,13 @@ int tz_entries_resolve(const tz_planned_entry *e, size_t n, const tz_placed *mem
                        const tz_name_table *table, uint64_t dir_off, uint64_t end, taco_meta_array_t *out,
                        tacozip_error *err);
 
+/* tacozip_plan() with the archive's total size too ("archive_size" may be
+ * NULL). */
+int tz_plan_layout(const char *const *names, const uint64_t *sizes, size_t n, const tacozip_entry_plan *entries,
+                   size_t n_entries, const tacozip_write_options *opts, uint64_t *header_offsets,
+                   uint64_t *data_offsets, uint64_t *directory_offset, uint64_t *archive_size,
+                   taco_meta_array_t *entries_out, tacozip_error *err);
+
 /* ---- the machinery (writer.c) ------------------------------------------ */
 
 typedef struct {

@@ -240,3 +240,48 @@ def test_zarr_entry_is_the_metadata_span(tz, tmp_path):
         meta = [lay["zarr.json"], lay["a/zarr.json"]]
         lo = min(m[0] for m in meta)
         assert header_entries(tz, out)[0] == [lo, max(m[1] + m[2] for m in meta) - lo]
+
+
+@pytest.mark.noproc
+def test_stdin_spool_space_runs_out(tz, tmp_path):
+    """A spool directory on a 1 MiB filesystem: standard input past the
+    64 MiB held in memory fails with ENOSPC's message, exit 1, and leaves
+    nothing (no archive, nothing in the spool filesystem)."""
+    import shutil
+    assert shutil.which("unshare") and os.geteuid() == 0, "needs root and unshare(1)"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    out = tmp_path / "s.taco"
+    script = ('mount -t tmpfs -o size=1m none "$1" && TMPDIR="$1" "$2" create "$3" - --as big.bin; s=$?; '
+              'ls -A "$1"; exit $s')
+    r = tz.__class__("unshare")("-m", "sh", "-c", script, "sh", spool, tz.path, out,
+                                input=rand_bytes((64 << 20) + 4096, 13))
+    assert r.returncode == EXIT_FAIL, r.stderr
+    assert b"spool file in" in r.stderr and b"No space left on device" in r.stderr
+    assert r.stdout == b""  # the spool filesystem was empty at the end
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == ["spool"]
+
+
+def test_stdin_killed_mid_stream_leaves_nothing(tz, tmp_path):
+    """kill -9 while standard input is being read (spooled to a file past
+    the memory limit) and while the archive is written: no archive, no
+    temporary file, no spool file."""
+    import signal
+    import subprocess
+    import time
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    out = tmp_path / "s.taco"
+    env = dict(os.environ, TMPDIR=str(spool))
+    p = subprocess.Popen([tz.path, "create", out, "-", "--as", "big.bin"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    chunk = rand_bytes(1 << 20, 14)
+    for _ in range(80):  # 80 MiB: past the 64 MiB held in memory
+        p.stdin.write(chunk)
+    p.stdin.flush()
+    time.sleep(0.2)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+    p.stdin.close()
+    assert os.listdir(spool) == []
+    assert sorted(os.listdir(tmp_path)) == ["spool"]
