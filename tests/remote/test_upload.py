@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import subprocess
 import urllib.parse
 
@@ -142,6 +143,33 @@ def test_multipart_parallel_patched_head(driver, s3, tmp_path):
     assert r.stats == {"rc": 0, "written": 23 * MIB, "requests": 7, "retries": 0, "parts": 5, "part_size": 5 * MIB}
     assert 23 * MIB + 300 < sent < 23 * MIB + 1000  # the parts and CompleteMultipartUpload's XML
     assert_nothing_left_but_object(s3, "up/multi.bin")
+
+
+def test_requests_signed(driver, s3, tmp_path):
+    """Every request signed with the IAM key, x-amz-content-sha256 among
+    the signed headers: UNSIGNED-PAYLOAD with a body, the empty hash
+    without; the query in canonical form."""
+    from test_s3 import SIG
+
+    path, _ = data_file(tmp_path, 6 * MIB, seed=15)
+    upload(driver, s3, path, "up/signed.bin", "--part-size", 5 * MIB)
+    upload(driver, s3, path, "up/signed-aborted.bin", "--part-size", 5 * MIB, "--abort")
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    for key, expect in [("signed.bin", [("uploads=", empty), ("partNumber=", "UNSIGNED-PAYLOAD"),
+                                        ("partNumber=", "UNSIGNED-PAYLOAD"), ("uploadId=", "UNSIGNED-PAYLOAD")]),
+                        ("signed-aborted.bin", [("uploads=", empty), ("uploadId=", empty)])]:
+        recs = [r for r in s3.requests() if r["url"].split("?")[0].endswith("/up/" + key)]
+        seen = []
+        for r in recs:
+            h = {k.lower(): v for k, v in r["headers"].items()}
+            m = SIG.match(h.get("authorization", ""))
+            assert m and m["ak"] == s3.access_key, h
+            assert {"host", "x-amz-date", "x-amz-content-sha256"} <= set(m["signed"].split(";"))
+            query = urllib.parse.urlsplit(r["url"]).query
+            if query.startswith("partNumber="):
+                assert re.fullmatch(r"partNumber=[12]&uploadId=[A-Za-z0-9%._~-]+", query), query
+            seen.append((query if query == "uploads=" else query.split("=")[0] + "=", h["x-amz-content-sha256"]))
+        assert seen == expect, (key, seen)
 
 
 def assert_nothing_left_but_object(s3, key):
