@@ -261,6 +261,9 @@ static CURLcode attempt(tz_upload *u, CURL *h, req *q, uint64_t deadline, const 
     q->resp_len = 0;
     q->resp[0] = '\0';
     tz_http_setup(h, &u->opt, &u->sh, url);
+    /* parts in parallel go over connections of their own (S3 speaks
+     * HTTP/1.1; one HTTP/2 connection would carry them all) */
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (deadline) {
         uint64_t now = tz_http_now_ms();
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline > now ? (long)(deadline - now) : 1L);

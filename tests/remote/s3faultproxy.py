@@ -29,7 +29,9 @@ Rules (``proxy.rule(op, action, part=None, times=None, **params)``;
                connection (RST), nothing forwarded
 =============  ==================================================================
 
-``proxy.log`` lists (op, part, what happened) for every request.
+``proxy.ops()`` lists (op, part, what happened) for every request, in the
+order they arrived; ``proxy.requests()`` the same as dicts with the
+query and the request headers too.
 """
 
 import http.client
@@ -73,7 +75,7 @@ class S3FaultProxy:
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.rules: List[Rule] = []
-        self.log: List[Tuple[str, Optional[int], str]] = []
+        self.log: List[dict] = []
         self.lock = threading.Lock()
         proxy = self
 
@@ -108,7 +110,11 @@ class S3FaultProxy:
 
     def ops(self) -> List[Tuple[str, Optional[int], str]]:
         with self.lock:
-            return list(self.log)
+            return [(e["op"], e["part"], e["what"]) for e in self.log]
+
+    def requests(self) -> List[dict]:
+        with self.lock:
+            return [dict(e) for e in self.log]
 
     # ------------------------------------------------------------------ internals
 
@@ -120,9 +126,16 @@ class S3FaultProxy:
                     return r
         return None
 
-    def _note(self, op, part, what):
+    def _arrived(self, h, op, part, query) -> dict:
+        e = {"op": op, "part": part, "query": query, "path": urllib.parse.urlsplit(h.path).path,
+             "headers": {k.lower(): v for k, v in h.headers.items()}, "what": None}
         with self.lock:
-            self.log.append((op, part, what))
+            self.log.append(e)
+        return e
+
+    def _note(self, e, what):
+        with self.lock:
+            e["what"] = what
 
     @staticmethod
     def _answer(h, status: int, body: bytes, headers=()):
@@ -147,12 +160,13 @@ class S3FaultProxy:
     def _handle(self, h):
         parsed = urllib.parse.urlsplit(h.path)
         op, part = classify(h.command, parsed.query)
+        entry = self._arrived(h, op, part, parsed.query)
         length = int(h.headers.get("Content-Length") or 0)
         r = self._pick(op, part)
         if r and r.action == "cut":
             after = r.params.get("after", length // 2)
             h.rfile.read(min(after, length))
-            self._note(op, part, "cut")
+            self._note(entry, "cut")
             self._reset(h)
             return
         body = h.rfile.read(length) if length else b""
@@ -160,11 +174,11 @@ class S3FaultProxy:
             status = r.params.get("status", 500)
             xml = ERROR_XML.format(code=r.params.get("code", "InternalError"),
                                    message=r.params.get("message", "injected by the fault proxy")).encode()
-            self._note(op, part, f"status {status}")
+            self._note(entry, f"status {status}")
             self._answer(h, status, xml, [("Content-Type", "application/xml")])
             return
         if r and r.action == "error200" and not r.params.get("forward", False):
-            self._note(op, part, "error200")
+            self._note(entry, "error200")
             self._answer(h, 200, ERROR_XML.format(code="InternalError", message="We encountered an internal "
                                                   "error. Please try again.").encode(),
                          [("Content-Type", "application/xml")])
@@ -184,10 +198,10 @@ class S3FaultProxy:
         finally:
             up.close()
         if r and r.action == "error200":
-            self._note(op, part, f"error200 (upstream {resp.status})")
+            self._note(entry, f"error200 (upstream {resp.status})")
             self._answer(h, 200, ERROR_XML.format(code="InternalError", message="We encountered an internal "
                                                   "error. Please try again.").encode(),
                          [("Content-Type", "application/xml")])
             return
-        self._note(op, part, f"forwarded {resp.status}")
+        self._note(entry, f"forwarded {resp.status}")
         self._answer(h, resp.status, rbody if h.command != "HEAD" else b"", rheaders)
