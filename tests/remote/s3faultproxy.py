@@ -25,13 +25,16 @@ Rules (``proxy.rule(op, action, part=None, times=None, **params)``;
                forwarded: what S3 may do for CompleteMultipartUpload, which
                then did not complete (``forward=True``: forwarded first, S3's
                answer replaced)
+``delay``      wait ``seconds`` (default 0.3) once the body is read, then
+               forward
 ``cut``        read ``after`` bytes of the body (default half), then reset the
                connection (RST), nothing forwarded
 =============  ==================================================================
 
 ``proxy.ops()`` lists (op, part, what happened) for every request, in the
 order they arrived; ``proxy.requests()`` the same as dicts with the
-query and the request headers too.
+query and the request headers too; ``proxy.max_active[op]`` the most
+requests of an operation that were being handled at once.
 """
 
 import http.client
@@ -39,6 +42,7 @@ import http.server
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 from typing import List, Optional, Tuple
 
@@ -77,6 +81,8 @@ class S3FaultProxy:
         self.rules: List[Rule] = []
         self.log: List[dict] = []
         self.lock = threading.Lock()
+        self.active: dict = {}
+        self.max_active: dict = {}
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -159,6 +165,18 @@ class S3FaultProxy:
 
     def _handle(self, h):
         parsed = urllib.parse.urlsplit(h.path)
+        op, _ = classify(h.command, parsed.query)
+        with self.lock:
+            self.active[op] = self.active.get(op, 0) + 1
+            self.max_active[op] = max(self.max_active.get(op, 0), self.active[op])
+        try:
+            self._handle1(h)
+        finally:
+            with self.lock:
+                self.active[op] -= 1
+
+    def _handle1(self, h):
+        parsed = urllib.parse.urlsplit(h.path)
         op, part = classify(h.command, parsed.query)
         entry = self._arrived(h, op, part, parsed.query)
         length = int(h.headers.get("Content-Length") or 0)
@@ -170,6 +188,8 @@ class S3FaultProxy:
             self._reset(h)
             return
         body = h.rfile.read(length) if length else b""
+        if r and r.action == "delay":
+            time.sleep(r.params.get("seconds", 0.3))
         if r and r.action == "status":
             status = r.params.get("status", 500)
             xml = ERROR_XML.format(code=r.params.get("code", "InternalError"),

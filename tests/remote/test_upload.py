@@ -160,6 +160,19 @@ def assert_nothing_left_but_object(s3, key):
     assert [u for u in ups if u["Key"] == key] == []
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_parts_in_flight_at_once(driver, s3, proxy, tmp_path, parallel):
+    """At most "parallel" UploadPart requests at a time, and that many
+    while later data is written (each part held 0.3 s by the proxy)."""
+    path, data = data_file(tmp_path, 36 * MIB, seed=16)
+    proxy.rule("part", "delay", seconds=0.3)
+    r = upload(driver, s3, proxy, path, f"up/inflight{parallel}.bin", "--part-size", 5 * MIB, "--parallel",
+               parallel)
+    assert object_bytes(s3, f"up/inflight{parallel}.bin") == data
+    assert r.stats["parts"] == 8
+    assert proxy.max_active["part"] == parallel
+
+
 def test_unknown_total(driver, s3, proxy, tmp_path):
     path, data = data_file(tmp_path, 12 * MIB + 5, seed=3)
     r = upload(driver, s3, proxy, path, "up/unknown.bin", "--part-size", 5 * MIB, "--parallel", 2, "--total", "unknown")
