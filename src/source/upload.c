@@ -885,29 +885,33 @@ void tz_upload_stats(const tz_upload *u, tz_upload_stats_t *out) {
 
 #else /* no libcurl */
 
+static int no_remote(tacozip_error *err) {
+    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+}
 int tz_upload_open(const char *url, const tacozip_remote_options *o, uint64_t total, uint64_t part_size, int parallel,
                    tz_upload **out, tacozip_error *err) {
     (void)url, (void)o, (void)total, (void)part_size, (void)parallel;
     if (out) *out = NULL;
-    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+    return no_remote(err);
 }
+/* No upload can be opened: the others are never reached. */
 int tz_upload_write(tz_upload *u, const void *data, size_t len, tacozip_error *err) {
     (void)u, (void)data, (void)len;
-    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+    return no_remote(err);
 }
 int tz_upload_patch(tz_upload *u, uint64_t off, const void *data, size_t len, tacozip_error *err) {
     (void)u, (void)off, (void)data, (void)len;
-    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+    return no_remote(err);
 }
 int tz_upload_hold(tz_upload *u, uint64_t off, size_t len, tacozip_error *err) {
     (void)u, (void)off, (void)len;
-    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+    return no_remote(err);
 }
 int tz_upload_commit(tz_upload *u, tacozip_error *err) { return tz_upload_commit_ex(u, NULL, err); }
 int tz_upload_commit_ex(tz_upload *u, tz_upload_stats_t *stats, tacozip_error *err) {
     (void)u;
     if (stats) memset(stats, 0, sizeof *stats);
-    return tz_fail(err, TACOZ_ERR_NO_REMOTE, "this tacozip was built without libcurl: no S3 upload");
+    return no_remote(err);
 }
 void tz_upload_abort(tz_upload *u) { (void)u; }
 void tz_upload_stats(const tz_upload *u, tz_upload_stats_t *out) {
