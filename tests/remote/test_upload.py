@@ -363,3 +363,42 @@ def test_abort_failing_is_not_reported_but_retried(driver, s3, proxy, tmp_path):
     fault_upload(driver, s3, proxy, tmp_path, key, "--abort", expect=0)
     assert [o for o, _, _ in proxy.ops()].count("abort") == 2
     assert_nothing_left(s3, key)
+
+
+# --------------------------------------------------------------------------- sizes and parameters
+
+@pytest.mark.parametrize("total,want,expect", [
+    (100_000_000_000, 0, 10 * MIB),        # 10,000 parts of whole MiB
+    (50 * MIB, 0, 8 * MIB),                # at least 8 MiB
+    ("unknown", 0, 16 * MIB),
+    ("unknown", 6 * MIB, 6 * MIB),
+    (60 * MIB, 5 * MIB, 5 * MIB),
+])
+def test_part_size_chosen(driver, s3, proxy, tmp_path, total, want, expect):
+    path, _ = data_file(tmp_path, 1000, seed=17)
+    key = f"up/size-{total}-{want}.bin"
+    r = upload(driver, s3, proxy, path, key, "--total", total, "--part-size", want, "--abort")
+    assert r.stats["part_size"] == expect
+    assert ops_of(proxy, key) == [("create", None), ("abort", None)]
+    assert_nothing_left(s3, key)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--part-size", 5 * MIB - 1], "part size 5242879 is outside S3's limits [5 MiB, 5 GiB]"),
+    (["--part-size", (5 << 30) + 1], "is outside S3's limits"),
+    (["--part-size", 5 * MIB, "--total", 10001 * 5 * MIB], "needs more than 10,000 parts of 5242880 bytes"),
+    (["--total", 10000 * (5 << 30) + 1], "does not fit in 10,000 parts of 5 GiB"),
+    (["--parallel", 33], "upload parallel = 33 is outside [1, 32]"),
+])
+def test_bad_parameters(driver, s3, proxy, tmp_path, args, message):
+    path, _ = data_file(tmp_path, 1000, seed=18)
+    r = upload(driver, s3, proxy, path, "up/bad.bin", *args, expect=1)
+    assert message in r.stderr, r.stderr
+    assert r.stats["rc"] == -4  # TACOZ_ERR_PARAM
+    assert proxy.requests() == []
+
+
+def test_not_s3(driver, s3, proxy, tmp_path):
+    path, _ = data_file(tmp_path, 10, seed=19)
+    p = subprocess.run([driver, str(path), "https://example.com/k"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "an upload goes to an s3://bucket/key URL" in p.stderr, p.stderr
