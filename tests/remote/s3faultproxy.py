@@ -171,6 +171,8 @@ class S3FaultProxy:
             self.max_active[op] = max(self.max_active.get(op, 0), self.active[op])
         try:
             self._handle1(h)
+        except (BrokenPipeError, ConnectionResetError):  # the client cut the transfer (an abort)
+            h.close_connection = True
         finally:
             with self.lock:
                 self.active[op] -= 1
