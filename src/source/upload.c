@@ -75,7 +75,7 @@ struct tz_upload {
     part *queue, *queue_last;
     int in_flight;       /* parts queued or being sent */
     int stop;            /* workers: exit when the queue is empty */
-    int cancel;          /* atomic: running part transfers stop */
+    int cancel;          /* atomic: parts are not retried any more */
     int fail_rc;         /* the first permanent failure, and its message */
     char fail_msg[sizeof(((tacozip_error *)0)->message)];
     char **etags;        /* [n - 1]: the ETag of each part sent */
@@ -121,7 +121,7 @@ static int choose_part_size(tz_upload *u, uint64_t total, uint64_t want, tacozip
 
 /* ---- failure state ---------------------------------------------------------- */
 
-/* Remember the first permanent failure (and cut running transfers). */
+/* Remember the first permanent failure (and retry no part). */
 static void remember(tz_upload *u, int rc, const char *msg) {
     pthread_mutex_lock(&u->lock);
     if (!u->fail_rc) {
@@ -215,7 +215,7 @@ typedef struct {
     const void *body;         /* PUT and POST: "len" bytes (may be 0) */
     size_t len;
     const char *content_type; /* with a body */
-    int cancellable;          /* a worker's part: stops when u->cancel is set */
+    int cancellable;          /* a worker's part: no retry once u->cancel is set */
     int complete;             /* CompleteMultipartUpload: a 200 may hold an <Error> */
     int gone_ok;              /* AbortMultipartUpload: 404 NoSuchUpload is done */
     /* the answer */
@@ -237,11 +237,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *qv) {
     q->resp_len += room;
     q->resp[q->resp_len] = '\0';
     return k;
-}
-
-static int on_progress(void *uv, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
-    (void)a, (void)b, (void)c, (void)d;
-    return __atomic_load_n(&((tz_upload *)uv)->cancel, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
 /* S3's <Code> and <Message> of an error answer, as " Code (Message)". */
@@ -273,11 +268,6 @@ static CURLcode attempt(tz_upload *u, CURL *h, req *q, uint64_t deadline, const 
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
-    if (q->cancellable) {
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
-    }
     const char *hash = TZ_SHA256_EMPTY;
     if (q->body) {
         /* the body from memory, not copied; POSTFIELDS with the method
@@ -338,8 +328,9 @@ static void backoff_sleep(tz_upload *u, const req *q, long ms) {
     }
 }
 
-/* Request "q" with the retry rules.  TACOZ_OK, or TACOZ_ERR_NETWORK with
- * what failed (TACOZ_ERR_CANCELLED when cut because another part failed). */
+/* Request "q" with the retry rules (a part is not tried again once the
+ * upload has failed or is being aborted).  TACOZ_OK, or TACOZ_ERR_NETWORK
+ * with what failed. */
 static int request(tz_upload *u, CURL *h, req *q, tacozip_error *err) {
     char why[600] = "";
     int tries = 0, rc = TACOZ_OK;
@@ -356,10 +347,6 @@ static int request(tz_upload *u, CURL *h, req *q, tacozip_error *err) {
         CURLcode cc = attempt(u, h, q, deadline, url);
         if (cc == CURLE_OUT_OF_MEMORY) {
             rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-            break;
-        }
-        if (cc == CURLE_ABORTED_BY_CALLBACK) {
-            rc = tz_fail(err, TACOZ_ERR_CANCELLED, "%s cancelled", q->what);
             break;
         }
         int out = verdict(q, cc, why, sizeof why);
@@ -543,7 +530,7 @@ static void *worker(void *arg) {
         if (!skip) rc = h ? upload_part(u, h, p, &etag, &e) : tz_fail(&e, TACOZ_ERR_NOMEM, "cannot create an HTTP handle");
         uint32_t n = p->n;
         part_free(p);
-        if (rc && rc != TACOZ_ERR_CANCELLED) remember(u, rc, e.message);
+        if (rc) remember(u, rc, e.message);
         pthread_mutex_lock(&u->lock);
         if (etag) {
             free(u->etags[n - 1]);
@@ -558,7 +545,10 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Stop the workers (cutting their transfers when "cancel") and join them. */
+/* Stop the workers and join them.  With "cancel", the parts still queued
+ * are dropped and none is retried; those being sent are let finish, so
+ * that S3 has answered every UploadPart before AbortMultipartUpload is
+ * sent (a part stored after the abort would be left behind). */
 static void stop_workers(tz_upload *u, int cancel) {
     pthread_mutex_lock(&u->lock);
     u->stop = 1;

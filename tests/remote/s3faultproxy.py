@@ -34,7 +34,8 @@ Rules (``proxy.rule(op, action, part=None, times=None, **params)``;
 ``proxy.ops()`` lists (op, part, what happened) for every request, in the
 order they arrived; ``proxy.requests()`` the same as dicts with the
 query and the request headers too; ``proxy.max_active[op]`` the most
-requests of an operation that were being handled at once.
+requests of an operation that were being handled at once;
+``proxy.events`` ("start" | "end", op) in the order they happened.
 """
 
 import http.client
@@ -83,6 +84,7 @@ class S3FaultProxy:
         self.lock = threading.Lock()
         self.active: dict = {}
         self.max_active: dict = {}
+        self.events: List[Tuple[str, str]] = []
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -169,6 +171,7 @@ class S3FaultProxy:
         with self.lock:
             self.active[op] = self.active.get(op, 0) + 1
             self.max_active[op] = max(self.max_active.get(op, 0), self.active[op])
+            self.events.append(("start", op))
         try:
             self._handle1(h)
         except (BrokenPipeError, ConnectionResetError):  # the client cut the transfer (an abort)
@@ -176,6 +179,7 @@ class S3FaultProxy:
         finally:
             with self.lock:
                 self.active[op] -= 1
+                self.events.append(("end", op))
 
     def _handle1(self, h):
         parsed = urllib.parse.urlsplit(h.path)

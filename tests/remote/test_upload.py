@@ -87,6 +87,14 @@ def object_bytes(s3, key) -> bytes:
     return s3.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
+def assert_parts_answered_before_abort(proxy):
+    """Every UploadPart was answered before AbortMultipartUpload arrived
+    (a part stored after the abort would be left behind)."""
+    ev = list(proxy.events)
+    first_abort = ev.index(("start", "abort"))
+    assert ("start", "part") not in ev[first_abort:] and ("end", "part") not in ev[first_abort:], ev
+
+
 def assert_nothing_left(s3, key):
     from botocore.exceptions import ClientError
 
@@ -229,9 +237,9 @@ def test_patch_of_uploaded_bytes_fails_and_aborts(driver, s3, proxy, tmp_path):
                expect=1)
     assert "already uploaded" in r.stderr
     assert_nothing_left(s3, "up/late.bin")
-    # (a part cut by the abort may reach moto's recorder after the DELETE)
     ops = ops_of(proxy, "up/late.bin")
-    assert ("abort", None) in ops and ("complete", None) not in ops
+    assert ops[-1] == ("abort", None) and ("complete", None) not in ops
+    assert_parts_answered_before_abort(proxy)
 
 
 def test_abort(driver, s3, proxy, tmp_path):
@@ -239,8 +247,8 @@ def test_abort(driver, s3, proxy, tmp_path):
     upload(driver, s3, proxy, path, "up/aborted.bin", "--part-size", 5 * MIB, "--abort")
     assert_nothing_left(s3, "up/aborted.bin")
     ops = ops_of(proxy, "up/aborted.bin")
-    # (part 2 may be in flight, and cut, when the abort comes)
-    assert ops[0] == ("create", None) and ("abort", None) in ops and ("complete", None) not in ops
+    assert ops[0] == ("create", None) and ops[-1] == ("abort", None) and ("complete", None) not in ops
+    assert_parts_answered_before_abort(proxy)
 
 
 # --------------------------------------------------------------------------- credentials
@@ -303,6 +311,7 @@ def test_part_failing_for_good_aborts(driver, s3, proxy, tmp_path, kind):
         assert "500 InternalError (injected by the fault proxy)" in r.stderr
     assert [p for o, p, _ in proxy.ops() if o == "part"].count(2) == 3
     assert proxy.ops()[-1][0] == "abort"
+    assert_parts_answered_before_abort(proxy)
     assert ("complete", None) not in [(o, p) for o, p, _ in proxy.ops()]
     assert_nothing_left(s3, key)
 
@@ -313,6 +322,8 @@ def test_part_refused_fails_at_once(driver, s3, proxy, tmp_path):
     r, _ = fault_upload(driver, s3, proxy, tmp_path, key, "--retries", 4, expect=1)
     assert "S3 refused UploadPart 3: 403 AccessDenied (Access Denied)" in r.stderr, r.stderr
     assert [p for o, p, _ in proxy.ops() if o == "part"].count(3) == 1
+    assert proxy.ops()[-1][0] == "abort"
+    assert_parts_answered_before_abort(proxy)
     assert_nothing_left(s3, key)
 
 
