@@ -218,6 +218,7 @@ typedef struct {
     int cancellable;          /* a worker's part: no retry once u->cancel is set */
     int complete;             /* CompleteMultipartUpload: a 200 may hold an <Error> */
     int gone_ok;              /* AbortMultipartUpload: 404 NoSuchUpload is done */
+    int head;                 /* HEAD: no body comes back */
     /* the answer */
     tz_http_xfer x;           /* status, ETag, Retry-After (http_response.c) */
     char resp[RESPONSE_MAX + 1];
@@ -267,7 +268,8 @@ static CURLcode attempt(tz_upload *u, CURL *h, req *q, uint64_t deadline, const 
     curl_easy_setopt(h, CURLOPT_HEADERDATA, q);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+    if (q->head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
     const char *hash = TZ_SHA256_EMPTY;
     if (q->body) {
         /* the body from memory, not copied; POSTFIELDS with the method
@@ -429,6 +431,29 @@ cleanup:
     return rc;
 }
 
+/* After a CompleteMultipartUpload answered NoSuchUpload: 1 if the object
+ * is there as this upload made it (its size the bytes written, its ETag
+ * that of an object of u->nparts parts, "...-N"). */
+static int completed(tz_upload *u) {
+    req *q = calloc(1, sizeof *q);
+    tacozip_error ignored = TACOZIP_ERROR_INIT;
+    char suffix[32];
+    int yes = 0;
+    if (!q) return 0;
+    q->what = "HeadObject";
+    q->method = "HEAD";
+    q->query = "";
+    q->head = 1;
+    if (request(u, u->h, q, &ignored) == TACOZ_OK) {
+        snprintf(suffix, sizeof suffix, "-%u\"", u->nparts);
+        size_t el = strlen(q->x.etag), sl = strlen(suffix);
+        yes = q->x.have_cl && q->x.content_length == u->written && el > sl &&
+              strcmp(q->x.etag + el - sl, suffix) == 0;
+    }
+    free(q);
+    return yes;
+}
+
 /* CompleteMultipartUpload of parts 1..u->nparts. */
 static int complete_upload(tz_upload *u, tacozip_error *err) {
     size_t cap = 256, n = 0;
@@ -460,6 +485,9 @@ static int complete_upload(tz_upload *u, tacozip_error *err) {
     q->content_type = "application/xml";
     q->complete = 1;
     rc = request(u, u->h, q, err);
+    /* the upload gone: completed by an attempt whose answer was lost (ours,
+     * or libcurl's own retry on a connection the server had closed) */
+    if (rc && q->x.status == 404 && strstr(q->resp, "<Code>NoSuchUpload</Code>") && completed(u)) rc = TACOZ_OK;
 cleanup:
     free(xml), free(query), free(q);
     return rc;

@@ -25,6 +25,8 @@ Rules (``proxy.rule(op, action, part=None, times=None, **params)``;
                forwarded: what S3 may do for CompleteMultipartUpload, which
                then did not complete (``forward=True``: forwarded first, S3's
                answer replaced)
+``lose``       forward, then reset the connection instead of answering (the
+               request was done; its answer is lost)
 ``delay``      wait ``seconds`` (default 0.3) once the body is read, then
                forward
 ``cut``        read ``after`` bytes of the body (default half), then reset the
@@ -146,11 +148,11 @@ class S3FaultProxy:
             e["what"] = what
 
     @staticmethod
-    def _answer(h, status: int, body: bytes, headers=()):
+    def _answer(h, status: int, body: bytes, headers=(), length: Optional[int] = None):
         h.send_response(status)
         for k, v in headers:
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Length", str(len(body) if length is None else length))
         h.end_headers()
         h.wfile.write(body)
 
@@ -223,6 +225,10 @@ class S3FaultProxy:
                         if k.lower() not in ("transfer-encoding", "connection", "content-length")]
         finally:
             up.close()
+        if r and r.action == "lose":
+            self._note(entry, f"lost (upstream {resp.status})")
+            self._reset(h)
+            return
         if r and r.action == "error200":
             self._note(entry, f"error200 (upstream {resp.status})")
             self._answer(h, 200, ERROR_XML.format(code="InternalError", message="We encountered an internal "
@@ -230,4 +236,7 @@ class S3FaultProxy:
                          [("Content-Type", "application/xml")])
             return
         self._note(entry, f"forwarded {resp.status}")
-        self._answer(h, resp.status, rbody if h.command != "HEAD" else b"", rheaders)
+        if h.command == "HEAD":  # no body, and the object's length
+            self._answer(h, resp.status, b"", rheaders, length=int(resp.getheader("Content-Length") or 0))
+        else:
+            self._answer(h, resp.status, rbody, rheaders)

@@ -368,6 +368,43 @@ def test_complete_error200_once_is_retried(driver, s3, proxy, tmp_path):
     assert [o for o, _, _ in proxy.ops()].count("complete") == 2
 
 
+@pytest.mark.parametrize("retry_answer", ["200", "404"])
+def test_complete_answer_lost(driver, s3, proxy, tmp_path, retry_answer):
+    """CompleteMultipartUpload done but its answer lost.  The retry is
+    answered 200 (what moto and S3 do for an upload just completed) or
+    404 NoSuchUpload (an S3 that has forgotten it, injected): then the
+    object, checked with a HEAD (size, ETag of 4 parts), is the one this
+    upload made, and the upload succeeds."""
+    key = f"up/complete-lost-{retry_answer}.bin"
+    proxy.rule("complete", "lose", times=1)
+    if retry_answer == "404":
+        proxy.rule("complete", "status", times=1, status=404, code="NoSuchUpload",
+                   message="The specified upload does not exist.")
+    r, data = fault_upload(driver, s3, proxy, tmp_path, key, expect=0)
+    assert object_bytes(s3, key) == data
+    ops = [(o, w) for o, _, w in proxy.ops() if o in ("complete", "other", "abort")]
+    if retry_answer == "200":
+        assert ops == [("complete", "lost (upstream 200)"), ("complete", "forwarded 200")]
+    else:
+        assert ops == [("complete", "lost (upstream 200)"), ("complete", "status 404"), ("other", "forwarded 200")]
+    # (the second CompleteMultipartUpload may be libcurl's own: it retries
+    # a request whose reused connection was closed without an answer)
+    assert r.stats["retries"] <= 1
+
+
+def test_complete_gone_without_the_object_fails(driver, s3, proxy, tmp_path):
+    """The same 404 after a lost answer, but the request had not reached
+    S3 (nothing completed): the HEAD finds no object, the upload fails and
+    is aborted."""
+    key = "up/complete-gone.bin"
+    proxy.rule("complete", "cut", times=1, after=0)
+    proxy.rule("complete", "status", times=1, status=404, code="NoSuchUpload", message="gone")
+    r, _ = fault_upload(driver, s3, proxy, tmp_path, key, expect=1)
+    assert "S3 refused CompleteMultipartUpload: 404 NoSuchUpload (gone)" in r.stderr, r.stderr
+    assert proxy.ops()[-1][0] == "abort"
+    assert_nothing_left(s3, key)
+
+
 def test_abort_failing_is_not_reported_but_retried(driver, s3, proxy, tmp_path):
     key = "up/abort-500.bin"
     proxy.rule("abort", "status", times=1, status=500)
