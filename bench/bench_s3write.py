@@ -59,7 +59,9 @@ def log(msg):
 
 def serve_moto():
     """(child) moto's ThreadedMotoServer on a free port, printed on stdout."""
+    import logging
     from moto.server import ThreadedMotoServer
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     print(server._server.server_port, flush=True)
@@ -214,13 +216,16 @@ def main():
         runs = res["runs"]
         med = {c: statistics.median(r["seconds"] for r in runs[c]) for c in runs}
         print(f"\n### Writing to S3 (moto): {res['label']} (median of {a.reps})\n")
-        print("| case | wall time | vs straight | peak local disk | peak memory (max RSS of a step) |")
-        print("|---|---|---|---|---|")
+        print("| case | wall time | vs straight | write / upload steps | peak local disk | peak memory "
+              "(largest max RSS of its processes) |")
+        print("|---|---|---|---|---|---|")
         for c in runs:
             disk = max(r["peak_disk"] for r in runs[c])
             rss = max(r["max_rss_kib"] for r in runs[c])
-            print(f"| {names[c]} | {med[c]:.2f} s | {med[c] / med['ours_s3']:.2f}x | {disk / 1048576:.1f} MiB | "
-                  f"{rss / 1024:.0f} MiB |")
+            steps = " / ".join(f"{statistics.median(r['steps'][k] for r in runs[c]):.2f} s"
+                               for k in range(len(runs[c][0]["steps"])))
+            print(f"| {names[c]} | {med[c]:.2f} s | {med[c] / med['ours_s3']:.2f}x | {steps} | "
+                  f"{disk / 1048576:.1f} MiB | {rss / 1024:.0f} MiB |")
         ok = med["ours_s3"] < med["ours_then_up"] and med["ours_s3"] < med["pypi_then_up"]
         print(f"\n- straight to S3 faster than both write-then-upload ways: **{'met' if ok else 'missed'}** "
               f"({med['ours_then_up'] / med['ours_s3']:.2f}x and {med['pypi_then_up'] / med['ours_s3']:.2f}x)")

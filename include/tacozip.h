@@ -576,7 +576,9 @@ TACOZIP_API int tacozip_create_planned(const char *zip_path, const char *const *
  * independent.
  *
  * tacozip_writer_open() returns TACOZ_OK and *out; TACOZ_ERR_PARAM (NULL,
- * bad options, opts->index, a URL that is not s3://), TACOZ_ERR_IO (the
+ * bad options: a part size outside [5 MiB, 5 GiB] or too small for
+ * expected_size in 10,000 parts, upload_parallel outside [1, 32];
+ * opts->index; a URL that is not s3://), TACOZ_ERR_IO (the
  * directory cannot take a new file), TACOZ_ERR_LOCKED (another process
  * is writing the existing file), TACOZ_ERR_NETWORK (S3 refused the upload:
  * the message has S3's error code, e.g. InvalidAccessKeyId,
