@@ -401,7 +401,9 @@ static int put_local_header(tz_writer *w, const tz_member_plan *m, uint32_t crc,
     /* a fixed time (--mtime, SOURCE_DATE_EPOCH, a member's given time) in
      * UTC: the same bytes in every time zone; a file's own time in local
      * time, as zip tools do */
-    int64_t t = w->opts->mtime ? w->opts->mtime : m->mtime ? m->mtime : (int64_t)time(NULL);
+    int64_t t = m->utc ? m->mtime /* the member's own, given */
+                : w->opts->mtime ? w->opts->mtime
+                : m->mtime ? m->mtime : (int64_t)time(NULL);
     li->dos = tz_dos_datetime(t, w->opts->mtime != 0 || m->utc);
     uint32_t extra = tz_member_extra(w->opts->alignment, m->size, m->nlen, li->lho);
     size_t xlen = m->size >= ZIP32_MAX ? ZIP64_LOCAL_EXTRA_SIZE : 0, pad = extra - xlen;
