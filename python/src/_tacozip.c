@@ -1393,7 +1393,7 @@ static int writer_progress(void *user, uint64_t done, uint64_t total, uint64_t f
     int stop = 0;
     if (self->exc.type) {
         stop = 1;
-    } else {
+    } else if (self->progress && self->progress != Py_None) {
         PyObject *r = PyObject_CallFunction(self->progress, "KKKK", (unsigned long long)done,
                                             (unsigned long long)total, (unsigned long long)files,
                                             (unsigned long long)nfiles);
@@ -1593,7 +1593,26 @@ static int writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
+/* The progress callable (and a kept exception) may refer back to the
+ * writer: the type takes part in garbage collection, so that such a cycle
+ * is collected, and its writer aborted, rather than kept forever. */
+static int writer_traverse(WriterObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->progress);
+    Py_VISIT(self->exc.type);
+    Py_VISIT(self->exc.value);
+    Py_VISIT(self->exc.tb);
+    return 0;
+}
+
+static int writer_clear(WriterObject *self) {
+    Py_CLEAR(self->progress);
+    drop_exception(&self->exc);
+    return 0;
+}
+
 static void writer_dealloc(WriterObject *self) {
+    PyObject_GC_UnTrack((PyObject *)self);
     if (self->w) { /* never closed: nothing is left */
         tacozip_writer *w = self->w;
         self->w = NULL;
@@ -1784,6 +1803,8 @@ static PyGetSetDef writer_getset[] = {{"closed", (getter)writer_get_closed, NULL
 
 static PyType_Slot writer_slots[] = {{Py_tp_init, (void *)writer_init},
                                      {Py_tp_dealloc, (void *)writer_dealloc},
+                                     {Py_tp_traverse, (void *)writer_traverse},
+                                     {Py_tp_clear, (void *)writer_clear},
                                      {Py_tp_methods, writer_methods},
                                      {Py_tp_getset, writer_getset},
                                      {Py_tp_new, (void *)PyType_GenericNew},
@@ -1791,7 +1812,7 @@ static PyType_Slot writer_slots[] = {{Py_tp_init, (void *)writer_init},
                                      {0, NULL}};
 
 static PyType_Spec writer_spec = {"tacozip._tacozip.Writer", sizeof(WriterObject), 0,
-                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, writer_slots};
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, writer_slots};
 
 /* ---- validate / detect ---------------------------------------------------- */
 

@@ -565,6 +565,29 @@ def test_abort(tmp_path):
     assert listing(tmp_path) == []
 
 
+def test_writer_in_a_reference_cycle_is_collected(tmp_path):
+    """A progress callback that refers back to its writer: the cycle is
+    collected and the writer aborted (nothing left, no descriptor kept)."""
+    import gc
+
+    out = tmp_path / "out.taco"
+
+    class Job:
+        def __init__(self):
+            self.writer = tacozip.Writer(out, progress=self.progress)
+
+        def progress(self, *args):
+            return None
+
+    fds_before = set(os.listdir("/proc/self/fd"))
+    job = Job()
+    job.writer.add_bytes("x", b"x" * 1000)
+    del job
+    gc.collect()
+    assert listing(tmp_path) == []
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
+
+
 def test_close_twice_and_repr(tmp_path):
     out = tmp_path / "out.taco"
     w = tacozip.Writer(out)
