@@ -716,6 +716,34 @@ def test_reentrant_call_from_a_stream(tmp_path):
     assert listing(tmp_path) == []
 
 
+def test_one_writer_two_threads(tmp_path):
+    """A second thread calling a writer while a call of it runs gets
+    RuntimeError; the running call is not disturbed."""
+    import threading
+
+    out = tmp_path / "out.taco"
+    w = tacozip.Writer(out)
+    errors = []
+
+    def other():
+        try:
+            w.add_bytes("other", b"o")
+        except RuntimeError as e:
+            errors.append(e)
+
+    def gen():
+        yield b"first"
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        yield b"second"
+
+    w.add_stream("s", gen())
+    w.close()
+    assert len(errors) == 1 and "in use" in str(errors[0])
+    check_archive(out, {"s": b"firstsecond"})
+
+
 def test_progress_exception_and_cancel(tmp_path, files):
     out = tmp_path / "out.taco"
     boom = Boom("progress")
@@ -968,7 +996,8 @@ def test_s3_abort_leaves_no_upload(tmp_path, moto_s3):
     assert not object_exists(moto_s3, key)
 
 
-def test_s3_refused_credentials_fail_at_open(moto_s3):
+def test_s3_no_such_bucket_fails_at_open(moto_s3):
+    """The multipart upload starts at open: S3's refusal fails the open."""
     with pytest.raises(tacozip.TacozipError) as ei:
         tacozip.Writer(f"s3://no-such-bucket-{os.getpid()}/x.taco", remote=s3_options(moto_s3))
     assert ei.value.code == tacozip.TACOZ_ERR_NETWORK
