@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,14 +115,39 @@ static const char *const HELP_CREATE =
     "range of the metadata block (local headers included) unless -e is given.\n"
     "A symbolic link loop, a name that is not UTF-8, a file that is neither\n"
     "regular nor a directory, or a DIR without zarr.json, .zgroup or .zarray at\n"
-    "its root is an error before anything is written.  Entry 0 is predicted from\n"
-    "the layout and written by the one atomic create (with --index it is then\n"
-    "corrected in place, as 'update' does).\n"
+    "its root is an error before anything is written.  Entry 0 is resolved from\n"
+    "the layout before the write (members:... of the metadata documents).\n"
+    "\n"
+    "A FILE of '-' is standard input (once, followed by --as NAME): it is read to\n"
+    "its end first (in memory up to 64 MiB, then in an unnamed file in $TMPDIR),\n"
+    "so that its size and CRC-32 go in its local header.\n"
+    "\n"
+    "OUT may be s3://BUCKET/KEY: the archive is uploaded as it is written (S3\n"
+    "multipart upload, parts sent while later files are read; one PUT for an\n"
+    "archive of one part), with no local copy, and the object appears only when\n"
+    "complete; on any failure the upload is aborted and nothing is left.  The\n"
+    "AWS_* variables give credentials, region and endpoint (see 'tacozip help ls').\n"
+    "\n"
+    "A header entry (-e) is either numbers or what it covers, resolved from the\n"
+    "layout before anything is written (an unknown member or prefix is an error):\n"
+    "  OFFSET:LENGTH              that byte range\n"
+    "  data:NAME                  the data of member NAME (offset of its first byte,\n"
+    "                             its size)\n"
+    "  span:PREFIX                every member whose name starts with PREFIX, local\n"
+    "                             headers included ('tacozip span' decodes it)\n"
+    "  members:NAME,NAME...       the span of the members named\n"
+    "  directory                  the central directory and end records\n"
     "\n"
     "Options:\n"
-    "  -e, --entry OFFSET:LENGTH  a header entry (repeat, at most 7; default one 0:0)\n"
+    "  -e, --entry ENTRY          a header entry (repeat, at most 7; default one 0:0)\n"
+    "      --plan                 write nothing: print every member's local header\n"
+    "                             offset, data offset and size, and every entry\n"
+    "                             (--json: as JSON)\n"
     "      --zarr DIR             pack the Zarr directory store DIR (no other FILE,\n"
     "                             DIR or LIST)\n"
+    "      --part-size BYTES      s3:// output: bytes per part (default: from the total,\n"
+    "                             at least 8 MiB; S3 allows 5 MiB to 5 GiB)\n"
+    "      --upload-parallel N    s3:// output: parts sent at once (default 4)\n"
     "  -T, --files-from LIST      read 'SOURCE' or 'SOURCE<TAB>NAME' lines from LIST\n"
     "                             ('-': stdin), in the place of the option (repeatable)\n"
     "      --as NAME              archive name for the FILE given before it (not a DIR\n"
@@ -448,6 +474,9 @@ enum {
     OPT_URL,
     OPT_OUTPUT,
     OPT_FORMAT,
+    OPT_PLAN,
+    OPT_PART_SIZE,
+    OPT_UPLOAD_PARALLEL,
 };
 
 #define O_HELP {OPT_HELP, "help", 'h', 0, 1, NULL}
@@ -463,8 +492,16 @@ enum {
 #define O_WAIT {OPT_WAIT, "wait", 0, 1, 0, "SECONDS"}
 #define O_LAST {OPT_END, NULL, 0, 0, 0, NULL}
 
-static const opt_spec OPTS_CREATE[] = {O_HELP, O_ENTRY, O_WRITE, {OPT_INDEX, "index", 0, 0, 1, NULL},
-                                       {OPT_ZARR, "zarr", 0, 1, 0, "DIR"}, O_LAST};
+static const opt_spec OPTS_CREATE[] = {O_HELP,
+                                       {OPT_ENTRY, "entry", 'e', 1, 1, "ENTRY"},
+                                       O_WRITE,
+                                       {OPT_INDEX, "index", 0, 0, 1, NULL},
+                                       {OPT_ZARR, "zarr", 0, 1, 0, "DIR"},
+                                       {OPT_PLAN, "plan", 0, 0, 1, NULL},
+                                       O_JSON,
+                                       {OPT_PART_SIZE, "part-size", 0, 1, 0, "BYTES"},
+                                       {OPT_UPLOAD_PARALLEL, "upload-parallel", 0, 1, 0, "N"},
+                                       O_LAST};
 static const opt_spec OPTS_APPEND[] = {O_HELP, O_WRITE, O_LAST};
 static const opt_spec OPTS_HEADER[] = {O_HELP, O_JSON, O_LAST};
 static const opt_spec OPTS_UPDATE[] = {O_HELP, O_ENTRY, O_WAIT, O_LAST};
@@ -950,7 +987,70 @@ typedef struct {
     taco_meta_array_t meta;
     tacozip_write_options opts;
     int progress; /* -1 auto, 0 off, 1 on */
+    /* create: the entries as given (numbers or what they cover) */
+    tacozip_entry_plan plan[TACO_HEADER_MAX_ENTRIES];
+    size_t n_plan;
+    int planned;            /* one of them is not numbers */
+    int has_stdin;          /* "-" given as a FILE (create: read as a stream) */
+    char *members[TACO_HEADER_MAX_ENTRIES]; /* members:...: the names, split in place */
+    const char **member_names[TACO_HEADER_MAX_ENTRIES];
 } write_args;
+
+static void free_plan(write_args *a) {
+    for (size_t i = 0; i < TACO_HEADER_MAX_ENTRIES; i++) {
+        free(a->members[i]);
+        free(a->member_names[i]);
+        a->members[i] = NULL, a->member_names[i] = NULL;
+    }
+}
+
+/* One create -e: OFFSET:LENGTH, data:NAME, span:PREFIX, members:A,B,...
+ * or directory. */
+static int parse_create_entry(const cli_ctx *ctx, const char *s, write_args *a) {
+    if (a->n_plan >= TACO_HEADER_MAX_ENTRIES)
+        return usage(ctx, "at most %d entries fit in the header", TACO_HEADER_MAX_ENTRIES);
+    tacozip_entry_plan *e = &a->plan[a->n_plan];
+    *e = (tacozip_entry_plan)TACOZIP_ENTRY_PLAN_INIT;
+    if (!strncmp(s, "data:", 5) || !strncmp(s, "span:", 5)) {
+        e->kind = s[0] == 'd' ? TACOZIP_ENTRY_DATA : TACOZIP_ENTRY_PREFIX;
+        e->name = s + 5;
+        if (e->kind == TACOZIP_ENTRY_DATA && !*e->name) return usage(ctx, "entry '%s' names no member", s);
+    } else if (!strncmp(s, "members:", 8)) {
+        char *list = strdup(s + 8);
+        size_t n = 1;
+        for (const char *c = s + 8; *c; c++) n += *c == ',';
+        const char **names = malloc(n * sizeof *names);
+        if (!list || !names) {
+            free(list), free(names);
+            return nomem();
+        }
+        n = 0;
+        for (char *tok = list, *next; tok; tok = next) {
+            next = strchr(tok, ',');
+            if (next) *next++ = '\0';
+            if (!*tok) {
+                free(list), free(names);
+                return usage(ctx, "entry '%s' has an empty member name", s);
+            }
+            names[n++] = tok;
+        }
+        a->members[a->n_plan] = list, a->member_names[a->n_plan] = names;
+        e->kind = TACOZIP_ENTRY_MEMBERS, e->names = names, e->n_names = n;
+    } else if (!strcmp(s, "directory")) {
+        e->kind = TACOZIP_ENTRY_DIRECTORY;
+    } else {
+        taco_meta_array_t one = {0};
+        int rc = parse_entry(ctx, s, &one);
+        if (rc) return rc;
+        e->kind = TACOZIP_ENTRY_RANGE, e->offset = one.entries[0].offset, e->length = one.entries[0].length;
+        if (a->meta.count < TACO_HEADER_MAX_ENTRIES) a->meta.entries[a->meta.count++] = one.entries[0];
+        a->n_plan++;
+        return 0;
+    }
+    a->planned = 1;
+    a->n_plan++;
+    return 0;
+}
 
 /* Options and files of create/append.  The first positional (OUT or
  * ARCHIVE) is skipped.  Returns 0, EXIT_USAGE or EXIT_FAIL (messages
@@ -966,7 +1066,10 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
         if (parse_u64(ctx, sde, "SOURCE_DATE_EPOCH", &v)) return EXIT_USAGE;
         a->opts.mtime = (int64_t)v;
     }
-    int rc = parse_entries(ctx, pa, &a->meta);
+    int rc = 0;
+    memset(&a->meta, 0, sizeof a->meta);
+    for (size_t i = 0; i < pa->n && !rc; i++)
+        if (pa->items[i].id == OPT_ENTRY) rc = parse_create_entry(ctx, pa->items[i].value, a);
     if (rc) return rc;
     const char *s;
     if ((s = opt_value(pa, OPT_ALIGN))) {
@@ -981,6 +1084,16 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
     }
     a->opts.no_fsync = has_opt(pa, OPT_NO_FSYNC);
     a->opts.index = has_opt(pa, OPT_INDEX);
+    if ((s = opt_value(pa, OPT_PART_SIZE))) {
+        if (parse_u64(ctx, s, "part size", &v)) return EXIT_USAGE;
+        if (v < (5u << 20) || v > (5ull << 30)) return usage(ctx, "--part-size must be from 5 MiB to 5 GiB, not '%s'", s);
+        a->opts.part_size = v;
+    }
+    if ((s = opt_value(pa, OPT_UPLOAD_PARALLEL))) {
+        if (parse_u64(ctx, s, "parallel uploads", &v)) return EXIT_USAGE;
+        if (v < 1 || v > 32) return usage(ctx, "--upload-parallel must be from 1 to 32, not '%s'", s);
+        a->opts.upload_parallel = (int)v;
+    }
     /* 2. where each --as goes: the FILE positional before it */
     int seen_first = 0, can_rename = 0;
     for (size_t i = 0; i < pa->n; i++) {
@@ -1003,7 +1116,13 @@ static int collect_write_args(const cli_ctx *ctx, const parsed_args *pa, write_a
                 continue;
             }
             size_t before = a->files.n;
-            rc = add_path(&a->files, it->value, &last_file);
+            if (!strcmp(it->value, "-")) { /* standard input, named by the --as after it */
+                rc = fl_add(&a->files, strdup("-"), strdup("-"));
+                last_file = 1;
+                a->has_stdin++;
+            } else {
+                rc = add_path(&a->files, it->value, &last_file);
+            }
             last_file = last_file && a->files.n == before + 1;
         } else if (it->id == OPT_FILES_FROM) {
             rc = read_list(&a->files, it->value);
@@ -1331,53 +1450,120 @@ static int locked_retry(int rc, double until, tacozip_error *err) {
 
 /* ---- commands ---------------------------------------------------------- */
 
-/* The span of the metadata members (the first ones, in pack order) in the
- * layout the library writes: from the first member's local header (after
- * TACO_HEADER, 157) to the end of the last metadata member's data: 30 +
- * name + ZIP64 extra + alignment padding + data each.  Exact unless
- * --index puts TACO_INDEX first or a file changes size meanwhile; the
- * archive is checked after the write (check_meta_entry). */
-static int predict_meta_span(const write_args *a, uint64_t *off, uint64_t *len) {
-    uint64_t pos = 157;
-    const uint32_t align = a->opts.alignment;
-    for (size_t i = 0; i < a->files.n && zarr_meta_rank(a->files.name[i]) >= 0; i++) {
+/* create --plan: the layout and the entries, nothing written. */
+static int print_plan(cli_ctx *ctx, write_args *a, int json) {
+    size_t n = a->files.n;
+    uint64_t *sizes = malloc((n ? n : 1) * sizeof *sizes), *lho = malloc((n ? n : 1) * sizeof *lho),
+             *data = malloc((n ? n : 1) * sizeof *data), dir = 0;
+    int status = 0;
+    if (!sizes || !lho || !data) status = nomem();
+    for (size_t i = 0; !status && i < n; i++) {
         struct stat st;
-        if (stat(a->files.src[i], &st) != 0) return -1;
-        uint64_t size = (uint64_t)st.st_size, nlen = strlen(a->files.name[i]);
-        uint64_t xlen = size >= 0xFFFFFFFFu ? 20 : 0, pad = 0;
-        if (align > 1) {
-            pad = (align - (pos + 30 + nlen + xlen) % align) % align;
-            while (pad > 0 && pad < 6) pad += align; /* the 0xD935 extra: id, size, alignment */
+        if (stat(a->files.src[i], &st) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, a->files.src[i], strerror(errno));
+            status = EXIT_FAIL;
+        } else {
+            sizes[i] = (uint64_t)st.st_size;
         }
-        pos += 30 + nlen + xlen + pad + size;
     }
-    *off = 157, *len = pos - 157;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    taco_meta_array_t meta;
+    int rc;
+    if (!status && (rc = tacozip_plan((const char *const *)a->files.name, sizes, n, a->plan, a->n_plan, &a->opts, lho,
+                                      data, &dir, &meta, &err)))
+        status = fail(rc, &err, ctx->shown);
+    if (!status && json) {
+        printf("{\"members\": [");
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_str(stdout, a->files.name[i], strlen(a->files.name[i]));
+            printf(", \"header_offset\": %llu, \"data_offset\": %llu, \"size\": %llu}", (unsigned long long)lho[i],
+                   (unsigned long long)data[i], (unsigned long long)sizes[i]);
+        }
+        printf("], \"entries\": [");
+        for (unsigned k = 0; k < meta.count; k++)
+            printf("%s[%llu, %llu]", k ? ", " : "", (unsigned long long)meta.entries[k].offset,
+                   (unsigned long long)meta.entries[k].length);
+        printf("], \"directory_offset\": %llu}\n", (unsigned long long)dir);
+    } else if (!status) {
+        printf("%14s %14s %14s  %s\n", "HEADER_OFFSET", "DATA_OFFSET", "SIZE", "NAME");
+        for (size_t i = 0; i < n; i++)
+            printf("%14llu %14llu %14llu  %s\n", (unsigned long long)lho[i], (unsigned long long)data[i],
+                   (unsigned long long)sizes[i], a->files.name[i]);
+        printf("directory at %llu\n", (unsigned long long)dir);
+        for (unsigned k = 0; k < meta.count; k++)
+            printf("entry %u: %llu:%llu\n", k, (unsigned long long)meta.entries[k].offset,
+                   (unsigned long long)meta.entries[k].length);
+    }
+    free(sizes), free(lho), free(data);
+    return status;
+}
+
+/* create with "-": at most one, named with --as, not with --plan or
+ * --index. */
+static int check_stdin_member(cli_ctx *ctx, const parsed_args *pa, write_args *a) {
+    if (a->has_stdin > 1) return usage(ctx, "'-' (standard input) may be given once");
+    if (has_opt(pa, OPT_PLAN)) return usage(ctx, "--plan needs every size: '-' (standard input) has none");
+    if (a->opts.index) return usage(ctx, "--index needs every size: '-' (standard input) has none");
+    for (size_t i = 0; i < a->files.n; i++)
+        if (!strcmp(a->files.src[i], "-") && !strcmp(a->files.name[i], "-"))
+            return usage(ctx, "'-' (standard input) needs --as NAME after it");
     return 0;
 }
 
-/* create --zarr without -e, after the write: header entry 0 was predicted
- * (predict_meta_span) and written by the one atomic create; if the archive
- * says otherwise (--index, a file that changed size), entry 0 is corrected
- * in place by an update (under its rollback journal).  Returns 0 or
- * EXIT_FAIL (message printed). */
-static int check_meta_entry(cli_ctx *ctx, const char *out, write_args *a) {
-    tacozip_error err = TACOZIP_ERROR_INIT;
-    tacozip_archive *ar = NULL;
-    size_t *idx = malloc((a->files.n + 1) * sizeof *idx), k = 0;
-    int rc, status = 0;
-    if (!idx) status = nomem();
-    else if ((rc = tacozip_open_ex(out, 0, &ar, &err))) status = fail(rc, &err, ctx->shown);
-    for (size_t i = 0; !status && i < a->files.n && zarr_meta_rank(a->files.name[i]) >= 0; i++)
-        if ((rc = tacozip_find(ar, a->files.name[i], (size_t)-1, &idx[k++]))) status = fail(rc, NULL, ctx->shown);
-    uint64_t off = 0, len = 0;
-    if (!status && (rc = tacozip_span(ar, idx, k, 0, &off, &len))) status = fail(rc, NULL, ctx->shown);
-    tacozip_close(ar);
-    free(idx);
-    if (!status && (off != a->meta.entries[0].offset || len != a->meta.entries[0].length)) {
-        a->meta.entries[0].offset = off, a->meta.entries[0].length = len;
-        if ((rc = tacozip_update_header_ex(out, &a->meta, &err))) status = fail(rc, &err, ctx->shown);
+/* One read of standard input, for tacozip_writer_add_stream(). */
+static int read_stdin(void *user, void *buf, size_t cap, size_t *got, tacozip_error *err) {
+    (void)user;
+    for (;;) {
+        ssize_t n = read(0, buf, cap);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return TACOZ_OK;
+        }
+        if (errno == EINTR) continue;
+        snprintf(err->message, sizeof err->message, "standard input: %s", strerror(errno));
+        err->code = TACOZ_ERR_IO;
+        return TACOZ_ERR_IO;
     }
-    return status;
+}
+
+/* create with "-": the streaming writer, standard input spooled (its size
+ * is not known) in $TMPDIR. */
+static int create_streaming(cli_ctx *ctx, const char *out, write_args *a, tacozip_error *err) {
+    const char *tmp = getenv("TMPDIR");
+    a->opts.spool_dir = tmp && *tmp ? tmp : "/tmp";
+    tacozip_writer *w = NULL;
+    a->opts.progress = NULL; /* a bar needs the total, which a stream does not give */
+    int rc = tacozip_writer_open(out, &a->opts, tacozip_is_url(out) ? &ctx->remote : NULL, &w, err);
+    if (rc) return rc;
+    if ((rc = tacozip_writer_set_entries(w, a->plan, a->n_plan, err))) {
+        tacozip_writer_abort(w);
+        return rc;
+    }
+    for (size_t i = 0; i < a->files.n && rc == TACOZ_OK; i++)
+        rc = !strcmp(a->files.src[i], "-")
+                 ? tacozip_writer_add_stream(w, a->files.name[i], TACOZIP_SIZE_UNKNOWN, read_stdin, NULL, 0, err)
+                 : tacozip_writer_add_file(w, a->files.src[i], a->files.name[i], err);
+    if (rc) {
+        tacozip_writer_abort(w);
+        return rc;
+    }
+    return tacozip_writer_close(w, NULL, err);
+}
+
+/* create --zarr without -e: entry 0 is the span of the metadata documents
+ * (the first members, in pack order). */
+static int zarr_entry(write_args *a) {
+    size_t k = 0;
+    while (k < a->files.n && zarr_meta_rank(a->files.name[k]) >= 0) k++;
+    const char **names = malloc((k ? k : 1) * sizeof *names);
+    if (!names) return nomem();
+    for (size_t i = 0; i < k; i++) names[i] = a->files.name[i];
+    a->member_names[0] = names;
+    a->plan[0] = (tacozip_entry_plan)TACOZIP_ENTRY_PLAN_INIT;
+    a->plan[0].kind = TACOZIP_ENTRY_MEMBERS, a->plan[0].names = names, a->plan[0].n_names = k;
+    a->n_plan = 1, a->planned = 1;
+    return 0;
 }
 
 static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
@@ -1385,37 +1571,41 @@ static int cmd_create(cli_ctx *ctx, const parsed_args *pa) {
     const char *zarr = opt_value(pa, OPT_ZARR);
     if (zarr && (pa->npos > 1 || has_opt(pa, OPT_FILES_FROM) || has_opt(pa, OPT_AS)))
         return usage(ctx, "--zarr DIR takes no other FILE, DIR or -T LIST (it packs DIR alone)");
+    if (has_opt(pa, OPT_JSON) && !has_opt(pa, OPT_PLAN)) return usage(ctx, "--json goes with --plan");
     write_args a;
     int rc = collect_write_args(ctx, pa, &a);
     if (!rc && zarr) rc = collect_zarr(&a.files, zarr);
-    if (rc) {
-        free_files(&a.files);
-        return rc;
-    }
     /* the default entry: one (0,0), as the original; with --zarr, the
-     * metadata block, predicted from the layout and checked after the write */
-    const int zarr_entry = zarr && a.meta.count == 0;
-    if (a.meta.count == 0) a.meta.count = 1;
-    if (zarr_entry && predict_meta_span(&a, &a.meta.entries[0].offset, &a.meta.entries[0].length) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, ctx->shown, strerror(errno));
-        free_files(&a.files);
-        return EXIT_FAIL;
-    }
-    double wait;
-    if ((rc = wait_seconds(ctx, pa, &wait))) {
+     * metadata block */
+    if (!rc && zarr && a.n_plan == 0) rc = zarr_entry(&a);
+    double wait = 0;
+    if (!rc) rc = wait_seconds(ctx, pa, &wait);
+    const int remote = tacozip_is_url(out);
+    if (!rc && remote && (rc = remote_settings(ctx)) == 0 && strncasecmp(out, "s3://", 5) != 0)
+        rc = usage(ctx, "%s: archives are written to local files and s3:// URLs only", ctx->shown);
+    if (!rc && a.has_stdin) rc = check_stdin_member(ctx, pa, &a);
+    if (rc || has_opt(pa, OPT_PLAN)) {
+        if (!rc) rc = print_plan(ctx, &a, has_opt(pa, OPT_JSON));
+        free_plan(&a);
         free_files(&a.files);
         return rc;
     }
+    if (a.meta.count == 0) a.meta.count = 1;
     progress_state ps = {0};
     setup_progress(&a, &ps, "create");
     tacozip_error err = TACOZIP_ERROR_INIT;
     const double until = now_s() + wait;
     do
-        rc = tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name, a.files.n,
-                               &a.meta, &a.opts, &err);
+        rc = a.has_stdin ? create_streaming(ctx, out, &a, &err)
+             : a.planned || remote
+                 ? tacozip_create_planned(out, (const char *const *)a.files.src, (const char *const *)a.files.name,
+                                          a.files.n, a.plan, a.n_plan, &a.opts, remote ? &ctx->remote : NULL, &err)
+                 : tacozip_create_ex(out, (const char *const *)a.files.src, (const char *const *)a.files.name,
+                                     a.files.n, &a.meta, &a.opts, &err);
     while (locked_retry(rc, until, &err));
     if (ps.on && rc) fputc('\n', stderr);
-    int status = rc ? fail_write(rc, &err, ctx->shown) : zarr_entry ? check_meta_entry(ctx, out, &a) : 0;
+    int status = rc ? fail_write(rc, &err, ctx->shown) : 0;
+    free_plan(&a);
     free_files(&a.files);
     return status;
 }

@@ -612,7 +612,7 @@ TACOZIP_API int tacozip_writer_open(const char *path_or_url, const tacozip_write
  * the writer must still be freed with tacozip_writer_abort().  Codes:
  * TACOZ_ERR_PARAM, TACOZ_ERR_EXISTS, TACOZ_ERR_IO (a source or the output,
  * the spool file: "no space left" included), TACOZ_ERR_CHANGED,
- * TACOZ_ERR_TOO_LARGE (more than 4 GiB in memory, a part count past 10,000),
+ * TACOZ_ERR_TOO_LARGE (an s3:// archive past S3's 10,000 parts),
  * TACOZ_ERR_NETWORK, TACOZ_ERR_CANCELLED (opts->progress), TACOZ_ERR_NOMEM,
  * or a code "read" returned.
  */
@@ -1315,6 +1315,12 @@ TACOZIP_API uint32_t tacozip_crc32(uint32_t crc, const void *data, size_t len);
  *   its members without the directory; tacozip_source_read_ranges() and
  *   tacozip_source_stats() read (coalesced) and count byte ranges of a
  *   source that is not opened as an archive.
+ * - Writing: the streaming writer (tacozip_writer_open / _add_file /
+ *   _add_buffer / _add_stream / _set_entries / _close / _abort), header
+ *   entries planned by name (tacozip_entry_plan, tacozip_plan(),
+ *   tacozip_create_planned()), s3:// output through S3 multipart upload;
+ *   tacozip_write_options gained spool_limit, spool_dir, part_size,
+ *   upload_parallel and expected_size.
  * The nine functions of the original library are unchanged.
  */
 

@@ -98,6 +98,9 @@ void tz_names_free(tz_name_table *t);
 int tz_names_insert(tz_name_table *t, size_t i, size_t *other);
 /* Look a name up: TACOZ_OK and *index, or TACOZ_ERR_NOT_FOUND. */
 int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *index);
+/* Make room for index "count" (indices 0..count-1 are in the table and
+ * distinct; they are inserted again into a larger table when needed). */
+int tz_names_reserve(tz_name_table *t, size_t count, tacozip_error *err);
 /* SipHash-c-d of "in" under a 16-byte key (little-endian k0, k1), as in
  * the paper; the name table uses c = 1, d = 3. */
 uint64_t tz_siphash(int c, int d, const unsigned char key[16], const void *in, size_t n);

@@ -172,3 +172,16 @@ int tz_names_find(const tz_name_table *t, const char *name, size_t len, size_t *
     if (!t->slots) return TACOZ_ERR_NOT_FOUND;
     return probe(t, name, len, &slot, index);
 }
+
+int tz_names_reserve(tz_name_table *t, size_t count, tacozip_error *err) {
+    size_t cap = t->mask + 1;
+    if ((count + 1) * 2 <= cap) return TACOZ_OK;
+    while (cap < (count + 1) * 2) cap <<= 1;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory for the name table");
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    for (size_t i = 0; i < count; i++) tz_names_insert(t, i, NULL); /* distinct names: all go in */
+    return TACOZ_OK;
+}
