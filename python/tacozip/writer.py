@@ -233,8 +233,8 @@ class Writer:
     ``tacozip.create`` and ``tacozip.plan`` give for the same members, with
     the same ``alignment``); ``index=True`` is not available here (use
     ``tacozip.create``).  A member of unknown length is spooled first: in
-    memory up to ``spool_limit`` bytes (default 64 MiB; 0: not in memory at
-    all), then in an unnamed temporary file in ``spool_dir`` (default
+    memory up to ``spool_limit`` bytes (default 64 MiB; 0: straight to the
+    file, through a 1 MiB buffer), then in an unnamed temporary file in ``spool_dir`` (default
     ``tempfile.gettempdir()``, i.e. ``$TMPDIR``), which leaves nothing
     behind.
 

@@ -223,9 +223,9 @@ def test_spool_to_file(tmp_path, spool_limit):
     chunk = os.urandom(64 * 1024)
 
     def gen():
-        for i in range(20):
+        for i in range(40):
             yield chunk
-            if i >= 2:  # the library has had 128 KiB > spool_limit by now
+            if i >= 24:  # the library has had 1.5 MiB by now (spool_limit=0: through a 1 MiB buffer)
                 seen.append((fds_under(spool), listing(spool)))
 
     out = tmp_path / "out.taco"
@@ -237,7 +237,7 @@ def test_spool_to_file(tmp_path, spool_limit):
     assert all(names == [] or all(n.startswith(".") for n in names) for _, names in seen)
     assert listing(spool) == []
     assert fds_under(spool) == []
-    check_archive(out, {"before": b"b", "big": chunk * 20, "after": b"a"})
+    check_archive(out, {"before": b"b", "big": chunk * 40, "after": b"a"})
 
 
 def test_spool_in_memory_under_the_limit(tmp_path):
@@ -498,20 +498,48 @@ def test_writer_and_create_write_the_same_bytes(tmp_path, files, alignment):
     assert d.read_bytes() == a.read_bytes()
 
 
-def test_member_mtime(tmp_path):
-    """mtime per member (Unix seconds, UTC) over the writer's mtime."""
+def dos_times(path):
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: i.date_time for i in z.infolist()}
+
+
+def dos(t):
+    """A Unix time as zipfile shows the DOS time written in UTC."""
+    import time
+
+    g = time.gmtime(t)
+    return g[:5] + (g[5] // 2 * 2,)
+
+
+def test_member_mtime(tmp_path, files):
+    """mtime per member (Unix seconds, UTC); without it, the writer's
+    mtime for every member and TACO_HEADER."""
+    out = tmp_path / "out.taco"
+    with tacozip.Writer(out) as w:
+        w.add_bytes("b", b"b", mtime=1_600_000_000)
+        w.add_stream("c", iter([b"c"]), mtime=1_500_000_000)
+        w.add_stream("d", iter([b"d"]), size=1, mtime=1_400_000_000)
+    got = dos_times(out)
+    assert got["b"] == dos(1_600_000_000) and got["c"] == dos(1_500_000_000) and got["d"] == dos(1_400_000_000)
+    with tacozip.Writer(out, mtime=MTIME) as w:
+        w.add_bytes("a", b"a")
+        w.add_stream("c", iter([b"c"]))
+        w.add_file(files["COLLECTION.json"])
+    assert set(dos_times(out).values()) == {dos(MTIME)}
+
+
+def test_member_mtime_over_the_writers(tmp_path):
+    """include/tacozip.h: a member's mtime, "0: opts->mtime if set": a
+    member's own time comes before the writer's."""
     out = tmp_path / "out.taco"
     with tacozip.Writer(out, mtime=MTIME) as w:
         w.add_bytes("a", b"a")
         w.add_bytes("b", b"b", mtime=1_600_000_000)
         w.add_stream("c", iter([b"c"]), mtime=1_500_000_000)
-    import time
-
-    with zipfile.ZipFile(out) as z:
-        got = {i.filename: i.date_time for i in z.infolist()}
-    for name, t in (("a", MTIME), ("b", 1_600_000_000), ("c", 1_500_000_000)):
-        want = time.gmtime(t)[:6]
-        assert got[name] == want[:5] + (want[5] // 2 * 2,), name
+    got = dos_times(out)
+    assert got["TACO_HEADER"] == got["a"] == dos(MTIME)
+    assert got["b"] == dos(1_600_000_000)
+    assert got["c"] == dos(1_500_000_000)
 
 
 # --------------------------------------------------------------------------- failures leave nothing
