@@ -84,12 +84,16 @@ def span(prefix: Optional[str] = None, members: Optional[Iterable[str]] = None) 
     """The header entry covering several members, local headers included
     (from the lowest local header to the highest end of data; what
     ``TacoArchive.span()`` computes and ``tacozip.decode_span()`` decodes):
-    every member whose name starts with ``prefix`` (e.g. ``"data/val/"``),
-    or the ``members`` named.  Give exactly one of the two."""
+    every member whose name starts with ``prefix`` (e.g. ``"data/val/"``;
+    ``""``: all of them), or the ``members`` named.  Give exactly one of the two."""
     if (prefix is None) == (members is None):
         raise TypeError("span() takes exactly one of prefix= and members=")
     if prefix is not None:
-        return PlannedEntry("prefix", _member_name(prefix, "the prefix"))
+        if not isinstance(prefix, str):
+            raise TypeError(f"the prefix must be a str, not {type(prefix).__name__}")
+        if "\0" in prefix:
+            raise ValueError(f"the prefix {prefix!r} contains a NUL character")
+        return PlannedEntry("prefix", prefix)  # "" is every member
     if isinstance(members, (str, bytes)):
         raise TypeError("span(members=...) takes a sequence of member names, not a single "
                         f"{type(members).__name__} (put it in a list, or use prefix=)")

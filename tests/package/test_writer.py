@@ -452,6 +452,28 @@ def test_plan_defaults(tmp_path, files):
     assert ei.value.code == tacozip.TACOZ_ERR_EXISTS
 
 
+def test_plan_zip64_sizes():
+    """Sizes alone, past 4 GiB (nothing is written): the default rule, 20
+    bytes of ZIP64 extra for members of 4 GiB - 1 bytes or more."""
+    sizes = [5 << 30, 10, 0xFFFFFFFF, 0xFFFFFFFE]
+    names = ["a", "bb", "ccc", "dddd"]
+    p = tacozip.plan(names, sizes=sizes, entries=[tacozip.data("ccc"), tacozip.span(prefix="")])
+    pos = 157
+    for m, name, size in zip(p.members, names, sizes):
+        assert m.header_offset == pos
+        assert m.data_offset == pos + 30 + len(name) + (20 if size >= 0xFFFFFFFF else 0)
+        pos = m.data_offset + size
+    assert p.directory_offset == pos
+    assert p.entries == [(p.members[2].data_offset, 0xFFFFFFFF), (157, pos - 157)]
+
+
+def test_span_of_every_member(tmp_path, files):
+    out = tmp_path / "out.taco"
+    tacozip.create(out, list(files.values()), list(files), entries=[tacozip.span(prefix="")])
+    with tacozip.open(out) as ar:
+        assert ar.header == [ar.span(list(files))]
+
+
 @pytest.mark.parametrize("alignment", [0, 64])
 def test_plan_is_what_the_writer_writes(tmp_path, files, alignment):
     names = list(files)
