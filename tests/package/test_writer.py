@@ -871,7 +871,7 @@ def test_writer_releases_the_gil(tmp_path):
 
     big = tmp_path / "big.bin"
     with open(big, "wb") as f:
-        f.truncate(128 * 1024 * 1024)
+        f.truncate(64 * 1024 * 1024)
     ticks = []
     stop = threading.Event()
 
@@ -893,6 +893,8 @@ def test_writer_releases_the_gil(tmp_path):
     t.join()
     assert n1 - n0 > 5
     assert tacozip.validate(out, 1) == 0
+    out.unlink()
+    big.unlink()
 
 
 def test_drop_in_create_unchanged(tmp_path, files):
