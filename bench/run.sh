@@ -25,6 +25,12 @@
 #                           12 NetCDF members, ours against kerchunk on zip::http
 #                           (bench/bench_zarr.py; requests, bytes, time; raw runs in
 #                           bench/work/zarr-results.json)
+#   bench/run.sh --s3write  writing 1 GiB in 8 files and 20,000 small files to a local
+#                           moto S3: ours straight to S3 against ours (and the PyPI
+#                           tacozip) to local disk then boto3's upload_file, in one
+#                           run (bench/bench_s3write.py: wall time, peak local disk,
+#                           peak memory; raw runs in bench/work/s3write-results.json;
+#                           about 3 minutes); --s3write --quick: smoke run
 #   bench/run.sh --baseline REV
 #                           also time the command built from the tree of git
 #                           revision REV, for before/after figures (e.g. 9be074a,
@@ -53,12 +59,33 @@ while [ $# -gt 0 ]; do
     --remote) REMOTE=1 ;;
     --fsspec) REMOTE=2 ;;
     --zarr) REMOTE=3 ;;
+    --s3write) REMOTE=4 ;;
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift ;;
     --baseline=*) BASELINE=${1#--baseline=} ;;
     *) ARGS+=("$1") ;;
   esac
   shift
 done
+
+if [ "$REMOTE" = 4 ]; then
+  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import moto.server, boto3, flask" 2>/dev/null; then
+    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
+    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
+  fi
+  if [ ! -x "$PEER/bin/python" ] || ! "$PEER/bin/python" -c "import tacozip" 2>/dev/null; then
+    echo "bench: PyPI tacozip peer missing, running scripts/setup.sh" >&2
+    "$ROOT/scripts/setup.sh" >&2
+  fi
+  echo "bench: building in $BUILD" >&2
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+  cmake --build "$BUILD" -j2 --target tacozip_cli >/dev/null
+  mkdir -p "$WORK"
+  "$VENV/bin/python" "$ROOT/bench/bench_s3write.py" --tacozip "$BUILD/tacozip" --peer-python "$PEER/bin/python" \
+    --work "$WORK" --json "$WORK/s3write-results.json" ${ARGS[@]+"${ARGS[@]}"}
+  exit 0
+fi
 
 if [ "$REMOTE" = 3 ]; then
   VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}

@@ -6,8 +6,8 @@ set(TACOZIP_SOURCES
   src/common/error.c src/common/crc.c src/common/deflate.c src/common/names.c
   src/common/dostime.c src/common/io.c src/common/journal.c src/common/url.c
   # byte sources
-  src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c
-  src/source/http_response.c src/source/upload.c
+  src/source/source.c src/source/file.c src/source/memory.c src/source/callbacks.c src/source/http.c src/source/upload.c
+  src/source/http_response.c
   # ZIP records, end records, central directory, fetched spans
   src/zip/records.c src/zip/end.c src/zip/directory.c src/zip/span.c
   # TACO header and index

@@ -35,6 +35,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "http_common.h"
 #include "http_response.h"
 #include "source.h"
 
@@ -43,30 +44,15 @@
 
 #define MAX_POOL 16
 
-/* The settings of one source, defaults resolved. */
-typedef struct {
-    int retries;
-    long backoff_ms, max_backoff_ms;
-    long connect_timeout_ms, stall_timeout_s;
-    long min_rate;    /* bytes/s averaged over stall_timeout_s, below which a transfer is cut */
-    long deadline_ms; /* per operation (one read, retries included); 0: none */
-    int parallel;
-    uint64_t max_skip; /* bytes we accept to discard when Range is ignored */
-    char *ca_bundle;
-} http_settings;
 
 #define MAX_REDIRECTS 5
 
 typedef struct {
     tacozip_source base;
-    char *url;              /* request URL (may hold a presigned query) */
-    char *host;             /* scheme://authority of url, lower case, for redirect checks */
-    char *userpwd;          /* S3 key:secret, or NULL */
-    char *sigv4;            /* "aws:amz:REGION:s3", or NULL */
-    struct curl_slist *auth_headers; /* session token, extra headers: same host only */
-    http_settings opt;
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    tz_http_target t;       /* request URL, credentials */
+    char *host;             /* scheme://authority of t.url, lower case, for redirect checks */
+    tz_http_settings opt;
+    tz_http_share sh;
     pthread_mutex_t lock;   /* pool, etag, stats */
     CURL *pool[MAX_POOL];
     int pool_n;
@@ -77,31 +63,70 @@ typedef struct {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* Shared with upload.c (http_common.h). */
+
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *u) {
     (void)h, (void)a;
-    remote_source *r = u;
-    pthread_mutex_lock(&r->share_locks[d]);
+    tz_http_share *sh = u;
+    pthread_mutex_lock(&sh->locks[d]);
 }
 static void share_unlock(CURL *h, curl_lock_data d, void *u) {
     (void)h;
-    remote_source *r = u;
-    pthread_mutex_unlock(&r->share_locks[d]);
+    tz_http_share *sh = u;
+    pthread_mutex_unlock(&sh->locks[d]);
+}
+
+int tz_http_share_init(tz_http_share *sh, tacozip_error *err) {
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&sh->locks[i], NULL);
+    if (!(sh->share = curl_share_init())) return tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP share handle");
+    curl_share_setopt(sh->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(sh->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(sh->share, CURLSHOPT_USERDATA, sh);
+    curl_share_setopt(sh->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(sh->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(sh->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return TACOZ_OK;
+}
+
+/* Frees a share that tz_http_share_init() set up (even when it failed). */
+void tz_http_share_free(tz_http_share *sh) {
+    if (sh->share) curl_share_cleanup(sh->share);
+    sh->share = NULL;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&sh->locks[i]);
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void tz_http_global_init(void) { pthread_once(&curl_once, curl_init_once); }
 
-/* Milliseconds of a monotonic clock. */
-static uint64_t now_ms(void) {
+uint64_t tz_http_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(long ms) {
+void tz_http_sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+int tz_http_curl_permanent(CURLcode cc) {
+    return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
+           cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CERTPROBLEM ||
+           cc == CURLE_LOGIN_DENIED;
+}
+
+long tz_http_backoff(const tz_http_settings *s, long backoff, long retry_after_s, uint64_t deadline) {
+    long wait = backoff;
+    if (retry_after_s >= 0) wait = retry_after_s * 1000;
+    if (wait > s->max_backoff_ms) wait = s->max_backoff_ms;
+    if (deadline) { /* never sleep past the deadline */
+        uint64_t now = tz_http_now_ms();
+        long left = deadline > now ? (long)(deadline - now) : 0;
+        if (wait > left) wait = left;
+    }
+    return wait;
 }
 
 /* "scheme://authority" of a URL, lower-cased, without userinfo: two URLs
@@ -167,29 +192,52 @@ static void put_handle(remote_source *r, CURL *h) {
     } while (0)
 #endif
 
-/* Configure "h" for transfer "x" (headers list returned for freeing). */
-static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range, size_t range_cap) {
+void tz_http_setup(CURL *h, const tz_http_settings *s, const tz_http_share *sh, const char *url) {
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, x->url);
+    curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* "a//b/./c" is an S3 key, not a path to tidy */
     SET_PROTOCOLS(h);
-    curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+    curl_easy_setopt(h, CURLOPT_SHARE, sh->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* redirects: see do_get() */
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)r->opt.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_timeout_ms);
     /* slower than min_rate bytes/s for stall_timeout_s (a stalled or
      * trickling server): cut, and retried */
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, r->opt.min_rate);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)r->opt.stall_timeout_s);
-    if (x->deadline) { /* what is left of the operation's deadline */
-        uint64_t now = now_ms();
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->deadline > now ? (long)(x->deadline - now) : 1L);
-    }
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, s->min_rate);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->stall_timeout_s);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (r->opt.ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, r->opt.ca_bundle);
+    if (s->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tacozip/" TACOZIP_VERSION_STRING);
+}
+
+int tz_http_sign(CURL *h, const tz_http_target *t, const char *payload_hash, struct curl_slist **hdrs) {
+    struct curl_slist *l;
+    for (struct curl_slist *a = t->auth_headers; a; a = a->next) {
+        if (!(l = curl_slist_append(*hdrs, a->data))) return -1;
+        *hdrs = l;
+    }
+    if (t->sigv4) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERPWD, t->userpwd);
+        /* S3 wants the payload hash header; libcurl (7.87 on) signs with
+         * the value given here rather than hashing the body itself */
+        char line[128];
+        snprintf(line, sizeof line, "x-amz-content-sha256: %s", payload_hash);
+        if (!(l = curl_slist_append(*hdrs, line))) return -1;
+        *hdrs = l;
+    }
+    return 0;
+}
+
+/* Configure "h" for transfer "x" (headers list returned for freeing). */
+static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range, size_t range_cap) {
+    tz_http_setup(h, &r->opt, &r->sh, x->url);
+    if (x->deadline) { /* what is left of the operation's deadline */
+        uint64_t now = tz_http_now_ms();
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, x->deadline > now ? (long)(x->deadline - now) : 1L);
+    }
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     if (x->foreign) {
@@ -211,16 +259,7 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
         hdrs = curl_slist_append(hdrs, im);
     }
     pthread_mutex_unlock(&r->lock);
-    if (!x->foreign) {
-        for (struct curl_slist *a = r->auth_headers; a; a = a->next) hdrs = curl_slist_append(hdrs, a->data);
-        if (r->sigv4) {
-            curl_easy_setopt(h, CURLOPT_AWS_SIGV4, r->sigv4);
-            curl_easy_setopt(h, CURLOPT_USERPWD, r->userpwd);
-            /* S3 wants the payload hash header; an empty GET body */
-            hdrs = curl_slist_append(
-                hdrs, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        }
-    }
+    if (!x->foreign) tz_http_sign(h, &r->t, TZ_SHA256_EMPTY, &hdrs); /* an empty GET body */
     if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     x->retry_after = -1;
     return hdrs;
@@ -229,9 +268,7 @@ static struct curl_slist *setup(remote_source *r, CURL *h, xfer *x, char *range,
 /* Judge a finished transfer.  Returns OUT_* and fills err on failure. */
 static int judge(remote_source *r, xfer *x, CURLcode cc, tacozip_error *err) {
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->cut)) {
-        if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
-            cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_PEER_FAILED_VERIFICATION ||
-            cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_LOGIN_DENIED) {
+        if (tz_http_curl_permanent(cc)) {
             tz_fail(err, TACOZ_ERR_NETWORK, "%s", curl_easy_strerror(cc));
             return OUT_FAIL;
         }
@@ -297,11 +334,11 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
     int attempt = 0, redirects = 0, rc = TACOZ_OK;
     long backoff = r->opt.backoff_ms;
     char *target = NULL; /* a redirect's URL, owned */
-    x->url = r->url;
+    x->url = r->t.url;
     x->foreign = 0;
-    if (!x->deadline && r->opt.deadline_ms) x->deadline = now_ms() + (uint64_t)r->opt.deadline_ms;
+    if (!x->deadline && r->opt.deadline_ms) x->deadline = tz_http_now_ms() + (uint64_t)r->opt.deadline_ms;
     for (;;) {
-        if (x->deadline && now_ms() >= x->deadline) {
+        if (x->deadline && tz_http_now_ms() >= x->deadline) {
             char last[sizeof e.message]; /* the last attempt's error, if any */
             snprintf(last, sizeof last, "%s", e.message);
             rc = tz_fail(&e, TACOZ_ERR_NETWORK, "no complete answer within the deadline of %ld ms%s%s%s",
@@ -353,15 +390,7 @@ static int do_get(remote_source *r, xfer_h *xh, tacozip_error *err) {
             rc = e.code ? e.code : TACOZ_ERR_NETWORK;
             break;
         }
-        long wait = backoff;
-        if (x->retry_after >= 0) wait = x->retry_after * 1000;
-        if (wait > r->opt.max_backoff_ms) wait = r->opt.max_backoff_ms;
-        if (x->deadline) { /* never sleep past the deadline */
-            uint64_t now = now_ms();
-            long left = x->deadline > now ? (long)(x->deadline - now) : 0;
-            if (wait > left) wait = left;
-        }
-        sleep_ms(wait);
+        tz_http_sleep_ms(tz_http_backoff(&r->opt, backoff, x->retry_after, x->deadline));
         backoff *= 2;
         pthread_mutex_lock(&r->lock);
         r->stats.retries++;
@@ -461,7 +490,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
     int *failed = calloc(n, sizeof *failed);
     size_t next = 0, running_n = 0, done_n = 0;
     int rc = TACOZ_OK;
-    const uint64_t deadline = r->opt.deadline_ms ? now_ms() + (uint64_t)r->opt.deadline_ms : 0; /* the whole call */
+    const uint64_t deadline = r->opt.deadline_ms ? tz_http_now_ms() + (uint64_t)r->opt.deadline_ms : 0; /* the whole call */
     if (!xs || !hl || !rg || !failed) {
         rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
         curl_multi_cleanup(m);
@@ -471,7 +500,7 @@ static int remote_read_many(tacozip_source *s, tacozip_range *ranges, size_t n, 
         while (next < n && running_n < (size_t)r->opt.parallel) {
             xfer_h *xh = &xs[next];
             xh->x.r = r;
-            xh->x.url = r->url;
+            xh->x.url = r->t.url;
             xh->x.deadline = deadline;
             xh->x.want_off = ranges[next].offset;
             xh->x.want_len = ranges[next].length;
@@ -534,14 +563,25 @@ cleanup:
     return rc;
 }
 
+void tz_http_target_free(tz_http_target *t) {
+    curl_slist_free_all(t->auth_headers);
+    free(t->url), free(t->userpwd), free(t->sigv4);
+    memset(t, 0, sizeof *t);
+}
+
+void tz_http_settings_free(tz_http_settings *s) {
+    free(s->ca_bundle);
+    s->ca_bundle = NULL;
+}
+
 static void remote_destroy(tacozip_source *s) {
     remote_source *r = (remote_source *)s;
     for (int i = 0; i < r->pool_n; i++) curl_easy_cleanup(r->pool[i]);
-    if (r->share) curl_share_cleanup(r->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&r->share_locks[i]);
+    tz_http_share_free(&r->sh);
     pthread_mutex_destroy(&r->lock);
-    curl_slist_free_all(r->auth_headers);
-    free(r->url), free(r->host), free(r->userpwd), free(r->sigv4), free(r->opt.ca_bundle);
+    tz_http_target_free(&r->t);
+    tz_http_settings_free(&r->opt);
+    free(r->host);
     free(r);
 }
 
@@ -570,13 +610,12 @@ static const tz_source_ops http_ops = {.read_at = remote_read_at,
 
 static int set(const char *s) { return s && *s; }
 
-/* Append "s" percent-encoded (RFC 3986 unreserved characters and '/' kept). */
-static size_t pct_encode(char *out, const char *s) {
+size_t tz_http_pct_encode(char *out, const char *s, int keep_slash) {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (c == '/' && keep_slash)) {
             out[n++] = (char)c;
         } else {
             out[n++] = '%';
@@ -588,8 +627,7 @@ static size_t pct_encode(char *out, const char *s) {
     return n;
 }
 
-/* s3://bucket/key -> an https (or endpoint) URL and the signing settings. */
-static int s3_url(remote_source *r, const char *url, const tacozip_remote_options *o, tacozip_error *err) {
+int tz_http_s3_url(const char *url, const tacozip_remote_options *o, tz_http_target *t, tacozip_error *err) {
     const char *bk = url + 5;
     const char *slash = strchr(bk, '/');
     if (!slash || slash == bk || !slash[1]) return tz_fail(err, TACOZ_ERR_PARAM, "an S3 URL is s3://bucket/key");
@@ -606,12 +644,12 @@ static int s3_url(remote_source *r, const char *url, const tacozip_remote_option
     int path_style = o->s3_addressing == TACOZIP_S3_PATH || (o->s3_addressing == TACOZIP_S3_AUTO && endpoint);
     size_t cap = 3 * strlen(key) + strlen(region) + (endpoint ? strlen(endpoint) : 0) + blen + 64;
     char *k = malloc(3 * strlen(key) + 1);
-    r->url = malloc(cap);
-    if (!r->url || !k) {
+    t->url = malloc(cap);
+    if (!t->url || !k) {
         free(k);
         return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     }
-    pct_encode(k, key);
+    tz_http_pct_encode(k, key, 1);
     if (endpoint) {
         tz_scheme es = tz_url_scheme(endpoint);
         if (es != TZ_HTTP && es != TZ_HTTPS) {
@@ -622,32 +660,32 @@ static int s3_url(remote_source *r, const char *url, const tacozip_remote_option
         size_t el = strlen(endpoint);
         while (el && endpoint[el - 1] == '/') el--;
         if (path_style)
-            snprintf(r->url, cap, "%.*s/%.*s/%s", (int)el, endpoint, (int)blen, bk, k);
+            snprintf(t->url, cap, "%.*s/%.*s/%s", (int)el, endpoint, (int)blen, bk, k);
         else
-            snprintf(r->url, cap, "%.*s%.*s.%.*s/%s", (int)(auth - endpoint), endpoint, (int)blen, bk,
+            snprintf(t->url, cap, "%.*s%.*s.%.*s/%s", (int)(auth - endpoint), endpoint, (int)blen, bk,
                      (int)(el - (size_t)(auth - endpoint)), auth, k);
     } else if (path_style) {
-        snprintf(r->url, cap, "https://s3.%s.amazonaws.com/%.*s/%s", region, (int)blen, bk, k);
+        snprintf(t->url, cap, "https://s3.%s.amazonaws.com/%.*s/%s", region, (int)blen, bk, k);
     } else {
-        snprintf(r->url, cap, "https://%.*s.s3.%s.amazonaws.com/%s", (int)blen, bk, region, k);
+        snprintf(t->url, cap, "https://%.*s.s3.%s.amazonaws.com/%s", (int)blen, bk, region, k);
     }
     free(k);
     if (!o->unsigned_requests && set(o->access_key_id) && set(o->secret_access_key)) {
         size_t n = strlen(o->access_key_id) + strlen(o->secret_access_key) + 2;
-        r->userpwd = malloc(n);
-        r->sigv4 = malloc(strlen(region) + 32);
-        if (!r->userpwd || !r->sigv4) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        snprintf(r->userpwd, n, "%s:%s", o->access_key_id, o->secret_access_key);
-        snprintf(r->sigv4, strlen(region) + 32, "aws:amz:%s:s3", region);
+        t->userpwd = malloc(n);
+        t->sigv4 = malloc(strlen(region) + 32);
+        if (!t->userpwd || !t->sigv4) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        snprintf(t->userpwd, n, "%s:%s", o->access_key_id, o->secret_access_key);
+        snprintf(t->sigv4, strlen(region) + 32, "aws:amz:%s:s3", region);
         if (set(o->session_token)) {
             size_t tn = strlen(o->session_token) + 32;
             char *th = malloc(tn);
             if (!th) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
             snprintf(th, tn, "x-amz-security-token: %s", o->session_token);
-            struct curl_slist *l = curl_slist_append(r->auth_headers, th);
+            struct curl_slist *l = curl_slist_append(t->auth_headers, th);
             free(th);
             if (!l) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-            r->auth_headers = l;
+            t->auth_headers = l;
         }
     }
     return TACOZ_OK;
@@ -661,8 +699,8 @@ static int http_url(remote_source *r, const char *url, tacozip_error *err) {
     size_t alen = strcspn(auth, "/?#"), ats = 0, last = 0;
     for (size_t i = 0; i < alen; i++)
         if (auth[i] == '@') ats++, last = i;
-    if (!(r->url = malloc(strlen(url) + 2 * ats + 1))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    char *o = r->url;
+    if (!(r->t.url = malloc(strlen(url) + 2 * ats + 1))) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    char *o = r->t.url;
     for (const char *p = url; *p; p++) {
         size_t at = (size_t)(p - auth);
         if (p >= auth && at < last && *p == '@') memcpy(o, "%40", 3), o += 3;
@@ -671,7 +709,7 @@ static int http_url(remote_source *r, const char *url, tacozip_error *err) {
     *o = '\0';
     CURLU *u = curl_url();
     if (!u) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, r->url, 0);
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, r->t.url, 0);
     curl_url_cleanup(u);
     if (uc != CURLUE_OK)
 #if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80 */
@@ -691,29 +729,44 @@ static int setting(long v, long dflt, long lo, long hi, const char *name, long *
     return TACOZ_OK;
 }
 
-static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_error *err) {
-    long v = 0;
+int tz_http_resolve(const tacozip_remote_options *o, tz_http_settings *s, tz_http_target *t, tacozip_error *err) {
     int rc;
     if (o->retries < TACOZIP_NO_RETRIES || o->retries > 100)
         return tz_fail(err, TACOZ_ERR_PARAM, "remote option retries = %d is outside [-1, 100]", o->retries);
-    r->opt.retries = o->retries == 0 ? 4 : o->retries == TACOZIP_NO_RETRIES ? 0 : o->retries;
-    if ((rc = setting(o->backoff_ms, 100, 1, 60000, "backoff_ms", &r->opt.backoff_ms, err))) return rc;
-    if ((rc = setting(o->max_backoff_ms, 5000, 1, 600000, "max_backoff_ms", &r->opt.max_backoff_ms, err))) return rc;
-    if ((rc = setting(o->connect_timeout_ms, 10000, 1, 600000, "connect_timeout_ms", &r->opt.connect_timeout_ms, err)))
+    s->retries = o->retries == 0 ? 4 : o->retries == TACOZIP_NO_RETRIES ? 0 : o->retries;
+    if ((rc = setting(o->backoff_ms, 100, 1, 60000, "backoff_ms", &s->backoff_ms, err))) return rc;
+    if ((rc = setting(o->max_backoff_ms, 5000, 1, 600000, "max_backoff_ms", &s->max_backoff_ms, err))) return rc;
+    if ((rc = setting(o->connect_timeout_ms, 10000, 1, 600000, "connect_timeout_ms", &s->connect_timeout_ms, err)))
         return rc;
-    if ((rc = setting(o->stall_timeout_s, 30, 1, 3600, "stall_timeout_s", &r->opt.stall_timeout_s, err))) return rc;
-    if ((rc = setting(o->min_rate, 1024, 1, 1L << 30, "min_rate", &r->opt.min_rate, err))) return rc;
+    if ((rc = setting(o->stall_timeout_s, 30, 1, 3600, "stall_timeout_s", &s->stall_timeout_s, err))) return rc;
+    if ((rc = setting(o->min_rate, 1024, 1, 1L << 30, "min_rate", &s->min_rate, err))) return rc;
     if (o->deadline_ms < 0 || o->deadline_ms > 86400000L)
         return tz_fail(err, TACOZ_ERR_PARAM, "remote option deadline_ms = %ld is outside [0, 86400000]", o->deadline_ms);
-    r->opt.deadline_ms = o->deadline_ms;
+    s->deadline_ms = o->deadline_ms;
+    if (o->s3_addressing < TACOZIP_S3_AUTO || o->s3_addressing > TACOZIP_S3_VIRTUAL)
+        return tz_fail(err, TACOZ_ERR_PARAM, "remote option s3_addressing = %d is unknown", o->s3_addressing);
+    if (set(o->ca_bundle) && !(s->ca_bundle = tz_strdup(o->ca_bundle)))
+        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+    for (const char *const *h = o->headers; h && *h; h++) {
+        if (!strchr(*h, ':') || strpbrk(*h, "\r\n"))
+            return tz_fail(err, TACOZ_ERR_PARAM, "extra header %zu is not one \"Name: value\" line",
+                           (size_t)(h - o->headers));
+        struct curl_slist *l = curl_slist_append(t->auth_headers, *h);
+        if (!l) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
+        t->auth_headers = l;
+    }
+    return TACOZ_OK;
+}
+
+/* The reader's own settings (tz_http_resolve() does the shared ones). */
+static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_error *err) {
+    long v = 0;
+    int rc = tz_http_resolve(o, &r->opt, &r->t, err);
+    if (rc) return rc;
     if ((rc = setting(o->parallel, 8, 1, 64, "parallel", &v, err))) return rc;
     r->opt.parallel = (int)v;
     r->opt.max_skip = o->max_skip == 0 ? TZ_DEFAULT_GAP : o->max_skip == TACOZIP_NO_SKIP ? 0 : o->max_skip;
     r->base.coalesce_gap = o->coalesce_gap == 0 ? TZ_DEFAULT_GAP : o->coalesce_gap == TACOZIP_NO_GAP ? 0 : o->coalesce_gap;
-    if (o->s3_addressing < TACOZIP_S3_AUTO || o->s3_addressing > TACOZIP_S3_VIRTUAL)
-        return tz_fail(err, TACOZ_ERR_PARAM, "remote option s3_addressing = %d is unknown", o->s3_addressing);
-    if (set(o->ca_bundle) && !(r->opt.ca_bundle = tz_strdup(o->ca_bundle)))
-        return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     if (set(o->expected_identity)) {
         /* pinned from the start: sent as If-Match by the first request */
         if (strlen(o->expected_identity) >= sizeof r->etag || strpbrk(o->expected_identity, "\r\n"))
@@ -721,14 +774,6 @@ static int resolve(const tacozip_remote_options *o, remote_source *r, tacozip_er
                            "remote option expected_identity is not one ETag (at most %zu bytes, no line break)",
                            sizeof r->etag - 1);
         memcpy(r->etag, o->expected_identity, strlen(o->expected_identity) + 1);
-    }
-    for (const char *const *h = o->headers; h && *h; h++) {
-        if (!strchr(*h, ':') || strpbrk(*h, "\r\n"))
-            return tz_fail(err, TACOZ_ERR_PARAM, "extra header %zu is not one \"Name: value\" line",
-                           (size_t)(h - o->headers));
-        struct curl_slist *l = curl_slist_append(r->auth_headers, *h);
-        if (!l) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-        r->auth_headers = l;
     }
     return TACOZ_OK;
 }
@@ -739,31 +784,21 @@ int tz_source_http(const char *url, tz_scheme scheme, const tacozip_remote_optio
     if (!o) o = &defaults;
     int rc = tz_check_struct_size(o->struct_size, sizeof(tacozip_remote_options), "tacozip_remote_options", err);
     if (rc) return rc;
-    pthread_once(&curl_once, curl_init_once);
+    tz_http_global_init();
     remote_source *r = calloc(1, sizeof *r);
     if (!r) return tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&r->lock, NULL);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&r->share_locks[i], NULL);
-    rc = tz_source_init(&r->base, &http_ops, url, err);
+    rc = tz_http_share_init(&r->sh, err);
+    if (rc == TACOZ_OK) rc = tz_source_init(&r->base, &http_ops, url, err);
     if (rc == TACOZ_OK) rc = resolve(o, r, err);
-    if (rc == TACOZ_OK) {
-        rc = scheme == TZ_S3 ? s3_url(r, url, o, err) : http_url(r, url, err);
-    }
-    if (rc == TACOZ_OK && !(r->host = origin_of(r->url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
-    if (rc == TACOZ_OK && !(r->share = curl_share_init()))
-        rc = tz_fail(err, TACOZ_ERR_NOMEM, "cannot create an HTTP share handle");
+    if (rc == TACOZ_OK) rc = scheme == TZ_S3 ? tz_http_s3_url(url, o, &r->t, err) : http_url(r, url, err);
+    if (rc == TACOZ_OK && !(r->host = origin_of(r->t.url))) rc = tz_fail(err, TACOZ_ERR_NOMEM, "out of memory");
     if (rc) {
         char *display = r->base.display;
         remote_destroy(&r->base);
         free(display);
         return rc;
     }
-    curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
-    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     r->base.size = TZ_SIZE_UNKNOWN; /* learnt from the first response */
     r->base.round_trips = 1;
     *out = &r->base;

@@ -154,7 +154,10 @@ const unsigned char *tz_source_view(tacozip_source *src, uint64_t off, size_t le
  * tz_upload_abort(): abort (AbortMultipartUpload, retried; its failure is
  * not reported) and free; NULL allowed.
  * tz_upload_stats(): requests made and bytes sent so far (for tests and
- * benchmarks; may be called any time before commit/abort). */
+ * benchmarks; may be called any time before commit/abort).
+ * tz_upload_commit_ex(): tz_upload_commit() that also fills "stats" (may
+ * be NULL) with the final counts, the commit's requests included, whether
+ * it succeeded or not. */
 typedef struct tz_upload tz_upload;
 typedef struct {
     uint64_t requests;
@@ -169,6 +172,7 @@ int tz_upload_write(tz_upload *u, const void *data, size_t len, tacozip_error *e
 int tz_upload_patch(tz_upload *u, uint64_t off, const void *data, size_t len, tacozip_error *err);
 int tz_upload_hold(tz_upload *u, uint64_t off, size_t len, tacozip_error *err);
 int tz_upload_commit(tz_upload *u, tacozip_error *err);
+int tz_upload_commit_ex(tz_upload *u, tz_upload_stats_t *stats, tacozip_error *err);
 void tz_upload_abort(tz_upload *u);
 void tz_upload_stats(const tz_upload *u, tz_upload_stats_t *out);
 
