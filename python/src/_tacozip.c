@@ -25,6 +25,7 @@ typedef struct {
     PyObject *io_error;   /* TacozipIOError */
     PyObject *val_error;  /* TacozipValidationError */
     PyTypeObject *archive_type;
+    PyTypeObject *writer_type;
 } mod_state;
 
 static PyObject *g_module; /* set once at import; read-only afterwards */
@@ -1077,6 +1078,742 @@ static PyObject *py_append(PyObject *self, PyObject *args, PyObject *kw) {
     return write_common(args, kw, 1);
 }
 
+/* ---- header entries planned by name, plan, create_planned ---------------- */
+
+/* The header entries of tacozip_plan / tacozip_create_planned /
+ * tacozip_writer_set_entries, from a sequence whose items are either an
+ * (offset, length) pair or a tuple naming what the entry covers (built by
+ * tacozip/writer.py from tacozip.data() / span() / directory()):
+ *   ("data", name) ("prefix", prefix) ("members", [names]) ("directory",)
+ * The strings are kept alive by the holders until plan_free(). */
+typedef struct {
+    tacozip_entry_plan e[TACO_HEADER_MAX_ENTRIES];
+    size_t n;
+    PyObject *hold[TACO_HEADER_MAX_ENTRIES];
+    str_array names[TACO_HEADER_MAX_ENTRIES];
+} plan_arg;
+
+static void plan_free(plan_arg *p) {
+    for (int i = 0; i < TACO_HEADER_MAX_ENTRIES; i++) {
+        Py_CLEAR(p->hold[i]);
+        str_array_free(&p->names[i]);
+    }
+    p->n = 0;
+}
+
+/* A member name or prefix (str without NUL) -> UTF-8 kept in *holder. */
+static const char *name_arg(PyObject *o, PyObject **holder, const char *what) {
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str, not %R", what, o);
+        return NULL;
+    }
+    PyObject *b = PyUnicode_AsUTF8String(o);
+    if (!b) return NULL;
+    const char *s = PyBytes_AsString(b);
+    if (!s || (Py_ssize_t)strlen(s) != PyBytes_Size(b)) {
+        Py_DECREF(b);
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "%s %R contains a NUL character", what, o);
+        return NULL;
+    }
+    *holder = b;
+    return s;
+}
+
+/* 0, or -1 with an exception.  "seq" None: no entries (n = 0). */
+static int plan_from(PyObject *seq, plan_arg *p) {
+    memset(p, 0, sizeof *p);
+    if (seq == Py_None) return 0;
+    PyObject *t = as_tuple(seq, "entries must be a sequence of (offset, length) pairs or planned entries");
+    if (!t) return -1;
+    Py_ssize_t n = PyTuple_Size(t);
+    if (n > TACO_HEADER_MAX_ENTRIES) {
+        PyErr_Format(PyExc_ValueError, "Too many entries: %zd > %d", n, TACO_HEADER_MAX_ENTRIES);
+        Py_DECREF(t);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GetItem(t, i);
+        tacozip_entry_plan *e = &p->e[i];
+        e->struct_size = sizeof *e;
+        PyObject *it = PyTuple_Check(item) ? Py_NewRef(item) : NULL;
+        PyObject *kind = it && PyTuple_Size(it) >= 1 ? PyTuple_GetItem(it, 0) : NULL;
+        if (!kind || !PyUnicode_Check(kind)) { /* an (offset, length) pair */
+            Py_XDECREF(it);
+            unsigned long long off, len;
+            if (pair_arg(item, &off, &len, "each entry must be an (offset, length) pair or a planned entry",
+                         "entry", i))
+                goto fail;
+            e->kind = TACOZIP_ENTRY_RANGE, e->offset = off, e->length = len;
+            continue;
+        }
+        const char *k = PyUnicode_AsUTF8AndSize(kind, NULL);
+        Py_ssize_t sz = PyTuple_Size(it);
+        int bad = 0;
+        if (!k) {
+            bad = -1;
+        } else if (!strcmp(k, "data") || !strcmp(k, "prefix")) {
+            if (sz != 2) bad = 1;
+            else {
+                e->kind = k[0] == 'd' ? TACOZIP_ENTRY_DATA : TACOZIP_ENTRY_PREFIX;
+                e->name = name_arg(PyTuple_GetItem(it, 1), &p->hold[i], k[0] == 'd' ? "a member name" : "a prefix");
+                if (!e->name) bad = -1;
+            }
+        } else if (!strcmp(k, "members")) {
+            if (sz != 2) bad = 1;
+            else if (str_array_from(PyTuple_GetItem(it, 1), &p->names[i], 0)) bad = -1;
+            else {
+                e->kind = TACOZIP_ENTRY_MEMBERS;
+                e->names = p->names[i].v;
+                e->n_names = (size_t)p->names[i].n;
+            }
+        } else if (!strcmp(k, "directory")) {
+            if (sz != 1) bad = 1;
+            else e->kind = TACOZIP_ENTRY_DIRECTORY;
+        } else {
+            bad = 1;
+        }
+        if (bad > 0) PyErr_Format(PyExc_TypeError, "entry %zd: unknown planned entry %R", i, item);
+        Py_DECREF(it);
+        if (bad) goto fail;
+    }
+    Py_DECREF(t);
+    p->n = (size_t)n;
+    return 0;
+fail:
+    Py_DECREF(t);
+    plan_free(p);
+    return -1;
+}
+
+/* alignment as write_common takes it: an int, refused (OverflowError) past 2**32-1. */
+static int alignment_arg(PyObject *align, unsigned int *out) {
+    *out = 0;
+    if (!align || align == Py_None) return 0;
+    unsigned long long a = 0;
+    if (u64_value(align, &a, "alignment")) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        a = (unsigned long long)-1;
+    }
+    if (a > 0xFFFFFFFFull) {
+        PyErr_Format(PyExc_OverflowError, "alignment %R is out of range (0, or a power of two <= 32768)", align);
+        return -1;
+    }
+    *out = (unsigned int)a;
+    return 0;
+}
+
+static PyObject *u64_list(const uint64_t *v, size_t n) {
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (!l) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromUnsignedLongLong((unsigned long long)v[i]);
+        if (!x) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SetItem(l, (Py_ssize_t)i, x);
+    }
+    return l;
+}
+
+/* plan(names, sizes, entries=None, alignment=0, index=False) ->
+ * (header_offsets, data_offsets, directory_offset, entries): tacozip_plan,
+ * the layout create_planned (and a writer given the same members) writes.
+ * entries None: one (0, 0), as create writes. */
+static PyObject *py_plan(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"names", "sizes", "entries", "alignment", "index", NULL};
+    PyObject *names, *sizes, *entries = Py_None, *align = NULL;
+    int index = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOp", kwlist, &names, &sizes, &entries, &align, &index))
+        return NULL;
+    unsigned int alignment;
+    if (alignment_arg(align, &alignment)) return NULL;
+    str_array na;
+    if (str_array_from(names, &na, 0)) return NULL;
+    PyObject *st = as_tuple(sizes, "sizes must be a sequence of int");
+    uint64_t *sz = NULL, *ho = NULL, *dof = NULL;
+    PyObject *result = NULL;
+    plan_arg pa;
+    int have_plan = 0;
+    if (!st) goto done;
+    if (PyTuple_Size(st) != na.n) {
+        PyErr_Format(PyExc_ValueError, "sizes count (%zd) must match names count (%zd)", PyTuple_Size(st), na.n);
+        goto done;
+    }
+    sz = PyMem_Calloc((size_t)na.n + 1, sizeof *sz);
+    ho = PyMem_Calloc((size_t)na.n + 1, sizeof *ho);
+    dof = PyMem_Calloc((size_t)na.n + 1, sizeof *dof);
+    if (!sz || !ho || !dof) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < na.n; i++) {
+        unsigned long long v;
+        char what[48];
+        snprintf(what, sizeof what, "size %zd", i);
+        if (u64_value(PyTuple_GetItem(st, i), &v, what)) goto done;
+        sz[i] = v;
+    }
+    if (plan_from(entries, &pa)) goto done;
+    have_plan = 1;
+    tacozip_entry_plan dflt = TACOZIP_ENTRY_PLAN_INIT;
+    const tacozip_entry_plan *ep = entries == Py_None ? &dflt : pa.e;
+    size_t ne = entries == Py_None ? 1 : pa.n;
+    tacozip_write_options o = TACOZIP_WRITE_OPTIONS_INIT;
+    o.alignment = alignment, o.index = index;
+    taco_meta_array_t m;
+    memset(&m, 0, sizeof m);
+    uint64_t dir_off = 0;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_plan(na.v, sz, (size_t)na.n, ep, ne, &o, ho, dof, &dir_off, &m, &err);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        raise_code(rc, err.message);
+        goto done;
+    }
+    m.count = (uint8_t)ne;
+    result = Py_BuildValue("(NNKN)", u64_list(ho, (size_t)na.n), u64_list(dof, (size_t)na.n),
+                           (unsigned long long)dir_off, entries_list(&m));
+done:
+    if (have_plan) plan_free(&pa);
+    Py_XDECREF(st);
+    PyMem_Free(sz), PyMem_Free(ho), PyMem_Free(dof);
+    str_array_free(&na);
+    return result;
+}
+
+/* create_planned(zip_path, src_files, arc_files, entries, alignment=0,
+ * fsync=True, mtime=0, progress=None, index=False, remote=None):
+ * tacozip_create_planned (entries planned by name, s3:// output). */
+static PyObject *py_create_planned(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"zip_path", "src_files", "arc_files", "entries", "alignment", "fsync", "mtime",
+                             "progress", "index", "remote", NULL};
+    PyObject *p, *srcs, *arcs = Py_None, *entries = Py_None, *progress = Py_None, *align = NULL, *remote = Py_None;
+    int do_fsync = 1, index = 0;
+    long long mtime = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOpLOpO", kwlist, &p, &srcs, &arcs, &entries, &align,
+                                     &do_fsync, &mtime, &progress, &index, &remote))
+        return NULL;
+    unsigned int alignment;
+    if (alignment_arg(align, &alignment)) return NULL;
+    plan_arg pa;
+    if (plan_from(entries, &pa)) return NULL;
+    str_array sa = {0}, aa = {0};
+    PyObject *hold = NULL, *result = NULL;
+    remote_arg ra;
+    const tacozip_remote_options *ro = NULL;
+    int have_remote = 0;
+    if (str_array_from(srcs, &sa, 1)) goto done;
+    if (arcs != Py_None && str_array_from(arcs, &aa, 0)) goto done;
+    if (arcs != Py_None && aa.n != sa.n) {
+        PyErr_Format(PyExc_ValueError, "Archive names count (%zd) must match source files count (%zd)", aa.n, sa.n);
+        goto done;
+    }
+    const char *path = path_arg(p, &hold);
+    if (!path) goto done;
+    if (remote_from(remote, &ra, &ro)) goto done;
+    have_remote = 1;
+    py_progress pp = {progress, 0};
+    tacozip_write_options o = TACOZIP_WRITE_OPTIONS_INIT;
+    o.alignment = alignment, o.no_fsync = !do_fsync, o.mtime = mtime, o.index = index;
+    if (progress != Py_None) o.progress = progress_trampoline, o.progress_user = &pp;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_entry_plan dflt = TACOZIP_ENTRY_PLAN_INIT;
+    const tacozip_entry_plan *ep = entries == Py_None ? &dflt : pa.e;
+    size_t ne = entries == Py_None ? 1 : pa.n;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_create_planned(path, sa.v, arcs == Py_None ? NULL : aa.v, (size_t)sa.n, ep,
+                                                       ne, &o, ro, &err);
+    Py_END_ALLOW_THREADS
+    if (pp.failed) goto done; /* the callback's own exception */
+    if (rc) {
+        raise_code(rc, err.message);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    if (have_remote) remote_free(&ra);
+    Py_XDECREF(hold);
+    str_array_free(&sa);
+    str_array_free(&aa);
+    plan_free(&pa);
+    return result;
+}
+
+/* ---- the streaming writer ---------------------------------------------------- */
+
+/* A Python exception raised in a callback the library makes (progress, a
+ * stream's read) is kept here, the callback fails (cancel / a negative
+ * code), and the method raises it again once the library has returned: it
+ * never crosses C frames, and no Python code runs with it pending. */
+typedef struct {
+    PyObject *type, *value, *tb;
+} kept_exc;
+
+static void keep_exception(kept_exc *k) {
+    if (k->type) { /* the first one wins; a later one is dropped */
+        PyErr_Clear();
+        return;
+    }
+    PyErr_Fetch(&k->type, &k->value, &k->tb);
+    PyErr_NormalizeException(&k->type, &k->value, &k->tb);
+    if (k->tb && k->value) PyException_SetTraceback(k->value, k->tb);
+}
+
+/* Re-raise a kept exception: 1 if there was one. */
+static int restore_exception(kept_exc *k) {
+    if (!k->type) return 0;
+    PyErr_Restore(k->type, k->value, k->tb);
+    k->type = k->value = k->tb = NULL;
+    return 1;
+}
+
+static void drop_exception(kept_exc *k) {
+    Py_CLEAR(k->type);
+    Py_CLEAR(k->value);
+    Py_CLEAR(k->tb);
+}
+
+typedef struct {
+    PyObject_HEAD
+    tacozip_writer *w;
+    int busy;          /* a call is running (the GIL may be released) */
+    int failed;        /* an add or close failed: the writer is gone */
+    PyObject *progress; /* None or the callable */
+    kept_exc exc;
+} WriterObject;
+
+static int writer_progress(void *user, uint64_t done, uint64_t total, uint64_t files, uint64_t nfiles) {
+    WriterObject *self = user;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int stop = 0;
+    if (self->exc.type) {
+        stop = 1;
+    } else if (self->progress && self->progress != Py_None) {
+        PyObject *r = PyObject_CallFunction(self->progress, "KKKK", (unsigned long long)done,
+                                            (unsigned long long)total, (unsigned long long)files,
+                                            (unsigned long long)nfiles);
+        if (!r) {
+            keep_exception(&self->exc);
+            stop = 1;
+        } else {
+            stop = r != Py_None && PyObject_IsTrue(r) == 1;
+            if (PyErr_Occurred()) keep_exception(&self->exc), stop = 1;
+            Py_DECREF(r);
+        }
+    }
+    PyGILState_Release(g);
+    return stop;
+}
+
+/* add_stream's reader: a Python object with readinto(b) or read(n). */
+typedef struct {
+    WriterObject *writer;
+    PyObject *reader;
+    int use_readinto;
+} stream_ctx;
+
+static int stream_read(void *user, void *buf, size_t cap, size_t *got, tacozip_error *err) {
+    stream_ctx *s = user;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = TACOZ_OK;
+    Py_ssize_t n = -1;
+    *got = 0;
+    if (s->writer->exc.type) { /* a progress callback failed: stop */
+        rc = src_fail(err, TACOZ_ERR_CANCELLED, "a Python exception is pending");
+        goto out;
+    }
+    if (cap > (size_t)PY_SSIZE_T_MAX) cap = (size_t)PY_SSIZE_T_MAX;
+    if (s->use_readinto) {
+        PyObject *mv = PyMemoryView_FromMemory(buf, (Py_ssize_t)cap, PyBUF_WRITE);
+        if (!mv) goto pyfail;
+        PyObject *r = PyObject_CallMethod(s->reader, "readinto", "O", mv);
+        PyObject *et = NULL, *ev = NULL, *etb = NULL;
+        PyErr_Fetch(&et, &ev, &etb);
+        /* the view must not outlive this call */
+        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+        Py_DECREF(mv);
+        if (!r) {
+            Py_XDECREF(rel);
+            PyErr_Clear();
+            PyErr_Restore(et, ev, etb);
+            goto pyfail;
+        }
+        if (!rel) {
+            Py_DECREF(r);
+            goto pyfail; /* BufferError: readinto() kept the buffer */
+        }
+        Py_DECREF(rel);
+        if (r == Py_None) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_BlockingIOError, "readinto() returned None (a non-blocking file?)");
+            goto pyfail;
+        }
+        n = PyLong_AsSsize_t(r);
+        Py_DECREF(r);
+        if (n == -1 && PyErr_Occurred()) goto pyfail;
+    } else {
+        PyObject *r = PyObject_CallMethod(s->reader, "read", "n", (Py_ssize_t)cap);
+        if (!r) goto pyfail;
+        if (r == Py_None) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_BlockingIOError, "read() returned None (a non-blocking file?)");
+            goto pyfail;
+        }
+        Py_buffer view;
+        if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) != 0) {
+            Py_DECREF(r);
+            goto pyfail;
+        }
+        n = view.len;
+        if ((size_t)n <= cap) memcpy(buf, view.buf, (size_t)n);
+        PyBuffer_Release(&view);
+        Py_DECREF(r);
+    }
+    if (n < 0 || (size_t)n > cap) {
+        PyErr_Format(PyExc_ValueError, "%s returned %zd bytes when at most %zu were asked for",
+                     s->use_readinto ? "readinto()" : "read()", n, cap);
+        goto pyfail;
+    }
+    *got = (size_t)n;
+    goto out;
+pyfail:
+    keep_exception(&s->writer->exc);
+    rc = src_fail(err, TACOZ_ERR_IO, "the stream's %s raised an exception", s->use_readinto ? "readinto()" : "read()");
+out:
+    PyGILState_Release(g);
+    return rc;
+}
+
+static PyObject *writer_closed_error(WriterObject *self) {
+    if (self->failed)
+        PyErr_SetString(PyExc_ValueError, "the writer has failed (an add or close raised): nothing was written");
+    else
+        PyErr_SetString(PyExc_ValueError, "I/O operation on a closed writer");
+    return NULL;
+}
+
+/* Take the writer for a call (NULL with an exception if closed or in use). */
+static tacozip_writer *writer_take(WriterObject *self) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "writer in use: another call (in this or another thread, or a "
+                                            "callback of this writer) is running");
+        return NULL;
+    }
+    if (!self->w) return writer_closed_error(self), NULL;
+    self->busy = 1;
+    return self->w;
+}
+
+/* After a library call on the writer: rc < 0 means it has failed (an add)
+ * or is freed (close): free it and raise the kept Python exception, else
+ * the library's error. */
+static PyObject *writer_done(WriterObject *self, int rc, const tacozip_error *err, int freed) {
+    self->busy = 0;
+    if (rc == TACOZ_OK && !self->exc.type) Py_RETURN_NONE;
+    if (!freed && self->w) {
+        tacozip_writer *w = self->w;
+        self->w = NULL;
+        Py_BEGIN_ALLOW_THREADS tacozip_writer_abort(w);
+        Py_END_ALLOW_THREADS
+    }
+    self->w = NULL;
+    self->failed = 1;
+    if (restore_exception(&self->exc)) return NULL;
+    return raise_code(rc, err->message);
+}
+
+/* Writer(path_or_url, alignment=0, fsync=True, mtime=0, progress=None,
+ * spool_limit=0, spool_dir=None, part_size=0, upload_parallel=0,
+ * expected_size=0, remote=None): tacozip_writer_open. */
+static int writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"path", "alignment", "fsync", "mtime", "progress", "spool_limit", "spool_dir",
+                             "part_size", "upload_parallel", "expected_size", "remote", NULL};
+    PyObject *p, *align = NULL, *progress = Py_None, *spool_dir = Py_None, *remote = Py_None;
+    int do_fsync = 1, upload_parallel = 0;
+    long long mtime = 0;
+    unsigned long long spool_limit = 0, part_size = 0, expected_size = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OpLOO&OO&iO&O", kwlist, &p, &align, &do_fsync, &mtime, &progress,
+                                     conv_length, &spool_limit, &spool_dir, conv_length, &part_size,
+                                     &upload_parallel, conv_length, &expected_size, &remote))
+        return -1;
+    if (self->busy || self->w) {
+        PyErr_SetString(PyExc_RuntimeError, "Writer.__init__ called on a writer that is open");
+        return -1;
+    }
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
+        return -1;
+    }
+    unsigned int alignment;
+    if (alignment_arg(align, &alignment)) return -1;
+    PyObject *hold = NULL, *dhold = NULL;
+    const char *path = path_arg(p, &hold);
+    if (!path) return -1;
+    const char *dir = NULL;
+    if (spool_dir != Py_None && !(dir = path_arg(spool_dir, &dhold))) {
+        Py_DECREF(hold);
+        return -1;
+    }
+    remote_arg ra;
+    const tacozip_remote_options *ro = NULL;
+    if (remote_from(remote, &ra, &ro)) {
+        Py_DECREF(hold);
+        Py_XDECREF(dhold);
+        return -1;
+    }
+    PyObject *old = self->progress;
+    self->progress = Py_NewRef(progress);
+    Py_XDECREF(old);
+    self->failed = 0;
+    tacozip_write_options o = TACOZIP_WRITE_OPTIONS_INIT;
+    o.alignment = alignment, o.no_fsync = !do_fsync, o.mtime = mtime;
+    o.spool_limit = spool_limit, o.spool_dir = dir, o.part_size = part_size;
+    o.upload_parallel = upload_parallel, o.expected_size = expected_size;
+    if (progress != Py_None) o.progress = writer_progress, o.progress_user = self;
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    tacozip_writer *w = NULL;
+    int rc;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_writer_open(path, &o, ro, &w, &err);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    remote_free(&ra);
+    Py_DECREF(hold);
+    Py_XDECREF(dhold);
+    if (rc) {
+        raise_code(rc, err.message);
+        return -1;
+    }
+    self->w = w;
+    return 0;
+}
+
+/* The progress callable (and a kept exception) may refer back to the
+ * writer: the type takes part in garbage collection, so that such a cycle
+ * is collected, and its writer aborted, rather than kept forever. */
+static int writer_traverse(WriterObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->progress);
+    Py_VISIT(self->exc.type);
+    Py_VISIT(self->exc.value);
+    Py_VISIT(self->exc.tb);
+    return 0;
+}
+
+static int writer_clear(WriterObject *self) {
+    Py_CLEAR(self->progress);
+    drop_exception(&self->exc);
+    return 0;
+}
+
+static void writer_dealloc(WriterObject *self) {
+    PyObject_GC_UnTrack((PyObject *)self);
+    if (self->w) { /* never closed: nothing is left */
+        tacozip_writer *w = self->w;
+        self->w = NULL;
+        Py_BEGIN_ALLOW_THREADS tacozip_writer_abort(w);
+        Py_END_ALLOW_THREADS
+    }
+    Py_CLEAR(self->progress);
+    drop_exception(&self->exc);
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* add_file(src_path, name=None) */
+static PyObject *writer_add_file(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"src_path", "name", NULL};
+    PyObject *src, *name = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O", kwlist, &src, &name)) return NULL;
+    PyObject *hold = NULL, *nhold = NULL;
+    const char *path = path_arg(src, &hold);
+    if (!path) return NULL;
+    const char *nm = NULL;
+    if (name != Py_None && !(nm = name_arg(name, &nhold, "name"))) {
+        Py_DECREF(hold);
+        return NULL;
+    }
+    tacozip_writer *w = writer_take(self);
+    PyObject *r = NULL;
+    if (w) {
+        tacozip_error err = TACOZIP_ERROR_INIT;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_writer_add_file(w, path, nm, &err);
+        Py_END_ALLOW_THREADS
+        r = writer_done(self, rc, &err, 0);
+    }
+    Py_DECREF(hold);
+    Py_XDECREF(nhold);
+    return r;
+}
+
+/* add_buffer(name, data, mtime=0): any bytes-like object, not copied here. */
+static PyObject *writer_add_buffer(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"name", "data", "mtime", NULL};
+    PyObject *name, *data;
+    long long mtime = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|L", kwlist, &name, &data, &mtime)) return NULL;
+    PyObject *nhold = NULL;
+    const char *nm = name_arg(name, &nhold, "name");
+    if (!nm) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) != 0) {
+        Py_DECREF(nhold);
+        return NULL;
+    }
+    tacozip_writer *w = writer_take(self);
+    PyObject *r = NULL;
+    if (w) {
+        tacozip_error err = TACOZIP_ERROR_INIT;
+        int rc;
+        /* the buffer stays exported (cannot be resized) while C reads it */
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_writer_add_buffer(w, nm, view.buf, (size_t)view.len, (int64_t)mtime, &err);
+        Py_END_ALLOW_THREADS
+        r = writer_done(self, rc, &err, 0);
+    }
+    PyBuffer_Release(&view);
+    Py_DECREF(nhold);
+    return r;
+}
+
+/* add_stream(name, reader, size=None, mtime=0): "reader" has readinto(b)
+ * (preferred: the library's buffer is filled in place) or read(n). */
+static PyObject *writer_add_stream(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"name", "reader", "size", "mtime", NULL};
+    PyObject *name, *reader, *size = Py_None;
+    long long mtime = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OL", kwlist, &name, &reader, &size, &mtime)) return NULL;
+    uint64_t sz = TACOZIP_SIZE_UNKNOWN;
+    if (size != Py_None) {
+        unsigned long long v;
+        if (u64_value(size, &v, "size")) return NULL;
+        if (v == TACOZIP_SIZE_UNKNOWN)
+            return PyErr_Format(PyExc_OverflowError, "size %R is out of range", size);
+        sz = v;
+    }
+    int has_readinto = PyObject_HasAttrString(reader, "readinto");
+    if (!has_readinto && !PyObject_HasAttrString(reader, "read")) {
+        PyErr_SetString(PyExc_TypeError, "add_stream() needs an object with readinto() or read()");
+        return NULL;
+    }
+    PyObject *nhold = NULL;
+    const char *nm = name_arg(name, &nhold, "name");
+    if (!nm) return NULL;
+    tacozip_writer *w = writer_take(self);
+    PyObject *r = NULL;
+    if (w) {
+        stream_ctx ctx = {self, reader, has_readinto};
+        Py_INCREF(reader);
+        tacozip_error err = TACOZIP_ERROR_INIT;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS rc = tacozip_writer_add_stream(w, nm, sz, stream_read, &ctx, (int64_t)mtime, &err);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(reader);
+        r = writer_done(self, rc, &err, 0);
+    }
+    Py_DECREF(nhold);
+    return r;
+}
+
+/* set_entries(entries): pairs and planned entries (see plan_from). */
+static PyObject *writer_set_entries(WriterObject *self, PyObject *arg) {
+    plan_arg pa;
+    if (plan_from(arg, &pa)) return NULL;
+    tacozip_writer *w = writer_take(self);
+    PyObject *r = NULL;
+    if (w) {
+        tacozip_error err = TACOZIP_ERROR_INIT;
+        int rc = tacozip_writer_set_entries(w, pa.e, pa.n, &err); /* copies; no I/O */
+        self->busy = 0;
+        if (rc) raise_code(rc, err.message); /* the writer stays usable: only the form was wrong */
+        else r = Py_NewRef(Py_None);
+    }
+    plan_free(&pa);
+    return r;
+}
+
+/* close() -> the header entries written */
+static PyObject *writer_close(WriterObject *self, PyObject *noargs) {
+    (void)noargs;
+    tacozip_writer *w = writer_take(self);
+    if (!w) return NULL;
+    self->w = NULL; /* freed by the call in every case */
+    taco_meta_array_t m;
+    memset(&m, 0, sizeof m);
+    tacozip_error err = TACOZIP_ERROR_INIT;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = tacozip_writer_close(w, &m, &err);
+    Py_END_ALLOW_THREADS
+    PyObject *r = writer_done(self, rc, &err, 1);
+    if (!r) return NULL;
+    Py_DECREF(r);
+    return entries_list(&m);
+}
+
+/* abort(): drop everything (no file, no object, no pending upload). */
+static PyObject *writer_abort(WriterObject *self, PyObject *noargs) {
+    (void)noargs;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "writer in use: abort() while another call of it is running");
+        return NULL;
+    }
+    if (self->w) {
+        tacozip_writer *w = self->w;
+        self->w = NULL;
+        self->busy = 1;
+        Py_BEGIN_ALLOW_THREADS tacozip_writer_abort(w);
+        Py_END_ALLOW_THREADS
+        self->busy = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_get_closed(WriterObject *self, void *c) {
+    (void)c;
+    return PyBool_FromLong(self->w == NULL);
+}
+
+static PyObject *writer_get_failed(WriterObject *self, void *c) {
+    (void)c;
+    return PyBool_FromLong(self->failed);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"add_file", (PyCFunction)(void (*)(void))writer_add_file, METH_VARARGS | METH_KEYWORDS,
+     "add_file(src_path, name=None): a regular file (name: its base name)"},
+    {"add_buffer", (PyCFunction)(void (*)(void))writer_add_buffer, METH_VARARGS | METH_KEYWORDS,
+     "add_buffer(name, data, mtime=0): a bytes-like object"},
+    {"add_stream", (PyCFunction)(void (*)(void))writer_add_stream, METH_VARARGS | METH_KEYWORDS,
+     "add_stream(name, reader, size=None, mtime=0): bytes from reader.readinto(b) or reader.read(n) until 0"},
+    {"set_entries", (PyCFunction)writer_set_entries, METH_O, "set_entries(entries): pairs or planned entries"},
+    {"close", (PyCFunction)writer_close, METH_NOARGS, "close() -> header entries written"},
+    {"abort", (PyCFunction)writer_abort, METH_NOARGS, "abort(): nothing is left"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef writer_getset[] = {{"closed", (getter)writer_get_closed, NULL, "closed, aborted or failed?", NULL},
+                                      {"failed", (getter)writer_get_failed, NULL, "did an add or close fail?", NULL},
+                                      {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot writer_slots[] = {{Py_tp_init, (void *)writer_init},
+                                     {Py_tp_dealloc, (void *)writer_dealloc},
+                                     {Py_tp_traverse, (void *)writer_traverse},
+                                     {Py_tp_clear, (void *)writer_clear},
+                                     {Py_tp_methods, writer_methods},
+                                     {Py_tp_getset, writer_getset},
+                                     {Py_tp_new, (void *)PyType_GenericNew},
+                                     {Py_tp_doc, (void *)"Low-level streaming writer (use tacozip.Writer)."},
+                                     {0, NULL}};
+
+static PyType_Spec writer_spec = {"tacozip._tacozip.Writer", sizeof(WriterObject), 0,
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, writer_slots};
+
 /* ---- validate / detect ---------------------------------------------------- */
 
 /* validate(source, level=1, remote=None, name=None) -> (code, message);
@@ -1849,6 +2586,11 @@ static PyMethodDef module_methods[] = {
     {"recover", py_recover, METH_VARARGS, "Roll back an interrupted append or update; returns TACOZIP_RECOVERED_*."},
     {"create", (PyCFunction)(void (*)(void))py_create, METH_VARARGS | METH_KEYWORDS, "Write a new archive."},
     {"append", (PyCFunction)(void (*)(void))py_append, METH_VARARGS | METH_KEYWORDS, "Add members."},
+    {"create_planned", (PyCFunction)(void (*)(void))py_create_planned, METH_VARARGS | METH_KEYWORDS,
+     "create_planned(zip_path, src_files, arc_files, entries, alignment, fsync, mtime, progress, index, remote)"},
+    {"plan", (PyCFunction)(void (*)(void))py_plan, METH_VARARGS | METH_KEYWORDS,
+     "plan(names, sizes, entries=None, alignment=0, index=False) -> (header_offsets, data_offsets, "
+     "directory_offset, entries)"},
     {"validate", (PyCFunction)(void (*)(void))py_validate, METH_VARARGS | METH_KEYWORDS,
      "validate(source, level=1, remote=None, name=None) -> (code, message)"},
     {"detect_format", py_detect_format, METH_O, "0 unknown, 1 ZIP32, 2 ZIP64"},
@@ -1865,6 +2607,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->io_error);
     Py_VISIT(st->val_error);
     Py_VISIT(st->archive_type);
+    Py_VISIT(st->writer_type);
     return 0;
 }
 
@@ -1874,6 +2617,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->io_error);
     Py_CLEAR(st->val_error);
     Py_CLEAR(st->archive_type);
+    Py_CLEAR(st->writer_type);
     return 0;
 }
 
@@ -1889,6 +2633,13 @@ PyMODINIT_FUNC PyInit__tacozip(void) {
     Py_INCREF((PyObject *)st->archive_type);
     if (PyModule_AddObject(m, "Archive", (PyObject *)st->archive_type) < 0) {
         Py_DECREF(st->archive_type);
+        goto fail;
+    }
+    st->writer_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &writer_spec, NULL);
+    if (!st->writer_type) goto fail;
+    Py_INCREF((PyObject *)st->writer_type);
+    if (PyModule_AddObject(m, "Writer", (PyObject *)st->writer_type) < 0) {
+        Py_DECREF(st->writer_type);
         goto fail;
     }
     /* The constants of include/tacozip.h that are not codes (codes: codes()). */
@@ -1910,6 +2661,11 @@ PyMODINIT_FUNC PyInit__tacozip(void) {
     ADD_INT(TACOZIP_NO_RETRIES);
     ADD_INT(TACOZIP_SPAN_NO_CRC);
     ADD_INT(TACOZIP_SPAN_PARTIAL);
+    ADD_INT(TACOZIP_ENTRY_RANGE);
+    ADD_INT(TACOZIP_ENTRY_DATA);
+    ADD_INT(TACOZIP_ENTRY_MEMBERS);
+    ADD_INT(TACOZIP_ENTRY_PREFIX);
+    ADD_INT(TACOZIP_ENTRY_DIRECTORY);
 #undef ADD_INT
     if (PyModule_AddStringConstant(m, "TACO_HEADER_NAME", TACO_HEADER_NAME) < 0) goto fail;
     g_module = m;

@@ -83,6 +83,7 @@ from ._api import (
 from ._archive import Member, MemberFile, TacoArchive, open
 from .helpers import parquet_footer_range, parquet_row_group_ranges
 from .header_only import NotFetchedError, decode_span, fetch, parquet_table
+from .writer import Plan, PlannedEntry, PlannedMember, Writer, data, directory, plan, span
 
 # every code the C library names (a later library may name more)
 globals().update({_n: getattr(_config, _n) for _n in _config.CODE_NAMES})
@@ -155,6 +156,14 @@ __all__ = [
     "parquet_table",
     "fetch",
     "NotFetchedError",
+    "Writer",
+    "data",
+    "span",
+    "directory",
+    "plan",
+    "Plan",
+    "PlannedEntry",
+    "PlannedMember",
     "ERROR_MESSAGES",
     "ERROR_NAMES",
     "refs",

@@ -75,6 +75,8 @@ def create(
     fsync: bool = True,
     progress: Optional[Progress] = None,
     index: bool = False,
+    mtime: Optional[int] = None,
+    remote: Optional[Mapping[str, Any]] = None,
 ) -> None:
     """Create a TACO archive: TACO_HEADER holding ``entries`` (default
     ``[(0, 0)]``), then ``src_files`` STORED in order under ``arc_files``
@@ -87,18 +89,40 @@ def create(
     True to cancel), ``index=True`` (embed a member index right after the
     header: one read of the first 16 KiB then lists the archive, see
     ``open(..., index_first=True)``; members then follow the index instead
-    of the default layout).  The GIL is released while writing.
+    of the default layout), ``mtime`` (Unix seconds for every member's DOS
+    time, in UTC: the bytes then do not depend on the files' times).  The
+    GIL is released while writing.
+
+    ``entries`` may also hold entries planned by name
+    (``tacozip.data(name)``, ``tacozip.span(prefix=...)`` /
+    ``tacozip.span(members=[...])``, ``tacozip.directory()``), mixed with
+    pairs: they are resolved before anything is written (a member or
+    prefix that is not in the archive: TacozipError TACOZ_ERR_NOT_FOUND,
+    nothing written) and the header is written once.  ``zip_path`` may be
+    an ``s3://bucket/key`` URL (``remote``: the remote settings as
+    ``tacozip.open`` takes them, else the environment's ``AWS_*``): the
+    archive is uploaded as ``tacozip.Writer`` does.
 
     Raises ValueError (more than 7 entries, names/sources length mismatch),
     TacozipError (missing source: code -1 or -5; duplicate name: -6; ...).
     """
     if entries is None:
         entries = [(0, 0)]
+    from .writer import PlannedEntry, _create_planned
+
+    if not isinstance(entries, (str, bytes, PlannedEntry)):
+        entries = list(entries)  # taken once (it may be an iterator)
+    path = os.fspath(zip_path)
+    if (remote is not None or _tacozip.is_url(path)
+            or (isinstance(entries, list) and any(isinstance(e, PlannedEntry) for e in entries))):
+        _create_planned(zip_path, src_files, arc_files, entries, alignment=alignment, fsync=fsync,
+                        progress=progress, index=index, mtime=mtime, remote=remote)
+        return
     src_strings = _sources(src_files)
     names = _names(src_strings, arc_files)
     checked = _check_entries(entries)
-    _tacozip.create(str(pathlib.Path(os.fspath(zip_path)).resolve()), src_strings, names, checked,
-                    alignment, fsync, 0, progress, index)
+    _tacozip.create(str(pathlib.Path(path).resolve()), src_strings, names, checked,
+                    alignment, fsync, 0 if mtime is None else int(mtime), progress, index)
 
 
 def append(
