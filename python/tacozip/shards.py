@@ -7,10 +7,12 @@ range-read any member without opening every shard.
     >>> cat = tacozip.shards.open_catalog("https://host/ds/catalog.parquet")
     >>> cat.read("a/b.tif"), cat.read_many(["a/b.tif", "c/d.tif"])
 
-Each shard is written by one task with ``tacozip.create`` (to a temporary
-name, renamed into place once complete: a failed shard leaves nothing), its
-header entries set by a function of the caller (``entries(shard, archive)``;
-default: one entry spanning all its members), and its member offsets taken
+Each shard is written by one task with ``tacozip.create`` (atomic: a failed
+or killed shard leaves nothing), its header entries given as a list (planned
+by name and resolved in each shard, e.g. ``[tacozip.span(prefix="val/")]``;
+default: one entry spanning all its members) or by a function of the caller
+(``entries(shard, archive)``: the shard is then written under a temporary
+name, updated and renamed), and its member offsets taken
 from the library's own listing (``tacozip.open(shard).members``).  The
 catalog is written last, only when every shard succeeded: a Parquet file
 (needs pyarrow) or a JSON file, by the name's suffix.  Shard paths in it are
@@ -32,6 +34,7 @@ import zlib
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._api import create, update_header
+from .writer import span
 from ._archive import MemberFile, TacoArchive
 from ._archive import open as _open
 from .config import TACO_HEADER_MAX_ENTRIES, TACO_HEADER_NAME, TACOZ_ERR_CHANGED, TACOZ_INVALID_CRC_MEMBER
@@ -136,30 +139,44 @@ def _plan(files: Union[Sequence[PathLike], Mapping[str, PathLike]], names: Optio
     return srcs, names, _split(len(srcs), n_shards)
 
 
-def _write_shard(index: int, path: str, srcs: List[str], names: List[str], entries: Optional[EntriesFn],
-                 create_options: Dict[str, Any]) -> dict:
-    """One task: write shard ``index`` at ``path`` (atomically: a temporary
-    name in the same directory, renamed once complete) and return what the
-    catalog needs, from the library's own listing of the written archive."""
+def _write_shard(index: int, path: str, srcs: List[str], names: List[str],
+                 entries: Union[None, EntriesFn, Sequence[Any]], create_options: Dict[str, Any]) -> dict:
+    """One task: write shard ``index`` at ``path`` and return what the
+    catalog needs, from the library's own listing of the written archive.
+
+    Entries given as a list (numbers, or planned by name: the default is
+    ``tacozip.span(prefix="")``, every member) are resolved from the layout
+    and the shard is written by one atomic create: nothing is left on
+    failure or kill -9.  An ``entries(shard, archive)`` function needs the
+    written archive: the shard is written under a temporary name in the
+    same directory, its header updated, then renamed (a kill -9 leaves that
+    temporary file)."""
     d, base = os.path.split(path)
+    if not callable(entries):
+        create(path, srcs, names, entries=list(entries) if entries is not None else [span(prefix="")],
+               **create_options)
+        return _listed(index, path, base)
     tmp = os.path.join(d, f".{base}.{uuid.uuid4().hex}.tmp")
     try:
         create(tmp, srcs, names, entries=[(0, 0)], **create_options)
         with _open(tmp) as ar:
-            ents = [(int(o), int(n)) for o, n in (entries or span_all)(index, ar)]
+            ents = [(int(o), int(n)) for o, n in entries(index, ar)]
         if len(ents) > TACO_HEADER_MAX_ENTRIES:
             raise ValueError(f"shard {index}: entries() gave {len(ents)} entries (at most {TACO_HEADER_MAX_ENTRIES})")
         if ents != [(0, 0)]:
             update_header(tmp, ents)
-        with _open(tmp) as ar:
-            members = [(m.name, m.offset, m.size, m.crc) for m in ar.members if m.name not in _RESERVED]
-            size = ar.size
-            header = ar.header
+        listed = _listed(index, tmp, base)
         os.replace(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
-    return {"index": index, "path": base, "size": size, "entries": header, "members": members}
+    return listed
+
+
+def _listed(index: int, path: str, base: str) -> dict:
+    with _open(path) as ar:
+        members = [(m.name, m.offset, m.size, m.crc) for m in ar.members if m.name not in _RESERVED]
+        return {"index": index, "path": base, "size": ar.size, "entries": ar.header, "members": members}
 
 
 def _is_dask_client(client: Any) -> bool:
@@ -193,7 +210,8 @@ def _run(client: Any, calls: List[tuple], max_workers: Optional[int]) -> List[di
 
 
 def write_shards(files: Union[Sequence[PathLike], Mapping[str, PathLike]], dest: PathLike, n_shards: int, *,
-                 names: Optional[Sequence[str]] = None, entries: Optional[EntriesFn] = None, client: Any = None,
+                 names: Optional[Sequence[str]] = None, entries: Union[None, EntriesFn, Sequence[Any]] = None,
+                 client: Any = None,
                  max_workers: Optional[int] = None, catalog: str = "catalog.parquet",
                  shard_name: str = "shard-{:05d}.taco", **create_options: Any) -> "Catalog":
     """Write ``files`` as ``n_shards`` TACO archives under directory ``dest``,
@@ -202,9 +220,15 @@ def write_shards(files: Union[Sequence[PathLike], Mapping[str, PathLike]], dest:
     ``files``: a sequence of paths (member names from ``names``, default the
     base names) or a mapping {member name: path}.  The files are split in
     input order into ``n_shards`` contiguous runs of nearly equal count.
-    ``entries(shard_index, archive)``: the header entries of each shard,
-    computed on the written shard (archive coordinates; at most 7); default
-    :func:`span_all`.  Runs in the task, so on a cluster it must pickle.
+    ``entries``: the header entries of every shard, either a list (at most
+    7 of ``(offset, length)`` or entries planned by name, such as
+    ``tacozip.span(prefix="val/")`` or ``tacozip.data("COLLECTION.json")``,
+    resolved in each shard before it is written; default
+    ``[tacozip.span(prefix="")]``, every member, what :func:`span_all`
+    computes), or a function ``entries(shard_index, archive)`` computed on
+    the written shard (archive coordinates; then the shard is written under
+    a temporary name, updated and renamed).  Runs in the task, so on a
+    cluster it must pickle.
     ``client``: a ``distributed.Client``, a ``concurrent.futures.Executor``,
     or None for a thread pool of ``max_workers``.  ``catalog``: its file name
     in ``dest``; ``.parquet`` (pyarrow) or ``.json``.  ``shard_name``: a

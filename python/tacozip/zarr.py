@@ -526,24 +526,8 @@ def _walk(src: str) -> List[Tuple[str, str]]:
     return out
 
 
-def _layout_span(paths: Sequence[str], names: Sequence[str], alignment: int) -> int:
-    """Bytes from offset 157 to the end of the data of these first members in
-    the layout the library writes: 30 + name + ZIP64 extra (20, for 4 GiB - 1
-    bytes or more) + alignment padding (the 0xD935 extra: 0 or at least 6
-    bytes) + data, each."""
-    pos = 157
-    for path, name in zip(paths, names):
-        size = os.stat(path).st_size
-        base = pos + 30 + len(name.encode("utf-8")) + (20 if size >= 0xFFFFFFFF else 0)
-        pad = (alignment - base % alignment) % alignment if alignment > 1 else 0
-        while 0 < pad < 6:
-            pad += alignment
-        pos = base + pad + size
-    return pos - 157
-
-
 def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[str]"], *,
-         entries: Optional[Sequence[Tuple[int, int]]] = None, alignment: int = 0,
+         entries: Optional[Sequence[Any]] = None, alignment: int = 0,
          **create_options: Any) -> List[Tuple[int, int]]:
     """Write the Zarr v2 or v3 directory store ``src_dir`` as a TACO
     archive ``out`` whose member names are the paths relative to
@@ -552,9 +536,10 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
 
     Header entry 0 is the byte span of the metadata block (from the first
     metadata member's local header to the end of the last one's data)
-    unless ``entries`` are given: predicted from the layout and written by
-    the one atomic create (with ``index=True``, or a file that changed
-    size meanwhile, it is then corrected in place by ``update_header``).  ``alignment`` and the other keyword
+    unless ``entries`` are given (numbers, or entries planned by name such
+    as ``tacozip.data(...)``): ``tacozip.span(members=...)`` of the
+    metadata documents, resolved from the layout before anything is written
+    and written once, whatever ``alignment`` and ``index``.  ``alignment`` and the other keyword
     arguments (``fsync``, ``progress``, ``index``) are those of
     ``tacozip.create``.  Returns the header entries written.
 
@@ -563,7 +548,8 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
     metadata document at its root raise ZarrPackError before anything is
     written.  Nothing is left at ``out`` on failure (``tacozip.create`` is
     atomic)."""
-    from ._api import create, update_header
+    from ._api import create, read_header
+    from .writer import span
 
     src = os.fspath(src_dir)
     dest = os.path.abspath(os.fspath(out))
@@ -575,17 +561,7 @@ def pack(src_dir: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[s
         raise FileNotFoundError(errno.ENOENT, "the directory of the archive does not exist", dest)
     if os.path.isdir(dest):
         raise IsADirectoryError(errno.EISDIR, "the archive path is a directory", dest)
-    if entries is not None:
-        create(dest, sources, names, entries, alignment=alignment, **create_options)
-        return [tuple(e) for e in entries]  # type: ignore[misc]
-    meta = [n for n in names if _is_metadata(n)]
-    # entry 0 predicted from the layout and written by the one atomic create;
-    # corrected in place (update_header, under its journal) if the archive
-    # says otherwise (index=True puts TACO_INDEX first; a file changed size)
-    predicted = (157, _layout_span([files[n] for n in meta], meta, alignment))
-    create(dest, sources, names, [predicted], alignment=alignment, **create_options)
-    with TacoArchive(dest) as ar:
-        written = [tuple(ar.span(meta))]
-    if written[0] != predicted:
-        update_header(dest, written)
-    return written  # type: ignore[return-value]
+    if entries is None:
+        entries = [span(members=[n for n in names if _is_metadata(n)])]
+    create(dest, sources, names, entries, alignment=alignment, **create_options)
+    return [tuple(e) for e in read_header(dest)]  # type: ignore[misc]

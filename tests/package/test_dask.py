@@ -490,6 +490,34 @@ def test_write_shards_without_dask(tmp_path):
     assert shards.open_catalog(cat.url).names() == names
 
 
+def test_write_shards_entries_planned_by_name(tmp_path, monkeypatch):
+    """Entries given as a list planned by name are resolved in each shard
+    from its own layout, and each shard is one atomic create: no temporary
+    file and no header update (update_header is made to fail here)."""
+    files = _file_set(tmp_path, 20)  # 5 shards of 4: each has tiles/0/..tiles/3/ or so
+    monkeypatch.setattr(shards, "update_header", lambda *a, **k: pytest.fail("update_header was called"))
+    created = []
+    real_create = shards.create
+    monkeypatch.setattr(shards, "create", lambda path, *a, **k: (created.append(os.path.basename(path)),
+                                                                  real_create(path, *a, **k))[1])
+    cat = shards.write_shards(files, tmp_path / "o", 5, entries=[tacozip.span(prefix="tiles/"),
+                                                                 tacozip.directory()])
+    _check_shards(cat, files, 5)
+    assert sorted(created) == [f"shard-{i:05d}.taco" for i in range(5)]  # the final names, no temporary
+    for s in cat.shards:
+        with tacozip.open(s.url) as ar:
+            lo = min(m.header_offset for m in ar.members if m.name.startswith("tiles/"))
+            assert s.entries[0] == ar.span(lambda m: m.name.startswith("tiles/"))
+            assert s.entries[0][0] == lo
+            assert s.entries[1][0] + s.entries[1][1] == ar.size
+    # a prefix one shard does not have: that shard fails, leaves nothing, no catalog
+    with pytest.raises(tacozip.TacozipError) as ei:
+        shards.write_shards(files, tmp_path / "bad", 5, entries=[tacozip.data("tiles/0/t000.bin")])
+    assert ei.value.code == -5
+    assert not (tmp_path / "bad" / "catalog.parquet").exists()
+    assert all(not n.endswith(".tmp") for n in os.listdir(tmp_path / "bad"))
+
+
 def test_write_shards_bad_input_writes_nothing(tmp_path):
     files = _file_set(tmp_path, 6)
     srcs = list(files.values())
