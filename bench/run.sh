@@ -29,8 +29,11 @@
 #                           moto S3: ours straight to S3 against ours (and the PyPI
 #                           tacozip) to local disk then boto3's upload_file, in one
 #                           run (bench/bench_s3write.py: wall time, peak local disk,
-#                           peak memory; raw runs in bench/work/s3write-results.json;
-#                           about 3 minutes); --s3write --quick: smoke run
+#                           peak memory; raw runs in bench/work/s3write-results.json,
+#                           the plot in $TACOZIP_S3WRITE_PLOT (default
+#                           bench/work/s3write.png; docs/BENCHMARKS.md shows
+#                           docs/img/s3write.png); about 4 minutes); --s3write --quick:
+#                           smoke run
 #   bench/run.sh --baseline REV
 #                           also time the command built from the tree of git
 #                           revision REV, for before/after figures (e.g. 9be074a,
@@ -84,6 +87,10 @@ if [ "$REMOTE" = 4 ]; then
   mkdir -p "$WORK"
   "$VENV/bin/python" "$ROOT/bench/bench_s3write.py" --tacozip "$BUILD/tacozip" --peer-python "$PEER/bin/python" \
     --work "$WORK" --json "$WORK/s3write-results.json" ${ARGS[@]+"${ARGS[@]}"}
+  if "$VENV/bin/python" -c "import matplotlib" 2>/dev/null; then
+    "$VENV/bin/python" "$ROOT/bench/plot_s3write.py" "$WORK/s3write-results.json" \
+      -o "${TACOZIP_S3WRITE_PLOT:-$WORK/s3write.png}" >&2
+  fi
   exit 0
 fi
 
