@@ -70,13 +70,20 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-if [ "$REMOTE" = 4 ]; then
+# The venv of the remote benchmarks ($VENV): created if missing, with
+# bench/requirements-remote.txt (and "$2...") installed unless "$1" imports.
+remote_venv() {
   VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
+  local check=$1; shift
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  if ! "$VENV/bin/python" -c "import moto.server, boto3, flask" 2>/dev/null; then
-    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
-    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
+  if ! "$VENV/bin/python" -c "import $check" 2>/dev/null; then
+    echo "bench: installing bench/requirements-remote.txt $* into $VENV" >&2
+    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" "$@" >&2
   fi
+}
+
+if [ "$REMOTE" = 4 ]; then
+  remote_venv "moto.server, boto3, flask"
   if [ ! -x "$PEER/bin/python" ] || ! "$PEER/bin/python" -c "import tacozip" 2>/dev/null; then
     echo "bench: PyPI tacozip peer missing, running scripts/setup.sh" >&2
     "$ROOT/scripts/setup.sh" >&2
@@ -95,12 +102,7 @@ if [ "$REMOTE" = 4 ]; then
 fi
 
 if [ "$REMOTE" = 3 ]; then
-  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
-  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, xarray, h5netcdf, zarr, kerchunk" 2>/dev/null; then
-    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
-    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
-  fi
+  remote_venv "fsspec, aiohttp, xarray, h5netcdf, zarr, kerchunk"
   echo "bench: installing tacozip from $ROOT into $VENV" >&2
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT" >&2
   mkdir -p "$WORK"
@@ -110,12 +112,7 @@ if [ "$REMOTE" = 3 ]; then
 fi
 
 if [ "$REMOTE" = 2 ]; then
-  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
-  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, pyarrow, s3fs, moto.server, xarray, h5netcdf, dask.dataframe, distributed, matplotlib" 2>/dev/null; then
-    echo "bench: installing bench/requirements-remote.txt and pyarrow into $VENV" >&2
-    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" pyarrow >&2
-  fi
+  remote_venv "fsspec, aiohttp, pyarrow, s3fs, moto.server, xarray, h5netcdf, dask.dataframe, distributed, matplotlib" pyarrow
   echo "bench: installing tacozip from $ROOT into $VENV" >&2
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT" >&2
   mkdir -p "$WORK"
@@ -127,12 +124,7 @@ if [ "$REMOTE" = 2 ]; then
 fi
 
 if [ "$REMOTE" = 1 ]; then
-  VENV=${TACOZIP_REMOTE_VENV:-/tmp/tzvenv}
-  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  if ! "$VENV/bin/python" -c "import fsspec, aiohttp, s3fs, moto.server, boto3, flask" 2>/dev/null; then
-    echo "bench: installing bench/requirements-remote.txt into $VENV" >&2
-    "$VENV/bin/pip" install -q -r "$ROOT/bench/requirements-remote.txt" >&2
-  fi
+  remote_venv "fsspec, aiohttp, s3fs, moto.server, boto3, flask"
   echo "bench: installing tacozip from $ROOT into $VENV" >&2
   "$VENV/bin/pip" install -q "$ROOT" >&2
   echo "bench: building in $BUILD" >&2

@@ -164,16 +164,25 @@ static int pair_arg(PyObject *item, unsigned long long *a, unsigned long long *b
     return rc;
 }
 
+/* The header entries given, as a tuple of at most 7 (a new reference), or
+ * NULL with an exception ("what": the TypeError's message). */
+static PyObject *entries_tuple(PyObject *seq, const char *what, Py_ssize_t *n) {
+    PyObject *t = as_tuple(seq, what);
+    if (!t) return NULL;
+    *n = PyTuple_Size(t);
+    if (*n > TACO_HEADER_MAX_ENTRIES) {
+        PyErr_Format(PyExc_ValueError, "Too many entries: %zd > %d", *n, TACO_HEADER_MAX_ENTRIES);
+        Py_DECREF(t);
+        return NULL;
+    }
+    return t;
+}
+
 static int entries_arg(PyObject *seq, taco_meta_array_t *m) {
     memset(m, 0, sizeof *m);
-    PyObject *t = as_tuple(seq, "entries must be a sequence of (offset, length) pairs");
+    Py_ssize_t n;
+    PyObject *t = entries_tuple(seq, "entries must be a sequence of (offset, length) pairs", &n);
     if (!t) return -1;
-    Py_ssize_t n = PyTuple_Size(t);
-    if (n > TACO_HEADER_MAX_ENTRIES) {
-        PyErr_Format(PyExc_ValueError, "Too many entries: %zd > %d", n, TACO_HEADER_MAX_ENTRIES);
-        Py_DECREF(t);
-        return -1;
-    }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned long long off, len;
         if (pair_arg(PyTuple_GetItem(t, i), &off, &len, "each entry must be an (offset, length) pair", "entry", i)) {
@@ -1123,14 +1132,9 @@ static const char *name_arg(PyObject *o, PyObject **holder, const char *what) {
 static int plan_from(PyObject *seq, plan_arg *p) {
     memset(p, 0, sizeof *p);
     if (seq == Py_None) return 0;
-    PyObject *t = as_tuple(seq, "entries must be a sequence of (offset, length) pairs or planned entries");
+    Py_ssize_t n;
+    PyObject *t = entries_tuple(seq, "entries must be a sequence of (offset, length) pairs or planned entries", &n);
     if (!t) return -1;
-    Py_ssize_t n = PyTuple_Size(t);
-    if (n > TACO_HEADER_MAX_ENTRIES) {
-        PyErr_Format(PyExc_ValueError, "Too many entries: %zd > %d", n, TACO_HEADER_MAX_ENTRIES);
-        Py_DECREF(t);
-        return -1;
-    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyTuple_GetItem(t, i);
         tacozip_entry_plan *e = &p->e[i];

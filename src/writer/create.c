@@ -105,6 +105,14 @@ cleanup:
     return rc;
 }
 
+/* TACOZ_ERR_PARAM for a URL "why" cannot be written to, named without
+ * credentials. */
+static int refuse_url(const char *url, const char *why, tacozip_error *err) {
+    char shown[512];
+    tz_display_name(url, shown, sizeof shown);
+    return tz_fail(err, TACOZ_ERR_PARAM, "%s: %s", shown, why);
+}
+
 static int check_create_args(const char *zip_path, const char *const *src_files, size_t num_files,
                              tacozip_error *err) {
     if (!zip_path || (num_files && !src_files)) return tz_fail(err, TACOZ_ERR_PARAM, "NULL path or file list");
@@ -123,14 +131,9 @@ int tacozip_create_ex(const char *zip_path, const char *const *src_files, const 
     if (meta->count > TACO_HEADER_MAX_ENTRIES)
         return tz_fail(err, TACOZ_ERR_PARAM, "%u header entries given, at most %d fit", meta->count,
                        TACO_HEADER_MAX_ENTRIES);
-    if (tacozip_is_url(zip_path)) {
-        char shown[512];
-        tz_display_name(zip_path, shown, sizeof shown);
-        return tz_fail(err, TACOZ_ERR_PARAM,
-                       "%s: tacozip_create_ex() writes local files; s3:// output is tacozip_create_planned() or "
-                       "tacozip_writer_open()",
-                       shown);
-    }
+    if (tacozip_is_url(zip_path))
+        return refuse_url(zip_path, "tacozip_create_ex() writes local files; s3:// output is "
+                                    "tacozip_create_planned() or tacozip_writer_open()", err);
     if ((rc = tz_check_write_options(opts, err))) return rc;
     tz_member_plan *plan = NULL;
     uint64_t total = 0;
@@ -157,14 +160,9 @@ int tacozip_create_planned(const char *zip_path, const char *const *src_files, c
     if (!opts) opts = &defaults;
     int rc = check_create_args(zip_path, src_files, num_files, err);
     if (rc || (rc = tz_check_write_options(opts, err))) return rc;
-    if (opts->index && tacozip_is_url(zip_path)) {
-        char shown[512];
-        tz_display_name(zip_path, shown, sizeof shown);
-        return tz_fail(err, TACOZ_ERR_PARAM,
-                       "%s: an embedded index (TACO_INDEX) is written to local files only (its CRCs are patched "
-                       "after the members)",
-                       shown);
-    }
+    if (opts->index && tacozip_is_url(zip_path))
+        return refuse_url(zip_path, "an embedded index (TACO_INDEX) is written to local files only (its CRCs are "
+                                    "patched after the members)", err);
     tz_member_plan *plan = NULL;
     uint64_t total = 0, size = 0;
     if ((rc = plan_members(src_files, arc_files, num_files, NULL, 1, &plan, &total, err))) return rc;

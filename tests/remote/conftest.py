@@ -38,6 +38,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 from faultserver import FaultServer  # noqa: E402
+from s3faultproxy import S3FaultProxy  # noqa: E402
 
 # Error codes (include/tacozip.h)
 ERR_IO = -1
@@ -457,3 +458,24 @@ def exc_text(e: BaseException) -> str:
 
     return "\n".join([str(e), repr(e), str(getattr(e, "detail", "")), *getattr(e, "__notes__", []),
                       "".join(traceback.format_exception(e))])
+
+
+# --------------------------------------------------------------------------- uploads (test_upload, test_s3_write)
+
+@pytest.fixture
+def proxy(s3):
+    p = S3FaultProxy(s3.port).start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def assert_nothing_left(s3, key):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as ei:
+        s3.client.head_object(Bucket=BUCKET, Key=key)
+    assert ei.value.response["Error"]["Code"] in ("404", "NoSuchKey"), ei.value.response
+    ups = s3.client.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", [])
+    assert [u for u in ups if u["Key"] == key] == []

@@ -12,19 +12,9 @@ import zipfile
 
 import pytest
 
-from conftest import BUCKET
-from s3faultproxy import S3FaultProxy
+from conftest import BUCKET, assert_nothing_left
 
 MIB = 1 << 20
-
-
-@pytest.fixture
-def proxy(s3):
-    p = S3FaultProxy(s3.port).start()
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture
@@ -49,16 +39,6 @@ def as_args(files):
 
 def ops(proxy, key):
     return [r["op"] for r in proxy.requests() if r["path"].endswith(f"/{BUCKET}/{key}")]
-
-
-def assert_nothing_left(s3, key):
-    from botocore.exceptions import ClientError
-
-    with pytest.raises(ClientError) as ei:
-        s3.client.head_object(Bucket=BUCKET, Key=key)
-    assert ei.value.response["Error"]["Code"] in ("404", "NoSuchKey"), ei.value.response
-    ups = s3.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
-    assert [u for u in ups if u["Key"] == key] == []
 
 
 def test_multipart_archive_is_the_local_one(cli, s3, proxy, files, tmp_path):

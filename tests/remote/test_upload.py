@@ -19,8 +19,7 @@ import zlib
 
 import pytest
 
-from conftest import BUCKET, ROOT
-from s3faultproxy import S3FaultProxy
+from conftest import BUCKET, ROOT, assert_nothing_left
 
 MIB = 1 << 20
 
@@ -93,25 +92,6 @@ def assert_parts_answered_before_abort(proxy):
     ev = list(proxy.events)
     first_abort = ev.index(("start", "abort"))
     assert ("start", "part") not in ev[first_abort:] and ("end", "part") not in ev[first_abort:], ev
-
-
-def assert_nothing_left(s3, key):
-    from botocore.exceptions import ClientError
-
-    with pytest.raises(ClientError) as ei:
-        s3.client.head_object(Bucket=BUCKET, Key=key)
-    assert ei.value.response["Error"]["Code"] in ("404", "NoSuchKey"), ei.value.response
-    ups = s3.client.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", [])
-    assert [u for u in ups if u["Key"] == key] == []
-
-
-@pytest.fixture
-def proxy(s3):
-    p = S3FaultProxy(s3.port).start()
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 # --------------------------------------------------------------------------- success
