@@ -325,7 +325,8 @@ typedef struct tacozip_write_options {
     /* The streaming writer (tacozip_writer_open()) only: */
     /* A member of unknown length is kept in memory up to this many bytes,
      * then in an unnamed temporary file in "spool_dir" (default 64 MiB;
-     * TACOZIP_NO_SPOOL_MEMORY: straight to the file). */
+     * TACOZIP_NO_SPOOL_MEMORY: to the file through a 1 MiB buffer, so a
+     * stream shorter than 1 MiB still stays in memory). */
     uint64_t spool_limit;
     /* Directory of that temporary file (NULL: "/tmp"; the library reads no
      * environment variable: the command and the Python package pass
@@ -569,7 +570,7 @@ TACOZIP_API int tacozip_create_planned(const char *zip_path, const char *const *
  *     at all.  Any failure aborts the upload (AbortMultipartUpload): no
  *     object and no parts are left.  When opts->expected_size says the
  *     archive fits in one part, no upload is started and close sends one
- *     PUT.  Memory used: about (upload_parallel + 2) parts.  Other URL
+ *     PUT.  Memory used: at most about (upload_parallel + 3) parts.  Other URL
  *     schemes are refused (TACOZ_ERR_PARAM).
  *
  * One writer must be used from one thread at a time; distinct writers are

@@ -115,7 +115,7 @@ int tacozip_writer_open(const char *path, const tacozip_write_options *opts, con
 static int begin_member(tacozip_writer *wr, const char *name, tz_member_plan *m, tacozip_error *err) {
     int rc = check_usable(wr, err);
     if (rc) return rc;
-    if (!name) return tz_fail(err, TACOZ_ERR_PARAM, "NULL member name");
+    if (!name) return fail_writer(wr, tz_fail(err, TACOZ_ERR_PARAM, "NULL member name"));
     memset(m, 0, sizeof *m);
     m->name = name;
     m->nlen = strlen(name);
@@ -137,7 +137,10 @@ static int end_member(tacozip_writer *wr, int rc, const char *shown) {
 }
 
 int tacozip_writer_add_file(tacozip_writer *wr, const char *src, const char *name, tacozip_error *err) {
-    if (!src) return tz_fail(err, TACOZ_ERR_PARAM, "NULL source path");
+    if (!src) {
+        int rc = check_usable(wr, err);
+        return rc ? rc : fail_writer(wr, tz_fail(err, TACOZ_ERR_PARAM, "NULL source path"));
+    }
     if (!name) {
         const char *slash = strrchr(src, '/');
         name = slash ? slash + 1 : src;
