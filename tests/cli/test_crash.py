@@ -51,7 +51,7 @@ def run_script(name, args, tmp_path):
     return res, text
 
 
-@pytest.mark.parametrize("op", ["create", "append", "update", "extract"])
+@pytest.mark.parametrize("op", ["create", "create-stdin", "append", "update", "extract"])
 def test_kill(tacozip_bin, tmp_path, op):
     # 32 MiB of bulk data keeps create/append/extract at tens of ms each
     res, text = run_script("killtrials", ["--bin", tacozip_bin, "--ops", op, "--trials", str(KILL_TRIALS),
@@ -80,14 +80,15 @@ CREATES = {"open", "open64", "openat", "openat64", "creat", "creat64", "mkstemp"
 NEEDED = {
     "create-new": [WRITES, SYNCS, NAMES, CREATES, {"close"}],
     "create-replace": [WRITES, SYNCS, NAMES, CREATES, {"close"}],
+    "create-stdin": [WRITES, SYNCS, NAMES, CREATES, {"close"}],
     "append": [WRITES, SYNCS, {"close"}],
     "update": [WRITES, SYNCS, {"close"}],
     "extract": [WRITES, NAMES | {"linkat"}, CREATES, {"close"}],
 }
-MIN_SITES = {"create-new": 8, "create-replace": 8, "append": 6, "update": 3, "extract": 6}
+MIN_SITES = {"create-new": 8, "create-replace": 8, "create-stdin": 8, "append": 6, "update": 3, "extract": 6}
 
 
-@pytest.mark.parametrize("op", ["create-new", "create-replace", "append", "update", "extract"])
+@pytest.mark.parametrize("op", ["create-new", "create-replace", "create-stdin", "append", "update", "extract"])
 def test_fault(tacozip_bin, tmp_path, op):
     res, text = run_script("faultinject", ["--bin", tacozip_bin, "--ops", op, "--seed", "ci-" + op], tmp_path)
     (r,) = res["ops"]

@@ -79,12 +79,19 @@ def wrap(cmd, no_proc):
     return HIDE_PROC + cmd
 
 
-def count_calls(strace, argv, cwd, no_proc=False):
-    """How many times a clean run enters each of WRITE_CALLS."""
+def stdin_of(path):
+    import contextlib
+    return open(path, "rb") if path else contextlib.nullcontext(subprocess.DEVNULL)
+
+
+def count_calls(strace, argv, cwd, no_proc=False, stdin=None):
+    """How many times a clean run enters each of WRITE_CALLS ("stdin": a
+    file given as the standard input)."""
     log = os.path.join(cwd, "..", "strace.log")
-    subprocess.run(wrap([strace, "-f", "-qq", "-o", log, "-e", "trace=" + ",".join(WRITE_CALLS)] + argv, no_proc),
-                   cwd=cwd,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=traced_env())
+    with stdin_of(stdin) as f:
+        subprocess.run(wrap([strace, "-f", "-qq", "-o", log, "-e", "trace=" + ",".join(WRITE_CALLS)] + argv,
+                            no_proc), cwd=cwd, stdin=f,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=traced_env())
     counts = {}
     with open(log) as f:
         for line in f:
@@ -95,11 +102,12 @@ def count_calls(strace, argv, cwd, no_proc=False):
     return counts
 
 
-def run_killed(strace, argv, cwd, call, n, no_proc=False):
-    r = subprocess.run(wrap([strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + call,
-                             "-e", "inject=%s:signal=KILL:when=%d" % (call, n)] + argv, no_proc), cwd=cwd,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, env=traced_env())
-    return r
+def run_killed(strace, argv, cwd, call, n, no_proc=False, stdin=None):
+    with stdin_of(stdin) as f:
+        return subprocess.run(wrap([strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + call,
+                                    "-e", "inject=%s:signal=KILL:when=%d" % (call, n)] + argv, no_proc), cwd=cwd,
+                              stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                              env=traced_env())
 
 
 def names_of(tz, archive):
@@ -128,12 +136,33 @@ def cases(src):
         "update": ["update", "a.taco", "-e", "7:8", "-e", "9:10"],
         "create-replace": ["create", "a.taco", "--mtime", MTIME, str(src / "n0.bin"), str(src / "n1.bin")],
         "create-new": ["create", "b.taco", "--mtime", MTIME, str(src / "n0.bin"), str(src / "n1.bin")],
+        # entries planned by name (tacozip_create_planned)
+        "create-planned": ["create", "a.taco", "--mtime", MTIME, str(src / "n0.bin"), str(src / "n1.bin"),
+                           "-e", "data:n1.bin", "-e", "directory"],
+        # the streaming writer: n0.bin from standard input (STDIN below)
+        "create-stdin": ["create", "a.taco", "--mtime", MTIME, str(src / "n1.bin"), "-", "--as", "n0.bin",
+                         "-e", "span:n"],
     }
+
+
+# the standard input of a case, relative to the source directory
+STDIN = {"create-stdin": "n0.bin"}
 
 
 @pytest.mark.parametrize("proc", ["proc", pytest.param("no-proc", marks=pytest.mark.noproc)])
 @pytest.mark.parametrize("op", ["append", "update", "create-replace", "create-new"])
 def test_kill_at_every_write_call_leaves_old_or_new(tz, tmp_path, op, proc):
+    kill_at_every_write_call(tz, tmp_path, op, proc)
+
+
+@pytest.mark.parametrize("op", ["create-planned", "create-stdin"])
+def test_kill_at_every_write_call_planned_and_streaming(tz, tmp_path, op):
+    """The same for create with entries planned by name and for the
+    streaming writer (standard input), which replace a.taco."""
+    kill_at_every_write_call(tz, tmp_path, op, "proc")
+
+
+def kill_at_every_write_call(tz, tmp_path, op, proc):
     strace = need_strace()
     no_proc = proc == "no-proc"
     base, src, work = prepare(tmp_path, tz, op)
@@ -144,7 +173,8 @@ def test_kill_at_every_write_call_leaves_old_or_new(tz, tmp_path, op, proc):
     # the new state, from a clean run on a copy
     clean = base / "clean"
     shutil.copytree(pristine, clean)
-    counts = count_calls(strace, argv, clean, no_proc)
+    stdin = src / STDIN[op] if op in STDIN else None
+    counts = count_calls(strace, argv, clean, no_proc, stdin)
     assert ("linkat" in counts) != no_proc or op == "update" and not no_proc, counts
     new_digest = digest(clean / target)
     new_names = names_of(tz, clean / target)
@@ -158,7 +188,7 @@ def test_kill_at_every_write_call_leaves_old_or_new(tz, tmp_path, op, proc):
         for n in range(1, k + 1):
             shutil.rmtree(work)
             shutil.copytree(pristine, work)
-            r = run_killed(strace, argv, work, call, n, no_proc)
+            r = run_killed(strace, argv, work, call, n, no_proc, stdin)
             where = "%s (%s) killed at %s #%d (exit %d, stderr %r)" % (op, proc, call, n, r.returncode,
                                                                        r.stderr[-300:])
             path = work / target
@@ -173,7 +203,8 @@ def test_kill_at_every_write_call_leaves_old_or_new(tz, tmp_path, op, proc):
                 # the named temporary of a killed first create: the next
                 # create of the name removes it (nothing else does)
                 seen["absent"] += 1
-                subprocess.run(argv, cwd=work, check=True, env=traced_env())
+                with stdin_of(stdin) as f:
+                    subprocess.run(argv, cwd=work, check=True, env=traced_env(), stdin=f)
             rec = tz("recover", path) if path.exists() else None
             if rec is not None:
                 assert rec.returncode == 0, where + ": recover: %r" % rec.stderr

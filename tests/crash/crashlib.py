@@ -168,6 +168,7 @@ class Scenario:
     """
     name = None
     extract = False
+    stdin = None                  # a file given to the command as its standard input
     old_entries = [(157, 6)]
     new_entries = None            # update/create: the entries the command sets
 
@@ -343,6 +344,29 @@ class Create(Scenario):
             ["--mtime", MTIME, "--no-progress"]
 
 
+class CreateStdin(Create):
+    """create replacing a target, its largest member read from standard
+    input (the streaming writer: spooled, then written)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, replace=True, **kw)
+        self.name = "create-stdin"
+        self.stdin = self.inputs[0][0]  # big.bin
+
+    def argv(self, t):
+        args = self.input_args()
+        assert args[0] == self.stdin
+        return [self.bin, "create", self.archive(t), "-"] + args[1:] + entry_args(self.new_entries) + \
+            ["--mtime", MTIME, "--no-progress"]
+
+
+def stdin_of(sc):
+    """The standard input of a scenario's command: its file, or nothing."""
+    import contextlib
+    import subprocess
+    return open(sc.stdin, "rb") if sc.stdin else contextlib.nullcontext(subprocess.DEVNULL)
+
+
 class Append(Scenario):
     name = "append"
 
@@ -447,6 +471,8 @@ def make(op, bin_path, tmpl, size, seed):
     rng = random.Random("%s/%s" % (seed, op))
     if op == "create-new":
         return Create(bin_path, tmpl, size, rng, replace=False)
+    if op == "create-stdin":
+        return CreateStdin(bin_path, tmpl, size, rng)
     if op == "create-replace":
         s = Create(bin_path, tmpl, size, rng, replace=True)
         s.name = "create-replace"

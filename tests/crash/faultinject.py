@@ -2,7 +2,7 @@
 """Fault injection at every write-path call of the tacozip command (issue 8, item 5).
 
     python tests/crash/faultinject.py --bin build/tacozip
-        [--ops create-new,create-replace,append,update,extract]
+        [--ops create-new,create-replace,create-stdin,append,update,extract]
         [--json OUT] [--workdir DIR] [--seed S] [--size-mb M] [--keep]
 
 Builds tests/crash/faultshim.c (cc -shared -fPIC -O2 -ldl) and, for each
@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import crashlib  # noqa: E402
 
-OPS = ["create-new", "create-replace", "append", "update", "extract"]
+OPS = ["create-new", "create-replace", "create-stdin", "append", "update", "extract"]
 
 
 def build_shim(work):
@@ -102,8 +102,9 @@ def run_shim(sc, t, shim, k, log):
     # its runtime unless told not to check; its other options are kept
     env["ASAN_OPTIONS"] = ":".join(x for x in [os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0"] if x)
     try:
-        r = subprocess.run([str(a) for a in sc.argv(t)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=env, timeout=120)
+        with crashlib.stdin_of(sc) as stdin:
+            r = subprocess.run([str(a) for a in sc.argv(t)], stdin=stdin, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, timeout=120)
         rc, err = r.returncode, r.stderr
     except subprocess.TimeoutExpired:
         rc, err = "hung (killed after 120 s)", b""

@@ -42,17 +42,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crashlib  # noqa: E402
 
 OPS = ["create", "append", "update", "extract"]
-EXTRA_OPS = ["create-new"]   # create of a file that does not exist yet (old state: no file)
+EXTRA_OPS = ["create-new",   # create of a file that does not exist yet (old state: no file)
+             "create-stdin"]  # create replacing a file, a member from standard input
 
 
-def spawn(argv):
-    p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
+def spawn(argv, sc=None):
+    with crashlib.stdin_of(sc) if sc else open(os.devnull, "rb") as stdin:
+        p = subprocess.Popen([str(a) for a in argv], stdin=stdin, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
     return p, time.perf_counter()
 
 
-def timed_run(argv):
-    p, t0 = spawn(argv)
+def timed_run(argv, sc=None):
+    p, t0 = spawn(argv, sc)
     _, err = p.communicate()
     return p.returncode, time.perf_counter() - t0, err
 
@@ -72,7 +74,7 @@ def measure(sc, t):
     times = []
     for _ in range(3):
         sc.setup(t)
-        rc, dt, err = timed_run(sc.argv(t))
+        rc, dt, err = timed_run(sc.argv(t), sc)
         if rc != 0:
             raise SystemExit("harness: unkilled %s exited %d: %s" % (sc.name, rc, err.decode(errors="replace")))
         o = sc.check(t)
@@ -84,7 +86,7 @@ def measure(sc, t):
 
 def trial_once(sc, t, delay):
     sc.setup(t)
-    p, t0 = spawn(sc.argv(t))
+    p, t0 = spawn(sc.argv(t), sc)
     sleep_until(t0 + delay)
     # the child is not reaped yet, so its pid is still its own
     os.kill(p.pid, signal.SIGKILL)
