@@ -204,7 +204,7 @@ def test_read_parquet_prunes_row_groups_http(client, nginx_server, parquet_set):
     assert min(e - s for s, e in ranges.values()) > 3 * FOOTER_SAMPLE  # row groups larger than the footer reads
 
     for opts in ({"default_cache_type": "none"}, {}):
-        nginx_server.read_log(timeout=0.3)
+        nginx_server.settled_log()
         nginx_server.reset_log()
         df = dd.read_parquet(f"taco://data/*.parquet::{url}", storage_options=opts, filters=FILTERS)
         got = client.compute(df).result()
@@ -305,7 +305,7 @@ def test_open_mfdataset_taco_urls_on_cluster_http(client, nginx_server, netcdf_s
     read by the worker processes: their requests are in nginx's log."""
     arc, paths, names = netcdf_set
     url, path = _publish_http(nginx_server, arc, "dask/nc/nc.taco")
-    nginx_server.read_log(timeout=0.3)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     urls = [f"taco://{n}::{url}" for n in names]
     with xr.open_mfdataset(urls, engine="h5netcdf", combine="by_coords", parallel=True, chunks={"time": 2}) as ds:
@@ -448,7 +448,7 @@ def test_write_shards_on_cluster_and_read_them_back(client, tmp_path, nginx_serv
     got = dict(client.compute(bag).result())
     assert got == {n: p.read_bytes() for n, p in files.items()}
     # many at once: one read_ranges per shard, exact ranges
-    nginx_server.read_log(timeout=0.3)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     pick = names[::3]
     many = shards.open_catalog(f"{nginx_server.base}/dask/shards/catalog.parquet").read_many(pick)

@@ -368,7 +368,7 @@ def test_adaptive_spans_are_shared_by_the_member_files_of_a_filesystem(nginx_ser
     arc = make_archive(tmp_path / "shared.taco", files, tmp_path)
     url = publish_http(nginx_server, arc, "shared/x.taco")
     fs = fsspec.filesystem("taco", fo=url)
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     with fs.open("a.bin") as f:  # min_fetch (256 KiB) from its start: all of a.bin
         assert f.cache.name == "adaptive" and f.cache.store is fs.spans
@@ -379,12 +379,12 @@ def test_adaptive_spans_are_shared_by_the_member_files_of_a_filesystem(nginx_ser
     with fs.open("a.bin") as f:
         f.seek(50_000)
         assert f.read() == files["a.bin"][50_000:]
-    assert nginx_server.read_log(timeout=0.2) == []
+    assert nginx_server.settled_log() == []
     assert fs.open("b.bin").read() == files["b.bin"]  # not fetched yet: one request
     assert len(nginx_server.read_log(expect=1)) == 1
     nginx_server.reset_log()
     assert fs.open("b.bin").read(5) == files["b.bin"][:5] and fs.open("a.bin").read() == files["a.bin"]
-    assert nginx_server.read_log(timeout=0.2) == []
+    assert nginx_server.settled_log() == []
     nginx_server.reset_log()
     other = fsspec.filesystem("taco", fo=url)
     assert other.open("a.bin").read() == files["a.bin"]
@@ -639,7 +639,7 @@ def parquet_archives(tmp_path_factory):
 
 
 def _count(server, before=None):
-    recs = server.read_log()
+    recs = server.settled_log()  # nginx logs a request just after its answer
     return len(recs), sum(r["body_bytes_sent"] for r in recs), [(r["range"], r["body_bytes_sent"]) for r in recs]
 
 
@@ -653,7 +653,7 @@ def test_parquet_row_group_requests_taco_vs_zip_http(nginx_server, parquet_archi
     want = table.slice(k * rows, rows)
     rg_bytes = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(k).total_byte_size
 
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     fs = fsspec.filesystem("taco", fo=url)
     with fs.open("data/x.parquet") as f:
@@ -670,7 +670,7 @@ def test_parquet_row_group_requests_taco_vs_zip_http(nginx_server, parquet_archi
 
     # no cache, pyarrow coalescing the row group's column chunks itself: as few
     # requests, and only the bytes pyarrow asks for
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     fs = fsspec.filesystem("taco", fo=url)
     with fs.open("data/x.parquet", cache_type="none") as f:
@@ -703,7 +703,7 @@ def test_reads_straddling_the_kept_tail_fetch_only_the_rest(nginx_server, tmp_pa
     arc = make_archive(tmp_path / "straddle.taco", {"a.bin": big, "z.txt": b"z" * 100}, tmp_path)
     size = arc.stat().st_size
     url = publish_http(nginx_server, arc, "straddle/x.taco")
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     fs = fsspec.filesystem("taco", fo=url)
     reqs, _, detail = _count(nginx_server)
@@ -744,7 +744,7 @@ def test_pickled_filesystem_is_pinned_and_may_carry_its_directory(nginx_server, 
     pickle carries the directory: unpickling makes no request."""
     url = publish_http(nginx_server, nested, "pin/nested.taco")
     dest = nginx_server.root / "pin/nested.taco"
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     fs = fsspec.filesystem("taco", fo=url, pickle_directory=True)
     plain = fsspec.filesystem("taco", fo=url)
@@ -757,10 +757,10 @@ def test_pickled_filesystem_is_pinned_and_may_carry_its_directory(nginx_server, 
     member_blob = pickle.dumps(fs.open("d2/e.txt"))
     nginx_server.reset_log()
     fs2 = pickle.loads(blob)
-    assert nginx_server.read_log(timeout=0.2) == []
+    assert nginx_server.settled_log() == []
     assert fs2.find("", withdirs=True) == fs.find("", withdirs=True)
     assert fs2.info("d1/a.txt") == fs.info("d1/a.txt")
-    assert nginx_server.read_log(timeout=0.2) == []
+    assert nginx_server.settled_log() == []
     assert pickle.loads(member_blob).read() == b"eee"  # the pickle has the directory, not the data
     assert len(nginx_server.read_log(expect=1)) == 1
     nginx_server.reset_log()
@@ -798,7 +798,7 @@ def test_pandas_read_parquet_over_http(nginx_server, parquet_archives):
     # the files pandas opens through the filesystem's default_cache_type
     sizes = {}
     for cache in ("readahead", "adaptive", "none"):
-        nginx_server.read_log(timeout=0.2)
+        nginx_server.settled_log()
         nginx_server.reset_log()
         opts = {} if cache == "adaptive" else {"default_cache_type": cache}
         df2 = pd.read_parquet(f"taco://data/x.parquet::{url}", columns=["id", "label"], storage_options=opts)
@@ -822,7 +822,7 @@ def test_cat_many_is_coalesced_over_http(nginx_server, tmp_path):
     url = publish_http(nginx_server, nested, "cat/nested-far.taco")
     fs = fsspec.filesystem("taco", fo=url)
     opened = fs.archive.stats[0]
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     got = fs.cat("d1/**")
     assert got == {k: v for k, v in NESTED.items() if k.startswith("d1/")}
@@ -920,7 +920,7 @@ def test_fsspec_parquet_and_open_files_over_http(nginx_server, parquet_archives,
     from fsspec.parquet import open_parquet_file
     table, data, last, mid = parquet_archives
     url = publish_http(nginx_server, mid, "fpq/mid.taco")
-    nginx_server.read_log(timeout=0.2)
+    nginx_server.settled_log()
     nginx_server.reset_log()
     fs = fsspec.filesystem("taco", fo=url)
     with open_parquet_file("data/x.parquet", fs=fs, row_groups=[3], columns=["id", "label"],

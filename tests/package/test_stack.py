@@ -124,7 +124,7 @@ def stack_url(nginx_server, stack):
 
 
 def _reset(server):
-    server.read_log(timeout=0.2)  # let the lines of earlier requests land
+    server.settled_log()  # let the lines of earlier requests land
     server.reset_log()
 
 
