@@ -322,7 +322,7 @@ typedef struct tacozip_write_options {
      * the index of thousands of members (see docs/remote.md).  Changes the
      * layout: member offsets then follow the index, not the default rule. */
     int index;
-    /* The streaming writer (tacozip_writer_open()) only: */
+    /* Streams of the streaming writer (tacozip_writer_add_stream()): */
     /* A member of unknown length is kept in memory up to this many bytes,
      * then in an unnamed temporary file in "spool_dir" (default 64 MiB;
      * TACOZIP_NO_SPOOL_MEMORY: to the file through a 1 MiB buffer, so a
@@ -332,16 +332,18 @@ typedef struct tacozip_write_options {
      * environment variable: the command and the Python package pass
      * $TMPDIR). */
     const char *spool_dir;
-    /* s3:// output: the size of each part of the multipart upload (0:
+    /* s3:// output (the streaming writer, tacozip_create_planned()): */
+    /* the size of each part of the multipart upload (0:
      * chosen from expected_size so that at most 10,000 parts are needed,
      * at least 8 MiB; without expected_size 16 MiB, doubled every 1,000
      * parts).  At least 5 MiB (S3's minimum), at most 5 GiB. */
     uint64_t part_size;
     /* s3:// output: parts uploaded at once (default 4, at most 32). */
     int upload_parallel;
-    /* The archive's expected size in bytes, or 0 if unknown: chooses the
-     * part size, and an archive expected to fit in one part is uploaded
-     * with one PUT when it is closed (no multipart upload at all). */
+    /* The streaming writer: the archive's expected size in bytes, or 0 if
+     * unknown: chooses the part size, and an archive expected to fit in one
+     * part is uploaded with one PUT when it is closed (no multipart upload
+     * at all).  tacozip_create_planned() computes the size itself. */
     uint64_t expected_size;
 } tacozip_write_options;
 #define TACOZIP_WRITE_OPTIONS_INIT {sizeof(tacozip_write_options), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
