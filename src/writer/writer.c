@@ -292,10 +292,10 @@ static void *pipe_writer(void *arg) {
     return NULL;
 }
 
-/* The pipe thread's failure, as this writer's error. */
+/* The pipe thread's failure, as this writer's error (the caller's record
+ * is written through tz_fail, which honours its struct_size). */
 static int pipe_fail(tz_writer *w, pipe_ring *p) {
-    if (w->err) *w->err = p->err, w->err->struct_size = sizeof *w->err;
-    return p->werr;
+    return tz_fail(w->err, p->werr, "%s", p->err.message);
 }
 
 static int stream_piped(tz_writer *w, tz_input *in, const char *what, uint64_t size, uint32_t *crc_out) {
