@@ -22,29 +22,13 @@ int tz_check_write_options(const tacozip_write_options *o, tacozip_error *err) {
 /* ---- file sinks ----------------------------------------------------------- */
 
 static int file_write(tz_sink *s, const void *data, size_t len, tacozip_error *err) {
-    const unsigned char *p = data;
-    while (len > 0) {
-        ssize_t n = write(s->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: write", s->path);
-        }
-        p += n, len -= (size_t)n;
-    }
-    return TACOZ_OK;
+    return tz_write_full(s->fd, data, len) == 0 ? TACOZ_OK
+                                                : tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: write", s->path);
 }
 
 static int file_patch(tz_sink *s, uint64_t off, const void *data, size_t len, tacozip_error *err) {
-    const unsigned char *p = data;
-    while (len) {
-        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: write", s->path);
-        }
-        p += n, off += (uint64_t)n, len -= (size_t)n;
-    }
-    return TACOZ_OK;
+    return tz_pwrite_full(s->fd, data, len, off) == 0 ? TACOZ_OK
+                                                       : tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: write", s->path);
 }
 
 void tz_sink_file(tz_sink *s, int fd, const char *path) {

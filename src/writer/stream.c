@@ -178,16 +178,6 @@ static int spool_file(const char *dir) {
     return fd;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return -1;
-        p += k, n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Read the whole stream: into *mem (up to the spool limit), the rest with
  * it into an unnamed file *fd (rewound).  *size: the bytes read. */
 static int spool(tacozip_writer *wr, const char *what, tacozip_read_fn fn, void *user, unsigned char **mem,
@@ -217,7 +207,7 @@ static int spool(tacozip_writer *wr, const char *what, tacozip_read_fn fn, void 
                                        wr->spool_dir);
                     break;
                 }
-                if (write_all(*fd, buf, len) != 0) {
+                if (tz_write_full(*fd, buf, len) != 0) {
                     rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: spool file in %s: write", what, wr->spool_dir);
                     break;
                 }
@@ -241,7 +231,7 @@ static int spool(tacozip_writer *wr, const char *what, tacozip_read_fn fn, void 
         *size += got;
     }
     if (rc == TACOZ_OK && *fd >= 0) {
-        if (write_all(*fd, buf, len) != 0)
+        if (tz_write_full(*fd, buf, len) != 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: spool file in %s: write", what, wr->spool_dir);
         else if (lseek(*fd, 0, SEEK_SET) != 0)
             rc = tz_fail_errno(err, TACOZ_ERR_IO, errno, "%s: spool file: seek", what);
